@@ -1,0 +1,3 @@
+//! ferrodns control plane: configuration, record sources, the compiler that turns
+//! records into the dataplane's answer table, and the process lifecycle.
+#![deny(unsafe_code)]

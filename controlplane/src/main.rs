@@ -1,0 +1,3 @@
+//! The `ferrodns` binary.
+
+fn main() {}
