@@ -8,6 +8,10 @@
 
 use std::net::IpAddr;
 
+mod policy;
+
+pub use policy::{AnswerPolicy, UnknownPolicy};
+
 use crate::table::TableVersion;
 
 /// What the backend does with the buffer after [`Engine::respond`].
@@ -72,4 +76,11 @@ impl Engine {
         let _ = (table, buf, len, ctx, &self.config);
         Verdict::Drop
     }
+}
+
+/// Rewrites the query in `buf[..len]` into a REFUSED answer (header and question
+/// kept). Backends use it for punted queries when no forwarder is configured.
+pub fn refuse(buf: &mut [u8], len: usize) -> Verdict {
+    let _ = (buf, len);
+    Verdict::Drop
 }
