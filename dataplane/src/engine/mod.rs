@@ -3,16 +3,42 @@
 //! [`Engine::respond`] takes a received packet in a buffer, a table version and a
 //! [`QueryContext`], writes the answer over the query in the same buffer and says
 //! what to do with it: [`Verdict::Reply`] with the answer's length, [`Verdict::Punt`]
-//! for names outside every local zone, or [`Verdict::Drop`]. It allocates nothing,
-//! takes no locks, makes no syscalls and never panics, whatever the bytes.
+//! for names outside every local zone (the buffer is left untouched for the
+//! forwarder), or [`Verdict::Drop`]. It allocates nothing, takes no locks, makes no
+//! syscalls and never panics, whatever the bytes.
+//!
+//! The rules, in the order they apply:
+//!
+//! 1. Unreadable header: drop. A response (QR=1): drop — never answer an answer.
+//! 2. Opcode other than QUERY: NOTIMP. Not exactly one question, a broken
+//!    question (pointer, reserved label type, over-long name, truncation) or a
+//!    broken OPT record: FORMERR. EDNS version above 0: BADVERS.
+//! 3. Class CHAOS: `version.bind`/`id.server` TXT when configured, else REFUSED.
+//!    Other classes but IN: REFUSED. Zone transfers: NOTIMP.
+//! 4. A name outside every local zone: punt.
+//! 5. Otherwise an authoritative answer ([`answer`]); if the answer and authority
+//!    sections do not fit the client's size (512, or its EDNS size capped at 1232;
+//!    64 KiB over TCP), an empty answer with TC=1.
 
 use std::net::IpAddr;
 
+mod answer;
 mod policy;
+mod resolve;
+mod response;
+#[cfg(test)]
+mod tests;
 
 pub use policy::{AnswerPolicy, UnknownPolicy};
 
+use crate::name::MAX_NAME_LEN;
+use crate::record::RType;
 use crate::table::TableVersion;
+use crate::wire::{
+    Edns, HEADER_LEN, Header, MAX_UDP_PAYLOAD, Question, Rcode, find_opt, parse_question,
+};
+use resolve::{Resolution, resolve};
+use response::{Owner, Response, Section};
 
 /// What the backend does with the buffer after [`Engine::respond`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,10 +79,99 @@ pub struct EngineConfig {
     pub chaos_id: Option<String>,
 }
 
+/// Smallest answer size every client accepts over UDP (RFC 1035 §4.2.1).
+const MIN_UDP_PAYLOAD: u16 = 512;
+/// Largest DNS message over TCP (two-byte length prefix).
+const MAX_TCP_MESSAGE: usize = 65535;
+const CLASS_IN: u16 = 1;
+const CLASS_CH: u16 = 3;
+/// QTYPEs that ask for transfers or mailbox meta-queries: not served.
+const UNSUPPORTED_QTYPES: [u16; 4] = [251, 252, 253, 254];
+
 /// The answer engine. Cheap to share: one per process, used by every worker.
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
     config: EngineConfig,
+}
+
+/// A query that passed the format checks.
+struct Query {
+    header: Header,
+    question: Question,
+    edns: Option<Edns>,
+    lowered: [u8; MAX_NAME_LEN],
+}
+
+impl Query {
+    fn name(&self) -> &[u8] {
+        self.lowered
+            .get(..self.question.name_len)
+            .unwrap_or_default()
+    }
+}
+
+/// Why a packet is not a query we answer normally.
+enum Rejection {
+    Drop,
+    /// Answer with this rcode; the question is echoed when `question_end` is past
+    /// the header.
+    Error {
+        header: Header,
+        question_end: usize,
+        rcode: Rcode,
+    },
+}
+
+fn parse_query(packet: &[u8]) -> Result<Query, Rejection> {
+    let header = Header::parse(packet).map_err(|_| Rejection::Drop)?;
+    if header.is_response() {
+        return Err(Rejection::Drop);
+    }
+    let error = |question_end, rcode| Rejection::Error {
+        header,
+        question_end,
+        rcode,
+    };
+    if header.opcode() != 0 {
+        return Err(error(HEADER_LEN, Rcode::NotImp));
+    }
+    if header.qdcount != 1 {
+        return Err(error(HEADER_LEN, Rcode::FormErr));
+    }
+    let mut lowered = [0u8; MAX_NAME_LEN];
+    let question =
+        parse_question(packet, &mut lowered).map_err(|_| error(HEADER_LEN, Rcode::FormErr))?;
+    let edns =
+        find_opt(packet, &header, question.end).map_err(|_| error(question.end, Rcode::FormErr))?;
+    Ok(Query {
+        header,
+        question,
+        edns,
+        lowered,
+    })
+}
+
+fn size_cap(transport: Transport, edns: Option<Edns>) -> usize {
+    match transport {
+        Transport::Tcp => MAX_TCP_MESSAGE,
+        Transport::Udp => usize::from(edns.map_or(MIN_UDP_PAYLOAD, |e| {
+            e.udp_payload.clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
+        })),
+    }
+}
+
+/// An answer with no records: header, the question when there is one, OPT when the
+/// query had one.
+fn empty_answer(
+    buf: &mut [u8],
+    query_flags: u16,
+    question_end: usize,
+    edns: Option<Edns>,
+    rcode: Rcode,
+) -> Verdict {
+    let cap = usize::from(MAX_UDP_PAYLOAD);
+    let response = Response::begin(buf, question_end, cap, edns.is_some());
+    Verdict::Reply(response.finish(query_flags, rcode, false, false, edns))
 }
 
 impl Engine {
@@ -65,7 +180,7 @@ impl Engine {
     }
 
     /// Answers the query in `buf[..len]` in place. `buf.len()` is the room the
-    /// backend has (at least 512 for UDP, 65535 + for TCP).
+    /// backend has (at least 512 for UDP, 65535 for TCP).
     pub fn respond(
         &self,
         table: &TableVersion,
@@ -73,14 +188,115 @@ impl Engine {
         len: usize,
         ctx: &QueryContext,
     ) -> Verdict {
-        let _ = (table, buf, len, ctx, &self.config);
-        Verdict::Drop
+        let Some(packet) = buf.get(..len) else {
+            return Verdict::Drop;
+        };
+        let query = match parse_query(packet) {
+            Ok(query) => query,
+            Err(Rejection::Drop) => return Verdict::Drop,
+            Err(Rejection::Error {
+                header,
+                question_end,
+                rcode,
+            }) => return empty_answer(buf, header.flags, question_end, None, rcode),
+        };
+        let Query {
+            header,
+            question,
+            edns,
+            ..
+        } = query;
+        let refuse =
+            |buf: &mut [u8], rcode| empty_answer(buf, header.flags, question.end, edns, rcode);
+        if edns.is_some_and(|e| e.version > 0) {
+            return refuse(buf, Rcode::BadVers);
+        }
+        match question.qclass {
+            CLASS_IN => {}
+            CLASS_CH => return self.chaos(buf, &query, ctx),
+            _ => return refuse(buf, Rcode::Refused),
+        }
+        if question.qtype == RType::OPT.0 {
+            return refuse(buf, Rcode::FormErr);
+        }
+        if UNSUPPORTED_QTYPES.contains(&question.qtype) {
+            return refuse(buf, Rcode::NotImp);
+        }
+        let qname = query.name();
+        let first = resolve(table, qname);
+        if matches!(first, Resolution::OutOfZone) {
+            return Verdict::Punt;
+        }
+        let cap = size_cap(ctx.transport, edns);
+        let mut response = Response::begin(buf, question.end, cap, edns.is_some());
+        match answer::write_answer(table, &mut response, qname, question.qtype, first, ctx) {
+            Ok(rcode) => Verdict::Reply(response.finish(header.flags, rcode, true, false, edns)),
+            Err(_) => {
+                response.clear_records();
+                Verdict::Reply(response.finish(header.flags, Rcode::NoError, true, true, edns))
+            }
+        }
+    }
+
+    /// CHAOS-class identity queries (`dig CH TXT version.bind`).
+    fn chaos(&self, buf: &mut [u8], query: &Query, ctx: &QueryContext) -> Verdict {
+        let text = match query.name() {
+            b"\x07version\x04bind\x00" | b"\x07version\x06server\x00" => {
+                self.config.chaos_version.as_deref()
+            }
+            b"\x02id\x06server\x00" | b"\x08hostname\x04bind\x00" => {
+                self.config.chaos_id.as_deref()
+            }
+            _ => None,
+        };
+        let qtype = query.question.qtype;
+        let text = text.filter(|_| qtype == RType::TXT.0 || qtype == RType::ANY.0);
+        let (flags, end, edns) = (query.header.flags, query.question.end, query.edns);
+        let Some(text) = text else {
+            return empty_answer(buf, flags, end, edns, Rcode::Refused);
+        };
+        let text = text.as_bytes().get(..255).unwrap_or(text.as_bytes());
+        let mut record = [0u8; 11 + 255];
+        let rdlen = text.len() + 1;
+        let header = [0, 16, 0, CLASS_CH as u8, 0, 0, 0, 0, 0, rdlen as u8];
+        let fields = record.get_mut(..10).map(|s| s.copy_from_slice(&header));
+        let length = record.get_mut(10).map(|s| *s = text.len() as u8);
+        let body = record
+            .get_mut(11..11 + text.len())
+            .map(|s| s.copy_from_slice(text));
+        let (Some(()), Some(()), Some(())) = (fields, length, body) else {
+            return Verdict::Drop;
+        };
+        let mut response = Response::begin(buf, end, size_cap(ctx.transport, edns), edns.is_some());
+        let written = response.add(
+            Section::Answer,
+            Owner::Pointer(HEADER_LEN),
+            record.get(..10 + rdlen).unwrap_or_default(),
+        );
+        let truncated = written.is_err();
+        Verdict::Reply(response.finish(flags, Rcode::NoError, true, truncated, edns))
     }
 }
 
 /// Rewrites the query in `buf[..len]` into a REFUSED answer (header and question
 /// kept). Backends use it for punted queries when no forwarder is configured.
 pub fn refuse(buf: &mut [u8], len: usize) -> Verdict {
-    let _ = (buf, len);
-    Verdict::Drop
+    let Some(packet) = buf.get(..len) else {
+        return Verdict::Drop;
+    };
+    match parse_query(packet) {
+        Ok(query) => empty_answer(
+            buf,
+            query.header.flags,
+            query.question.end,
+            query.edns,
+            Rcode::Refused,
+        ),
+        Err(Rejection::Drop) => Verdict::Drop,
+        Err(Rejection::Error {
+            header,
+            question_end,
+            rcode,
+        }) => empty_answer(buf, header.flags, question_end, None, rcode),
+    }
 }

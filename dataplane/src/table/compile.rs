@@ -1,0 +1,398 @@
+//! The compiler: records in, a table version out.
+//!
+//! It lives beside the node format it writes, so the control plane hands it plain
+//! [`Record`]s and never sees wire layout. Per zone it
+//!
+//! - groups records by owner and type into RRsets (duplicates dropped, the TTL of a
+//!   set is its smallest), refusing a CNAME beside other data;
+//! - keeps only healthy A/AAAA targets — unless none is healthy, then all of them
+//!   (serving something beats serving nothing);
+//! - stamps each address RRset with its answer policy (the name's override, else
+//!   the zone's); other types are rotated round-robin;
+//! - adds an empty node for every empty non-terminal, so that a name with nothing
+//!   below it is NXDOMAIN and one with names below it is NODATA (RFC 8020);
+//! - synthesises an SOA and an NS at the apex when the zone has none, as containerdns
+//!   and CoreDNS do.
+//!
+//! Zones are compiled parents first, so a child zone's apex node replaces the
+//! parent's node of the same name.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::node::{NodeError, RRsetSpec, encode_node};
+use super::version::{TableVersion, ZoneInfo};
+use crate::engine::AnswerPolicy;
+use crate::name::Name;
+use crate::record::{RData, RType, Record, Soa};
+
+/// TTL of a synthesised SOA and NS, and their negative-caching TTL.
+pub const SYNTHETIC_TTL: u32 = 30;
+
+/// Everything the compiler needs about one zone.
+#[derive(Debug, Clone)]
+pub struct ZoneInput {
+    pub apex: Name,
+    pub records: Vec<Record>,
+    /// Default policy for the zone's address RRsets.
+    pub policy: AnswerPolicy,
+    /// Per-name overrides.
+    pub name_policies: Vec<(Name, AnswerPolicy)>,
+}
+
+impl ZoneInput {
+    pub fn new(apex: Name, records: Vec<Record>) -> Self {
+        ZoneInput {
+            apex,
+            records,
+            policy: AnswerPolicy::default(),
+            name_policies: Vec::new(),
+        }
+    }
+}
+
+/// Why a zone could not be compiled. The message names the zone and the record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompileError {
+    #[error("zone {zone}: record {name} lies outside the zone")]
+    OutsideZone { zone: Name, name: Name },
+    #[error("zone {zone}: {name} has a CNAME and other data")]
+    CnameAndOtherData { zone: Name, name: Name },
+    #[error("zone {zone}: {name} has more than one CNAME")]
+    MultipleCnames { zone: Name, name: Name },
+    #[error("zone {zone}: SOA at {name}, not at the apex")]
+    MisplacedSoa { zone: Name, name: Name },
+    #[error("zone {zone} is listed twice")]
+    DuplicateZone { zone: Name },
+    #[error("zone {zone}: {name}: {source}")]
+    Node {
+        zone: Name,
+        name: Name,
+        source: NodeError,
+    },
+    #[error("more than 65535 zones")]
+    TooManyZones,
+}
+
+/// Compiles every zone into a fresh table. `down` holds the backend addresses that
+/// health checks marked DOWN.
+pub fn compile(
+    zones: &[ZoneInput],
+    down: &HashSet<IpAddr>,
+    seed: u64,
+) -> Result<TableVersion, CompileError> {
+    let mut order: Vec<&ZoneInput> = zones.iter().collect();
+    order.sort_by_key(|z| z.apex.label_count());
+    let mut seen = HashSet::new();
+    let mut infos = Vec::with_capacity(order.len());
+    let mut edit = TableVersion::empty(seed).edit();
+    for zone in order {
+        if !seen.insert(zone.apex.clone()) {
+            return Err(CompileError::DuplicateZone {
+                zone: zone.apex.clone(),
+            });
+        }
+        let id = u16::try_from(infos.len()).map_err(|_| CompileError::TooManyZones)?;
+        let compiled = compile_zone(zone, id, down)?;
+        for node in compiled.nodes {
+            edit.insert(node);
+        }
+        infos.push(compiled.info);
+    }
+    edit.set_zones(infos);
+    Ok(edit.finish())
+}
+
+struct CompiledZone {
+    info: ZoneInfo,
+    nodes: Vec<Arc<[u8]>>,
+}
+
+fn compile_zone(
+    zone: &ZoneInput,
+    id: u16,
+    down: &HashSet<IpAddr>,
+) -> Result<CompiledZone, CompileError> {
+    let apex = &zone.apex;
+    let mut by_name: BTreeMap<Name, Vec<&Record>> = BTreeMap::new();
+    for record in &zone.records {
+        if !record.name.is_subdomain_of(apex) {
+            return Err(CompileError::OutsideZone {
+                zone: apex.clone(),
+                name: record.name.clone(),
+            });
+        }
+        if record.rtype() == RType::SOA && record.name != *apex {
+            return Err(CompileError::MisplacedSoa {
+                zone: apex.clone(),
+                name: record.name.clone(),
+            });
+        }
+        by_name.entry(record.name.clone()).or_default().push(record);
+    }
+
+    let synthetic = synthetic_apex_records(
+        apex,
+        by_name.get(apex).map(Vec::as_slice).unwrap_or_default(),
+    );
+    for record in &synthetic {
+        by_name.entry(apex.clone()).or_default().push(record);
+    }
+    let soa_record = by_name
+        .get(apex)
+        .and_then(|records| records.iter().find(|r| r.rtype() == RType::SOA))
+        .copied();
+    let info = zone_info(apex, soa_record);
+
+    let policies: HashMap<&Name, AnswerPolicy> =
+        zone.name_policies.iter().map(|(n, p)| (n, *p)).collect();
+    let mut nodes = Vec::with_capacity(by_name.len());
+    let mut names: HashSet<Name> = by_name.keys().cloned().collect();
+    for (name, records) in &by_name {
+        let policy = policies.get(name).copied().unwrap_or(zone.policy);
+        let sets = rrsets(apex, name, records, policy, down)?;
+        nodes.push(encode(apex, id, name, &sets)?);
+    }
+    for name in by_name.keys() {
+        let mut cursor = name.parent();
+        while let Some(parent) = cursor {
+            if !parent.is_subdomain_of(apex) || names.contains(&parent) {
+                break;
+            }
+            nodes.push(encode(apex, id, &parent, &[])?);
+            cursor = parent.parent();
+            names.insert(parent);
+        }
+    }
+    Ok(CompiledZone { info, nodes })
+}
+
+fn encode(
+    apex: &Name,
+    id: u16,
+    name: &Name,
+    sets: &[RRsetSpec],
+) -> Result<Arc<[u8]>, CompileError> {
+    encode_node(id, &name.to_lowercase_wire(), sets).map_err(|source| CompileError::Node {
+        zone: apex.clone(),
+        name: name.clone(),
+        source,
+    })
+}
+
+/// Groups one name's records into RRsets in first-seen type order.
+fn rrsets(
+    apex: &Name,
+    name: &Name,
+    records: &[&Record],
+    policy: AnswerPolicy,
+    down: &HashSet<IpAddr>,
+) -> Result<Vec<RRsetSpec>, CompileError> {
+    let mut sets: Vec<(RType, u32, Vec<&RData>)> = Vec::new();
+    for record in records {
+        let rtype = record.rtype();
+        match sets.iter_mut().find(|(t, _, _)| *t == rtype) {
+            Some((_, ttl, datas)) => {
+                *ttl = (*ttl).min(record.ttl);
+                if !datas.contains(&&record.data) {
+                    datas.push(&record.data);
+                }
+            }
+            None => sets.push((rtype, record.ttl, vec![&record.data])),
+        }
+    }
+    if let Some((_, _, cnames)) = sets.iter().find(|(t, _, _)| *t == RType::CNAME) {
+        let error = if cnames.len() > 1 {
+            Some(CompileError::MultipleCnames {
+                zone: apex.clone(),
+                name: name.clone(),
+            })
+        } else if sets.len() > 1 {
+            Some(CompileError::CnameAndOtherData {
+                zone: apex.clone(),
+                name: name.clone(),
+            })
+        } else {
+            None
+        };
+        if let Some(error) = error {
+            return Err(error);
+        }
+    }
+    Ok(sets
+        .into_iter()
+        .map(|(rtype, ttl, datas)| {
+            let is_address = rtype == RType::A || rtype == RType::AAAA;
+            let healthy: Vec<&RData> = datas
+                .iter()
+                .copied()
+                .filter(|d| address_of(d).is_none_or(|ip| !down.contains(&ip)))
+                .collect();
+            let served = if healthy.is_empty() { datas } else { healthy };
+            RRsetSpec {
+                rtype,
+                ttl,
+                policy: if is_address {
+                    policy
+                } else {
+                    AnswerPolicy::RoundRobin
+                },
+                rdatas: served
+                    .into_iter()
+                    .map(|d| {
+                        let mut wire = Vec::new();
+                        d.encode(&mut wire);
+                        wire
+                    })
+                    .collect(),
+            }
+        })
+        .collect())
+}
+
+fn address_of(data: &RData) -> Option<IpAddr> {
+    match data {
+        RData::A(v4) => Some(IpAddr::V4(*v4)),
+        RData::Aaaa(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+/// The SOA and NS a zone gets when it stores none.
+fn synthetic_apex_records(apex: &Name, existing: &[&Record]) -> Vec<Record> {
+    let has = |rtype| existing.iter().any(|r| r.rtype() == rtype);
+    let host = |label: &[u8]| apex.prepend_label(label).unwrap_or_else(|_| apex.clone());
+    let ns_host = host(b"dns")
+        .prepend_label(b"ns")
+        .unwrap_or_else(|_| apex.clone());
+    let mut out = Vec::new();
+    if !has(RType::SOA) {
+        out.push(Record::new(
+            apex.clone(),
+            SYNTHETIC_TTL,
+            RData::Soa(Soa {
+                mname: ns_host.clone(),
+                rname: host(b"hostmaster"),
+                serial: 1,
+                refresh: 7200,
+                retry: 1800,
+                expire: 86400,
+                minimum: SYNTHETIC_TTL,
+            }),
+        ));
+    }
+    if !has(RType::NS) {
+        out.push(Record::new(apex.clone(), SYNTHETIC_TTL, RData::Ns(ns_host)));
+    }
+    out
+}
+
+fn zone_info(apex: &Name, soa: Option<&Record>) -> ZoneInfo {
+    let mut negative_soa = Vec::new();
+    if let Some(record) = soa {
+        let ttl = match &record.data {
+            RData::Soa(fields) => record.ttl.min(fields.minimum),
+            _ => record.ttl,
+        };
+        let mut rdata = Vec::new();
+        record.data.encode(&mut rdata);
+        negative_soa.extend_from_slice(&RType::SOA.0.to_be_bytes());
+        negative_soa.extend_from_slice(&1u16.to_be_bytes());
+        negative_soa.extend_from_slice(&ttl.to_be_bytes());
+        negative_soa.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        negative_soa.extend_from_slice(&rdata);
+    }
+    ZoneInfo {
+        apex: apex.to_lowercase_wire().into(),
+        negative_soa: negative_soa.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    fn a(owner: &str, ip: [u8; 4]) -> Record {
+        Record::new(name(owner), 60, RData::A(Ipv4Addr::from(ip)))
+    }
+
+    fn compiled(records: Vec<Record>, down: &[[u8; 4]]) -> Result<TableVersion, CompileError> {
+        let down = down.iter().map(|ip| IpAddr::from(*ip)).collect();
+        compile(&[ZoneInput::new(name("example."), records)], &down, 7)
+    }
+
+    #[test]
+    fn builds_names_empty_non_terminals_and_apex_data() {
+        let table = compiled(vec![a("a.b.c.example.", [10, 0, 0, 1])], &[])
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let find = |n: &str| table.find(&name(n).to_lowercase_wire());
+        assert!(find("a.b.c.example.").is_some_and(|n| n.rrset(1).is_some()));
+        assert!(find("b.c.example.").is_some_and(|n| n.is_empty()));
+        assert!(find("c.example.").is_some_and(|n| n.is_empty()));
+        let apex = find("example.").unwrap_or_else(|| unreachable!());
+        assert!(apex.rrset(RType::SOA.0).is_some());
+        assert!(apex.rrset(RType::NS.0).is_some());
+        assert_eq!(table.zones().len(), 1);
+        assert!(!table.zone(0).is_some_and(|z| z.negative_soa.is_empty()));
+    }
+
+    #[test]
+    fn leaves_down_targets_out_unless_all_are_down() {
+        let records = vec![
+            a("web.example.", [10, 0, 0, 1]),
+            a("web.example.", [10, 0, 0, 2]),
+        ];
+        let served = |down: &[[u8; 4]]| {
+            let table = compiled(records.clone(), down).unwrap_or_else(|e| unreachable!("{e}"));
+            let node = table.find(&name("web.example.").to_lowercase_wire());
+            node.and_then(|n| n.rrset(1))
+                .map(|s| s.records().map(|r| r.rdata().to_vec()).collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        assert_eq!(served(&[]).len(), 2);
+        assert_eq!(served(&[[10, 0, 0, 1]]), vec![vec![10, 0, 0, 2]]);
+        assert_eq!(served(&[[10, 0, 0, 1], [10, 0, 0, 2]]).len(), 2);
+    }
+
+    #[test]
+    fn rejects_bad_zones_by_name() {
+        let cname = Record::new(name("x.example."), 60, RData::Cname(name("y.example.")));
+        let err = compiled(vec![cname, a("x.example.", [1, 2, 3, 4])], &[]);
+        assert!(matches!(err, Err(CompileError::CnameAndOtherData { .. })));
+        let err = compiled(vec![a("x.other.", [1, 2, 3, 4])], &[]);
+        assert_eq!(
+            err.map(|_| ()).map_err(|e| e.to_string()),
+            Err("zone example.: record x.other. lies outside the zone".to_owned())
+        );
+    }
+
+    #[test]
+    fn policies_apply_to_address_sets_only() {
+        let mut zone = ZoneInput::new(
+            name("example."),
+            vec![
+                a("web.example.", [10, 0, 0, 1]),
+                Record::new(name("web.example."), 60, RData::Txt(vec![b"x".to_vec()])),
+            ],
+        );
+        zone.policy = AnswerPolicy::RandomOne;
+        zone.name_policies
+            .push((name("web.example."), AnswerPolicy::HoneOne));
+        let table = compile(&[zone], &HashSet::new(), 1).unwrap_or_else(|e| unreachable!("{e}"));
+        let node = table.find(&name("web.example.").to_lowercase_wire());
+        assert_eq!(
+            node.and_then(|n| n.rrset(1)).map(|s| s.policy),
+            Some(AnswerPolicy::HoneOne)
+        );
+        assert_eq!(
+            node.and_then(|n| n.rrset(16)).map(|s| s.policy),
+            Some(AnswerPolicy::RoundRobin)
+        );
+    }
+}
