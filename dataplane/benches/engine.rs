@@ -10,6 +10,7 @@
 //!   iteration, on tables of 1k and 1M service names. `one_name` asks the same name
 //!   every time (everything in cache); `random_names` cycles through 65,536 queries
 //!   for names drawn at random (on the 1M table those miss the CPU caches).
+//! - `engine_1m/find/random_names`: `TableVersion::find` alone for those names.
 //! - `reader_1m/*`: answering random names through a `TableReader`, loading the
 //!   version once per batch of 32 queries as the poll loops do, idle and while a
 //!   writer thread publishes a one-name edit every 100 µs (10k updates/s).
@@ -183,6 +184,17 @@ fn engine_large(c: &mut Criterion) {
         b.iter(|| {
             next = next.wrapping_add(1);
             r.answer(table, random.get(next))
+        })
+    });
+
+    // The table lookup alone, for the same names: how much of the above is
+    // waiting for memory.
+    group.bench_function("find/random_names", |b| {
+        let table = &*LARGE_TABLE;
+        assert!(table.find(random.name(0)).is_some());
+        b.iter(|| {
+            next = next.wrapping_add(1);
+            table.find(random.name(next)).map(|node| node.zone())
         })
     });
     group.finish();

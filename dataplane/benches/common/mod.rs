@@ -126,6 +126,14 @@ impl QuerySet {
         set
     }
 
+    /// The question name of query `index % len` (the benchmark names are lower
+    /// case, so this is also the table key).
+    #[inline]
+    pub(crate) fn name(&self, index: usize) -> &[u8] {
+        let query = self.get(index);
+        &query[12..query.len() - 4]
+    }
+
     /// Query `index % len`.
     #[inline]
     pub(crate) fn get(&self, index: usize) -> &[u8] {
