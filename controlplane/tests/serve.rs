@@ -1,0 +1,117 @@
+//! `ferrodns serve` end to end: the real binary, queried with `dig` and `kdig`
+//! over UDP and TCP.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use support::{Server, ZONE, big_zone, lines, write};
+
+fn example() -> Server {
+    Server::start(&[("example.test.", ZONE)], &[], "web.example.test")
+}
+
+#[test]
+fn answers_every_record_type_over_udp() {
+    let server = example();
+    assert_eq!(lines(&server.dig(&["+short", "web.example.test", "A"])), ["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+    assert_eq!(lines(&server.dig(&["+short", "web.example.test", "AAAA"])), ["fd00::1"]);
+    assert_eq!(
+        lines(&server.dig(&["+short", "www.example.test", "A"])),
+        ["10.0.0.1", "10.0.0.2", "10.0.0.3", "web.example.test."]
+    );
+    assert_eq!(lines(&server.dig(&["+short", "txt.example.test", "TXT"])), ["\"hello world\""]);
+    assert_eq!(lines(&server.dig(&["+short", "example.test", "MX"])), ["10 ns1.example.test."]);
+    assert_eq!(lines(&server.dig(&["+short", "x.apps.example.test", "A"])), ["10.2.0.1"]);
+    let srv = server.dig(&["+noall", "+answer", "+additional", "_http._tcp.web.example.test", "SRV"]);
+    assert!(srv.contains("SRV\t10 5 80 web0.example.test."), "{srv}");
+    assert!(srv.contains("web1.example.test.\t30\tIN\tA\t10.1.0.2"), "{srv}");
+}
+
+#[test]
+fn negative_answers_carry_status_flags_and_soa() {
+    let server = example();
+    let nx = server.dig(&["nope.example.test", "A"]);
+    assert!(nx.contains("status: NXDOMAIN"), "{nx}");
+    assert!(nx.contains("flags: qr aa"), "{nx}");
+    assert!(nx.contains("AUTHORITY: 1"), "{nx}");
+    assert!(nx.contains("example.test.\t\t30\tIN\tSOA\tns1.example.test."), "{nx}");
+    let nodata = server.dig(&["txt.example.test", "A"]);
+    assert!(nodata.contains("status: NOERROR") && nodata.contains("ANSWER: 0"), "{nodata}");
+    let outside = server.dig(&["www.elsewhere.test", "A"]);
+    assert!(outside.contains("status: REFUSED"), "{outside}");
+}
+
+#[test]
+fn answers_over_tcp_and_truncated_udp_falls_back_to_tcp() {
+    let server = Server::start(&[("example.test.", ZONE), ("big.test.", &big_zone())], &[], "web.example.test");
+    assert_eq!(lines(&server.dig(&["+tcp", "+short", "web.example.test"])).len(), 3);
+    assert_eq!(lines(&server.kdig(&["+tcp", "+short", "web.example.test"])).len(), 3);
+    assert_eq!(lines(&server.kdig(&["+short", "web.example.test"])).len(), 3);
+    let truncated = server.dig(&["+ignore", "+noedns", "many.big.test", "A"]);
+    assert!(truncated.contains(" tc"), "{truncated}");
+    assert_eq!(lines(&server.dig(&["+noedns", "+short", "many.big.test", "A"])).len(), 60, "dig retried over TCP");
+    let edns = server.dig(&["+bufsize=4096", "many.big.test", "A"]);
+    assert!(edns.contains("MSG SIZE  rcvd:"), "{edns}");
+    let size: usize = edns
+        .split("MSG SIZE  rcvd: ")
+        .nth(1)
+        .and_then(|s| s.trim().parse().ok())
+        .expect("size");
+    assert!(size <= 1232, "UDP answer of {size} bytes");
+}
+
+#[test]
+fn case_is_echoed_and_lookups_ignore_it() {
+    let server = example();
+    let out = server.dig(&["+noall", "+answer", "WeB.ExAmPle.TeSt", "AAAA"]);
+    assert!(out.contains("WeB.ExAmPle.TeSt."), "{out}");
+}
+
+#[test]
+fn sighup_reloads_and_a_bad_file_keeps_the_old_table() {
+    let server = example();
+    let zone_path = server.path("example.test.zone");
+    write(&zone_path, &format!("{ZONE}new IN A 10.5.0.1\n"));
+    server.signal("-HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lines(&server.dig(&["+short", "new.example.test"])) != ["10.5.0.1"] {
+        assert!(Instant::now() < deadline, "reload not seen: {}", server.log_text());
+        sleep(Duration::from_millis(50));
+    }
+    write(&zone_path, &format!("{ZONE}broken IN A 10.5.0.300\n"));
+    server.signal("-HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let expected = format!("{}:18", zone_path.display());
+    while !server.log_text().contains(&expected) {
+        assert!(Instant::now() < deadline, "no error naming {expected}: {}", server.log_text());
+        sleep(Duration::from_millis(50));
+    }
+    assert_eq!(lines(&server.dig(&["+short", "new.example.test"])), ["10.5.0.1"], "old table still served");
+    assert_eq!(server.stop().code(), Some(0));
+}
+
+#[test]
+fn a_bad_zone_file_at_start_is_named_and_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.zone");
+    write(&path, "$TTL 30\nok IN A 10.0.0.1\nbad IN AAAA 10.0.0.1\n");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ferrodns"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--zone"])
+        .arg(format!("bad.test.={}", path.display()))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("{}:3", path.display())), "{stderr}");
+}
+
+#[test]
+fn sigterm_stops_cleanly() {
+    let server = example();
+    let started = Instant::now();
+    assert_eq!(server.stop().code(), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
