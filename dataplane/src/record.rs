@@ -286,7 +286,10 @@ mod tests {
             300,
             RData::Txt(vec![b"say \"hi\"".to_vec()]),
         );
-        assert_eq!(record.to_string(), r#"www.example. 300 IN TXT "say \"hi\"""#);
+        assert_eq!(
+            record.to_string(),
+            r#"www.example. 300 IN TXT "say \"hi\"""#
+        );
         assert_eq!(RType::from_mnemonic("aaaa"), Some(RType::AAAA));
         assert_eq!(RType::from_mnemonic("TYPE99"), Some(RType(99)));
         assert_eq!(RType(99).to_string(), "TYPE99");
