@@ -43,7 +43,9 @@ pub struct Name {
 impl Name {
     /// The root name `.`.
     pub fn root() -> Self {
-        Name { wire: Box::new([0]) }
+        Name {
+            wire: Box::new([0]),
+        }
     }
 
     /// Parses an absolute name; text without a trailing dot is still taken as absolute
@@ -56,7 +58,9 @@ impl Name {
     /// dot is relative and gets `origin` appended (an error when there is none).
     pub fn parse_relative(text: &str, origin: Option<&Name>) -> Result<Self, NameError> {
         if text == "@" {
-            return origin.cloned().ok_or_else(|| NameError::Relative(text.to_owned()));
+            return origin
+                .cloned()
+                .ok_or_else(|| NameError::Relative(text.to_owned()));
         }
         if text == "." {
             return Ok(Self::root());
@@ -179,7 +183,9 @@ impl Name {
         if first == 0 {
             return None;
         }
-        self.wire.get(first + 1..).map(|rest| Name { wire: rest.into() })
+        self.wire
+            .get(first + 1..)
+            .map(|rest| Name { wire: rest.into() })
     }
 
     /// True when `self` equals `zone` or lies below it.
@@ -362,7 +368,10 @@ mod tests {
         let n = Name::parse_relative("www", Some(&origin)).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(n, name("www.example.com."));
         assert_eq!(Name::parse_relative("@", Some(&origin)), Ok(origin));
-        assert!(matches!(Name::parse_relative("www", None), Err(NameError::Relative(_))));
+        assert!(matches!(
+            Name::parse_relative("www", None),
+            Err(NameError::Relative(_))
+        ));
     }
 
     #[test]
@@ -375,12 +384,27 @@ mod tests {
 
     #[test]
     fn rejects_bad_names() {
-        assert!(matches!(Name::from_ascii("a..b"), Err(NameError::EmptyLabel(_))));
-        assert!(matches!(Name::from_ascii(&"a".repeat(64)), Err(NameError::LabelTooLong(_))));
+        assert!(matches!(
+            Name::from_ascii("a..b"),
+            Err(NameError::EmptyLabel(_))
+        ));
+        assert!(matches!(
+            Name::from_ascii(&"a".repeat(64)),
+            Err(NameError::LabelTooLong(_))
+        ));
         let long = vec!["abcdefghi"; 26].join(".");
-        assert!(matches!(Name::from_ascii(&long), Err(NameError::NameTooLong(_))));
-        assert!(matches!(Name::from_ascii(r"a\25"), Err(NameError::BadEscape(_))));
-        assert!(matches!(Name::from_ascii(r"a\256"), Err(NameError::BadEscape(_))));
+        assert!(matches!(
+            Name::from_ascii(&long),
+            Err(NameError::NameTooLong(_))
+        ));
+        assert!(matches!(
+            Name::from_ascii(r"a\25"),
+            Err(NameError::BadEscape(_))
+        ));
+        assert!(matches!(
+            Name::from_ascii(r"a\256"),
+            Err(NameError::BadEscape(_))
+        ));
     }
 
     #[test]
