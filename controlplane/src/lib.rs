@@ -2,4 +2,6 @@
 //! records into the dataplane's answer table, and the process lifecycle.
 #![deny(unsafe_code)]
 
+pub mod cli;
+pub mod config;
 pub mod store;
