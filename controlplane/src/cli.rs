@@ -28,6 +28,35 @@ pub enum Command {
     /// Takes the same options as `serve`, so a `serve` command line can be checked
     /// as it is: `ferrodns check-config --config FILE [FLAGS...]`.
     CheckConfig(ServeArgs),
+    /// Edit the embedded record store offline. A running server reads the store at
+    /// start and on SIGHUP, so send it SIGHUP after a change.
+    Store(StoreArgs),
+}
+
+/// Options of `ferrodns store`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct StoreArgs {
+    /// File of the embedded record store (created when missing).
+    #[arg(long, value_name = "PATH")]
+    pub store: PathBuf,
+
+    #[command(subcommand)]
+    pub action: StoreAction,
+}
+
+/// What `ferrodns store` does.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum StoreAction {
+    /// Add zone ORIGIN, with the records of the zone file FILE when given. One
+    /// transaction: a bad line or record writes nothing.
+    Import {
+        origin: String,
+        file: Option<PathBuf>,
+    },
+    /// List the zones, or the records of zone ORIGIN as zone-file lines.
+    List { origin: Option<String> },
+    /// Remove zone ORIGIN and its records.
+    RemoveZone { origin: String },
 }
 
 /// Options of `ferrodns serve` (and `check-config`). Every one overrides the

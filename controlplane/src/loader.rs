@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use ferrodns_dataplane::engine::AnswerPolicy;
 use ferrodns_dataplane::name::Name;
@@ -46,11 +45,13 @@ pub struct LoadSummary {
 pub struct Loader {
     zones: Vec<ZoneConfig>,
     default_policy: AnswerPolicy,
-    store: Option<Arc<Store>>,
+    store: Option<PathBuf>,
 }
 
 impl Loader {
-    pub fn new(zones: Vec<ZoneConfig>, default_policy: AnswerPolicy, store: Option<Arc<Store>>) -> Self {
+    /// The store, when given, is opened for each load and closed after it, so that
+    /// `ferrodns store` can edit it between reloads.
+    pub fn new(zones: Vec<ZoneConfig>, default_policy: AnswerPolicy, store: Option<PathBuf>) -> Self {
         Loader {
             zones,
             default_policy,
@@ -72,8 +73,9 @@ impl Loader {
             input.name_policies = zone.name_policies.clone();
             inputs.insert(zone.origin.clone(), input);
         }
-        if let Some(store) = &self.store {
-            for (apex, records) in store.all_records()? {
+        if let Some(path) = &self.store {
+            let stored = Store::open(path)?.all_records()?;
+            for (apex, records) in stored {
                 let default_policy = self.default_policy;
                 inputs
                     .entry(apex.clone())
@@ -97,10 +99,6 @@ impl Loader {
         Ok((version, summary))
     }
 
-    /// The zone files this loader reads, for messages.
-    pub fn files(&self) -> Vec<PathBuf> {
-        self.zones.iter().filter_map(|z| z.file.clone()).collect()
-    }
 }
 
 #[cfg(test)]
@@ -132,7 +130,8 @@ mod tests {
     fn merges_zone_files_and_the_store() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
         let path = write_zone(&dir, "$TTL 60\nweb IN A 10.0.0.1\n");
-        let store = Store::open(&dir.path().join("records.redb")).unwrap_or_else(|e| unreachable!("{e}"));
+        let store_path = dir.path().join("records.redb");
+        let store = Store::open(&store_path).unwrap_or_else(|e| unreachable!("{e}"));
         store.add_zone(&name("example.")).unwrap_or_else(|e| unreachable!("{e}"));
         store.add_zone(&name("other.")).unwrap_or_else(|e| unreachable!("{e}"));
         let api: Record = Record::new(
@@ -141,10 +140,11 @@ mod tests {
             ferrodns_dataplane::record::RData::A(std::net::Ipv4Addr::new(10, 0, 0, 2)),
         );
         store.put_records(&[api]).unwrap_or_else(|e| unreachable!("{e}"));
+        drop(store);
         let loader = Loader::new(
             vec![zone("example.", Some(path))],
             AnswerPolicy::RoundRobin,
-            Some(Arc::new(store)),
+            Some(store_path),
         );
         let (version, summary) = loader.load(&HashSet::new(), 1).unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!((summary.zones, summary.records), (2, 2));

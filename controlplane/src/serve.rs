@@ -26,7 +26,6 @@ use tracing::{error, info, warn};
 
 use crate::config::ServeConfig;
 use crate::loader::{LoadError, Loader};
-use crate::store::{Store, StoreError};
 use crate::tcp::{TcpConfig, serve_tcp};
 
 /// UDP packets per `recvmmsg`/`sendmmsg` batch.
@@ -35,8 +34,6 @@ const UDP_BATCH: usize = 64;
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot open the record store: {0}")]
-    Store(#[from] StoreError),
     #[error("cannot load records: {0}")]
     Load(#[from] LoadError),
     #[error("cannot start UDP workers: {0}")]
@@ -59,11 +56,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
 }
 
 async fn serve(config: ServeConfig) -> Result<(), ServeError> {
-    let store = match &config.store {
-        Some(path) => Some(Arc::new(Store::open(path)?)),
-        None => None,
-    };
-    let loader = Loader::new(config.zones.clone(), config.default_policy, store);
+    let loader = Loader::new(config.zones.clone(), config.default_policy, config.store.clone());
     let table = Table::new();
     load_and_publish(&loader, &table).await?;
 

@@ -115,3 +115,65 @@ fn sigterm_stops_cleanly() {
     assert_eq!(server.stop().code(), Some(0));
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+fn ferrodns(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ferrodns"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn records_from_the_embedded_store_are_served_and_reloaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("records.redb");
+    let store = store.to_str().unwrap();
+    let zone = dir.path().join("svc.zone");
+    write(&zone, "$TTL 30\napi IN A 10.7.0.1\n");
+    let imported = ferrodns(&["store", "--store", store, "import", "svc.test.", zone.to_str().unwrap()]);
+    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert!(String::from_utf8_lossy(&imported.stdout).contains("1 records imported"));
+
+    let server = Server::spawn(dir, vec!["serve".into(), "--store".into(), store.into()], "api.svc.test");
+    assert_eq!(lines(&server.dig(&["+short", "api.svc.test"])), ["10.7.0.1"]);
+    let soa = server.dig(&["+short", "svc.test", "SOA"]);
+    assert!(soa.contains("ns.dns.svc.test. hostmaster.svc.test."), "synthesised SOA: {soa}");
+
+    let bad = server.path("bad.zone");
+    write(&bad, "$TTL 30\nok IN A 10.7.0.2\nbroken IN A nope\n");
+    let refused = ferrodns(&["store", "--store", store, "import", "svc.test.", bad.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains(&format!("{}:3", bad.display())));
+
+    let more = server.path("more.zone");
+    write(&more, "$TTL 30\nweb IN A 10.7.0.3\n");
+    assert!(ferrodns(&["store", "--store", store, "import", "svc.test.", more.to_str().unwrap()]).status.success());
+    let listed = String::from_utf8_lossy(&ferrodns(&["store", "--store", store, "list", "svc.test."]).stdout).into_owned();
+    assert!(listed.contains("web.svc.test. 30 IN A 10.7.0.3") && !listed.contains("10.7.0.2"), "{listed}");
+    server.signal("-HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while lines(&server.dig(&["+short", "web.svc.test"])) != ["10.7.0.3"] {
+        assert!(Instant::now() < deadline, "reload not seen: {}", server.log_text());
+        sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_config_file_sets_zones_policies_and_chaos_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("example.zone"), ZONE);
+    let config = dir.path().join("ferrodns.toml");
+    write(
+        &config,
+        "[server]\nworkers = 1\n[chaos]\nversion = \"ferrodns-test\"\n\
+         [[zone]]\norigin = \"example.test.\"\nfile = \"example.zone\"\n\
+         [zone.names]\n\"web.example.test.\" = \"random-one\"\n",
+    );
+    let args = vec!["serve".into(), "--config".into(), config.display().to_string()];
+    let server = Server::spawn(dir, args, "web.example.test");
+    assert_eq!(lines(&server.dig(&["+short", "web.example.test"])).len(), 1, "random-one");
+    assert_eq!(lines(&server.dig(&["+short", "CH", "TXT", "version.bind"])), ["\"ferrodns-test\""]);
+    let checked = ferrodns(&["check-config", "--config", config.to_str().unwrap()]);
+    assert!(checked.status.success());
+    assert!(String::from_utf8_lossy(&checked.stdout).contains("random-one"));
+}
