@@ -12,7 +12,6 @@ use std::path::PathBuf;
 
 use ferrodns_dataplane::engine::AnswerPolicy;
 use ferrodns_dataplane::name::Name;
-use ferrodns_dataplane::record::Record;
 use ferrodns_dataplane::table::{CompileError, TableVersion, ZoneInput, compile};
 
 use crate::config::ZoneConfig;
@@ -51,7 +50,11 @@ pub struct Loader {
 impl Loader {
     /// The store, when given, is opened for each load and closed after it, so that
     /// `ferrodns store` can edit it between reloads.
-    pub fn new(zones: Vec<ZoneConfig>, default_policy: AnswerPolicy, store: Option<PathBuf>) -> Self {
+    pub fn new(
+        zones: Vec<ZoneConfig>,
+        default_policy: AnswerPolicy,
+        store: Option<PathBuf>,
+    ) -> Self {
         Loader {
             zones,
             default_policy,
@@ -61,7 +64,11 @@ impl Loader {
 
     /// Reads every source and compiles a fresh version. `down` holds the addresses
     /// health checks marked DOWN; `seed` keys the table's hash.
-    pub fn load(&self, down: &HashSet<IpAddr>, seed: u64) -> Result<(TableVersion, LoadSummary), LoadError> {
+    pub fn load(
+        &self,
+        down: &HashSet<IpAddr>,
+        seed: u64,
+    ) -> Result<(TableVersion, LoadSummary), LoadError> {
         let mut inputs: BTreeMap<Name, ZoneInput> = BTreeMap::new();
         for zone in &self.zones {
             let records = match &zone.file {
@@ -98,12 +105,12 @@ impl Loader {
         };
         Ok((version, summary))
     }
-
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrodns_dataplane::record::Record;
     use std::io::Write;
 
     fn name(text: &str) -> Name {
@@ -122,7 +129,8 @@ mod tests {
     fn write_zone(dir: &tempfile::TempDir, text: &str) -> PathBuf {
         let path = dir.path().join("zone");
         let mut file = std::fs::File::create(&path).unwrap_or_else(|e| unreachable!("{e}"));
-        file.write_all(text.as_bytes()).unwrap_or_else(|e| unreachable!("{e}"));
+        file.write_all(text.as_bytes())
+            .unwrap_or_else(|e| unreachable!("{e}"));
         path
     }
 
@@ -132,21 +140,29 @@ mod tests {
         let path = write_zone(&dir, "$TTL 60\nweb IN A 10.0.0.1\n");
         let store_path = dir.path().join("records.redb");
         let store = Store::open(&store_path).unwrap_or_else(|e| unreachable!("{e}"));
-        store.add_zone(&name("example.")).unwrap_or_else(|e| unreachable!("{e}"));
-        store.add_zone(&name("other.")).unwrap_or_else(|e| unreachable!("{e}"));
+        store
+            .add_zone(&name("example."))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        store
+            .add_zone(&name("other."))
+            .unwrap_or_else(|e| unreachable!("{e}"));
         let api: Record = Record::new(
             name("api.example."),
             30,
             ferrodns_dataplane::record::RData::A(std::net::Ipv4Addr::new(10, 0, 0, 2)),
         );
-        store.put_records(&[api]).unwrap_or_else(|e| unreachable!("{e}"));
+        store
+            .put_records(&[api])
+            .unwrap_or_else(|e| unreachable!("{e}"));
         drop(store);
         let loader = Loader::new(
             vec![zone("example.", Some(path))],
             AnswerPolicy::RoundRobin,
             Some(store_path),
         );
-        let (version, summary) = loader.load(&HashSet::new(), 1).unwrap_or_else(|e| unreachable!("{e}"));
+        let (version, summary) = loader
+            .load(&HashSet::new(), 1)
+            .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!((summary.zones, summary.records), (2, 2));
         for n in ["web.example.", "api.example.", "other."] {
             assert!(version.find(&name(n).to_lowercase_wire()).is_some(), "{n}");
@@ -157,9 +173,19 @@ mod tests {
     fn a_bad_line_fails_the_load_naming_file_and_line() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
         let path = write_zone(&dir, "$TTL 60\nweb IN A 10.0.0.1\nbad IN A 10.0.0.300\n");
-        let loader = Loader::new(vec![zone("example.", Some(path.clone()))], AnswerPolicy::RoundRobin, None);
-        let error = loader.load(&HashSet::new(), 1).map(|_| ()).map_err(|e| e.to_string());
+        let loader = Loader::new(
+            vec![zone("example.", Some(path.clone()))],
+            AnswerPolicy::RoundRobin,
+            None,
+        );
+        let error = loader
+            .load(&HashSet::new(), 1)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
         let message = error.err().unwrap_or_default();
-        assert!(message.contains(&format!("{}:3", path.display())), "{message}");
+        assert!(
+            message.contains(&format!("{}:3", path.display())),
+            "{message}"
+        );
     }
 }

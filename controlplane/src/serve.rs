@@ -56,7 +56,11 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
 }
 
 async fn serve(config: ServeConfig) -> Result<(), ServeError> {
-    let loader = Loader::new(config.zones.clone(), config.default_policy, config.store.clone());
+    let loader = Loader::new(
+        config.zones.clone(),
+        config.default_policy,
+        config.store.clone(),
+    );
     let table = Table::new();
     load_and_publish(&loader, &table).await?;
 

@@ -16,18 +16,42 @@ fn example() -> Server {
 #[test]
 fn answers_every_record_type_over_udp() {
     let server = example();
-    assert_eq!(lines(&server.dig(&["+short", "web.example.test", "A"])), ["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
-    assert_eq!(lines(&server.dig(&["+short", "web.example.test", "AAAA"])), ["fd00::1"]);
+    assert_eq!(
+        lines(&server.dig(&["+short", "web.example.test", "A"])),
+        ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+    );
+    assert_eq!(
+        lines(&server.dig(&["+short", "web.example.test", "AAAA"])),
+        ["fd00::1"]
+    );
     assert_eq!(
         lines(&server.dig(&["+short", "www.example.test", "A"])),
         ["10.0.0.1", "10.0.0.2", "10.0.0.3", "web.example.test."]
     );
-    assert_eq!(lines(&server.dig(&["+short", "txt.example.test", "TXT"])), ["\"hello world\""]);
-    assert_eq!(lines(&server.dig(&["+short", "example.test", "MX"])), ["10 ns1.example.test."]);
-    assert_eq!(lines(&server.dig(&["+short", "x.apps.example.test", "A"])), ["10.2.0.1"]);
-    let srv = server.dig(&["+noall", "+answer", "+additional", "_http._tcp.web.example.test", "SRV"]);
+    assert_eq!(
+        lines(&server.dig(&["+short", "txt.example.test", "TXT"])),
+        ["\"hello world\""]
+    );
+    assert_eq!(
+        lines(&server.dig(&["+short", "example.test", "MX"])),
+        ["10 ns1.example.test."]
+    );
+    assert_eq!(
+        lines(&server.dig(&["+short", "x.apps.example.test", "A"])),
+        ["10.2.0.1"]
+    );
+    let srv = server.dig(&[
+        "+noall",
+        "+answer",
+        "+additional",
+        "_http._tcp.web.example.test",
+        "SRV",
+    ]);
     assert!(srv.contains("SRV\t10 5 80 web0.example.test."), "{srv}");
-    assert!(srv.contains("web1.example.test.\t30\tIN\tA\t10.1.0.2"), "{srv}");
+    assert!(
+        srv.contains("web1.example.test.\t30\tIN\tA\t10.1.0.2"),
+        "{srv}"
+    );
 }
 
 #[test]
@@ -37,22 +61,45 @@ fn negative_answers_carry_status_flags_and_soa() {
     assert!(nx.contains("status: NXDOMAIN"), "{nx}");
     assert!(nx.contains("flags: qr aa"), "{nx}");
     assert!(nx.contains("AUTHORITY: 1"), "{nx}");
-    assert!(nx.contains("example.test.\t\t30\tIN\tSOA\tns1.example.test."), "{nx}");
+    assert!(
+        nx.contains("example.test.\t\t30\tIN\tSOA\tns1.example.test."),
+        "{nx}"
+    );
     let nodata = server.dig(&["txt.example.test", "A"]);
-    assert!(nodata.contains("status: NOERROR") && nodata.contains("ANSWER: 0"), "{nodata}");
+    assert!(
+        nodata.contains("status: NOERROR") && nodata.contains("ANSWER: 0"),
+        "{nodata}"
+    );
     let outside = server.dig(&["www.elsewhere.test", "A"]);
     assert!(outside.contains("status: REFUSED"), "{outside}");
 }
 
 #[test]
 fn answers_over_tcp_and_truncated_udp_falls_back_to_tcp() {
-    let server = Server::start(&[("example.test.", ZONE), ("big.test.", &big_zone())], &[], "web.example.test");
-    assert_eq!(lines(&server.dig(&["+tcp", "+short", "web.example.test"])).len(), 3);
-    assert_eq!(lines(&server.kdig(&["+tcp", "+short", "web.example.test"])).len(), 3);
-    assert_eq!(lines(&server.kdig(&["+short", "web.example.test"])).len(), 3);
+    let server = Server::start(
+        &[("example.test.", ZONE), ("big.test.", &big_zone())],
+        &[],
+        "web.example.test",
+    );
+    assert_eq!(
+        lines(&server.dig(&["+tcp", "+short", "web.example.test"])).len(),
+        3
+    );
+    assert_eq!(
+        lines(&server.kdig(&["+tcp", "+short", "web.example.test"])).len(),
+        3
+    );
+    assert_eq!(
+        lines(&server.kdig(&["+short", "web.example.test"])).len(),
+        3
+    );
     let truncated = server.dig(&["+ignore", "+noedns", "many.big.test", "A"]);
     assert!(truncated.contains(" tc"), "{truncated}");
-    assert_eq!(lines(&server.dig(&["+noedns", "+short", "many.big.test", "A"])).len(), 60, "dig retried over TCP");
+    assert_eq!(
+        lines(&server.dig(&["+noedns", "+short", "many.big.test", "A"])).len(),
+        60,
+        "dig retried over TCP"
+    );
     let edns = server.dig(&["+bufsize=4096", "many.big.test", "A"]);
     assert!(edns.contains("MSG SIZE  rcvd:"), "{edns}");
     let size: usize = edns
@@ -78,7 +125,11 @@ fn sighup_reloads_and_a_bad_file_keeps_the_old_table() {
     server.signal("-HUP");
     let deadline = Instant::now() + Duration::from_secs(10);
     while lines(&server.dig(&["+short", "new.example.test"])) != ["10.5.0.1"] {
-        assert!(Instant::now() < deadline, "reload not seen: {}", server.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "reload not seen: {}",
+            server.log_text()
+        );
         sleep(Duration::from_millis(50));
     }
     write(&zone_path, &format!("{ZONE}broken IN A 10.5.0.300\n"));
@@ -86,10 +137,18 @@ fn sighup_reloads_and_a_bad_file_keeps_the_old_table() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let expected = format!("{}:18", zone_path.display());
     while !server.log_text().contains(&expected) {
-        assert!(Instant::now() < deadline, "no error naming {expected}: {}", server.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "no error naming {expected}: {}",
+            server.log_text()
+        );
         sleep(Duration::from_millis(50));
     }
-    assert_eq!(lines(&server.dig(&["+short", "new.example.test"])), ["10.5.0.1"], "old table still served");
+    assert_eq!(
+        lines(&server.dig(&["+short", "new.example.test"])),
+        ["10.5.0.1"],
+        "old table still served"
+    );
     assert_eq!(server.stop().code(), Some(0));
 }
 
@@ -105,7 +164,10 @@ fn a_bad_zone_file_at_start_is_named_and_fatal() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(&format!("{}:3", path.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:3", path.display())),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -130,30 +192,79 @@ fn records_from_the_embedded_store_are_served_and_reloaded() {
     let store = store.to_str().unwrap();
     let zone = dir.path().join("svc.zone");
     write(&zone, "$TTL 30\napi IN A 10.7.0.1\n");
-    let imported = ferrodns(&["store", "--store", store, "import", "svc.test.", zone.to_str().unwrap()]);
-    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    let imported = ferrodns(&[
+        "store",
+        "--store",
+        store,
+        "import",
+        "svc.test.",
+        zone.to_str().unwrap(),
+    ]);
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
     assert!(String::from_utf8_lossy(&imported.stdout).contains("1 records imported"));
 
-    let server = Server::spawn(dir, vec!["serve".into(), "--store".into(), store.into()], "api.svc.test");
-    assert_eq!(lines(&server.dig(&["+short", "api.svc.test"])), ["10.7.0.1"]);
+    let server = Server::spawn(
+        dir,
+        vec!["serve".into(), "--store".into(), store.into()],
+        "api.svc.test",
+    );
+    assert_eq!(
+        lines(&server.dig(&["+short", "api.svc.test"])),
+        ["10.7.0.1"]
+    );
     let soa = server.dig(&["+short", "svc.test", "SOA"]);
-    assert!(soa.contains("ns.dns.svc.test. hostmaster.svc.test."), "synthesised SOA: {soa}");
+    assert!(
+        soa.contains("ns.dns.svc.test. hostmaster.svc.test."),
+        "synthesised SOA: {soa}"
+    );
 
     let bad = server.path("bad.zone");
     write(&bad, "$TTL 30\nok IN A 10.7.0.2\nbroken IN A nope\n");
-    let refused = ferrodns(&["store", "--store", store, "import", "svc.test.", bad.to_str().unwrap()]);
+    let refused = ferrodns(&[
+        "store",
+        "--store",
+        store,
+        "import",
+        "svc.test.",
+        bad.to_str().unwrap(),
+    ]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains(&format!("{}:3", bad.display())));
 
     let more = server.path("more.zone");
     write(&more, "$TTL 30\nweb IN A 10.7.0.3\n");
-    assert!(ferrodns(&["store", "--store", store, "import", "svc.test.", more.to_str().unwrap()]).status.success());
-    let listed = String::from_utf8_lossy(&ferrodns(&["store", "--store", store, "list", "svc.test."]).stdout).into_owned();
-    assert!(listed.contains("web.svc.test. 30 IN A 10.7.0.3") && !listed.contains("10.7.0.2"), "{listed}");
+    assert!(
+        ferrodns(&[
+            "store",
+            "--store",
+            store,
+            "import",
+            "svc.test.",
+            more.to_str().unwrap()
+        ])
+        .status
+        .success()
+    );
+    let listed = String::from_utf8_lossy(
+        &ferrodns(&["store", "--store", store, "list", "svc.test."]).stdout,
+    )
+    .into_owned();
+    assert!(
+        listed.contains("web.svc.test. 30 IN A 10.7.0.3") && !listed.contains("10.7.0.2"),
+        "{listed}"
+    );
     server.signal("-HUP");
     let deadline = Instant::now() + Duration::from_secs(10);
     while lines(&server.dig(&["+short", "web.svc.test"])) != ["10.7.0.3"] {
-        assert!(Instant::now() < deadline, "reload not seen: {}", server.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "reload not seen: {}",
+            server.log_text()
+        );
         sleep(Duration::from_millis(50));
     }
 }
@@ -169,10 +280,21 @@ fn a_config_file_sets_zones_policies_and_chaos_answers() {
          [[zone]]\norigin = \"example.test.\"\nfile = \"example.zone\"\n\
          [zone.names]\n\"web.example.test.\" = \"random-one\"\n",
     );
-    let args = vec!["serve".into(), "--config".into(), config.display().to_string()];
+    let args = vec![
+        "serve".into(),
+        "--config".into(),
+        config.display().to_string(),
+    ];
     let server = Server::spawn(dir, args, "web.example.test");
-    assert_eq!(lines(&server.dig(&["+short", "web.example.test"])).len(), 1, "random-one");
-    assert_eq!(lines(&server.dig(&["+short", "CH", "TXT", "version.bind"])), ["\"ferrodns-test\""]);
+    assert_eq!(
+        lines(&server.dig(&["+short", "web.example.test"])).len(),
+        1,
+        "random-one"
+    );
+    assert_eq!(
+        lines(&server.dig(&["+short", "CH", "TXT", "version.bind"])),
+        ["\"ferrodns-test\""]
+    );
     let checked = ferrodns(&["check-config", "--config", config.to_str().unwrap()]);
     assert!(checked.status.success());
     assert!(String::from_utf8_lossy(&checked.stdout).contains("random-one"));

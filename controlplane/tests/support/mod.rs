@@ -1,5 +1,6 @@
 //! Starting the real `ferrodns` binary on a free loopback port and asking it with
 //! the real `dig` and `kdig`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::fs;
 use std::net::{TcpListener, UdpSocket};
@@ -8,7 +9,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-pub const ZONE: &str = "\
+pub(crate) const ZONE: &str = "\
 $ORIGIN example.test.
 $TTL 30
 @       IN SOA ns1 hostmaster ( 2026112301 3600 600 86400 60 )
@@ -29,7 +30,7 @@ txt     IN TXT \"hello world\"
 ";
 
 /// A zone whose one RRset does not fit in 512 bytes.
-pub fn big_zone() -> String {
+pub(crate) fn big_zone() -> String {
     let mut text = String::from("$ORIGIN big.test.\n$TTL 30\n");
     for i in 0..60 {
         text.push_str(&format!("many IN A 10.9.0.{i}\n"));
@@ -38,9 +39,11 @@ pub fn big_zone() -> String {
 }
 
 /// A port free for both UDP and TCP on 127.0.0.1.
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     for _ in 0..50 {
-        let Ok(tcp) = TcpListener::bind("127.0.0.1:0") else { continue };
+        let Ok(tcp) = TcpListener::bind("127.0.0.1:0") else {
+            continue;
+        };
         let Ok(addr) = tcp.local_addr() else { continue };
         if UdpSocket::bind(addr).is_ok() {
             return addr.port();
@@ -49,17 +52,17 @@ pub fn free_port() -> u16 {
     panic!("no free port");
 }
 
-pub struct Server {
-    pub child: Child,
-    pub port: u16,
-    pub dir: tempfile::TempDir,
-    pub log: PathBuf,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) log: PathBuf,
 }
 
 impl Server {
     /// Writes the zones into a temp dir and starts `ferrodns serve` with them plus
     /// `extra` arguments; waits until it answers `probe` (a name that exists).
-    pub fn start(zones: &[(&str, &str)], extra: &[&str], probe: &str) -> Server {
+    pub(crate) fn start(zones: &[(&str, &str)], extra: &[&str], probe: &str) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut args: Vec<String> = vec!["serve".into(), "--workers".into(), "2".into()];
         for (origin, text) in zones {
@@ -68,11 +71,15 @@ impl Server {
             args.push("--zone".into());
             args.push(format!("{origin}={}", path.display()));
         }
-        args.extend(extra.iter().map(|s| s.replace("{dir}", &dir.path().display().to_string())));
+        args.extend(
+            extra
+                .iter()
+                .map(|s| s.replace("{dir}", &dir.path().display().to_string())),
+        );
         Server::spawn(dir, args, probe)
     }
 
-    pub fn spawn(dir: tempfile::TempDir, mut args: Vec<String>, probe: &str) -> Server {
+    pub(crate) fn spawn(dir: tempfile::TempDir, mut args: Vec<String>, probe: &str) -> Server {
         let port = free_port();
         args.push("--listen".into());
         args.push(format!("127.0.0.1:{port}"));
@@ -84,7 +91,12 @@ impl Server {
             .stderr(fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("start ferrodns");
-        let mut server = Server { child, port, dir, log };
+        let mut server = Server {
+            child,
+            port,
+            dir,
+            log,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if !server.dig(&["+short", probe]).trim().is_empty() {
@@ -93,23 +105,51 @@ impl Server {
             if let Ok(Some(status)) = server.child.try_wait() {
                 panic!("ferrodns exited with {status}: {}", server.log_text());
             }
-            assert!(Instant::now() < deadline, "ferrodns did not answer: {}", server.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "ferrodns did not answer: {}",
+                server.log_text()
+            );
             sleep(Duration::from_millis(100));
         }
     }
 
-    pub fn dig(&self, args: &[&str]) -> String {
+    pub(crate) fn dig(&self, args: &[&str]) -> String {
         run(
             "dig",
-            &[&["@127.0.0.1", "-p", &self.port.to_string(), "+tries=1", "+time=2", "+norec"][..], args].concat(),
+            &[
+                &[
+                    "@127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "+tries=1",
+                    "+time=2",
+                    "+norec",
+                ][..],
+                args,
+            ]
+            .concat(),
         )
     }
 
-    pub fn kdig(&self, args: &[&str]) -> String {
-        run("kdig", &[&["@127.0.0.1", "-p", &self.port.to_string(), "+tries=1", "+time=2"][..], args].concat())
+    pub(crate) fn kdig(&self, args: &[&str]) -> String {
+        run(
+            "kdig",
+            &[
+                &[
+                    "@127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "+retry=0",
+                    "+timeout=2",
+                ][..],
+                args,
+            ]
+            .concat(),
+        )
     }
 
-    pub fn signal(&self, signal: &str) {
+    pub(crate) fn signal(&self, signal: &str) {
         let status = Command::new("kill")
             .args([signal, &self.child.id().to_string()])
             .status()
@@ -117,23 +157,27 @@ impl Server {
         assert!(status.success());
     }
 
-    pub fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    pub fn path(&self, file: &str) -> PathBuf {
+    pub(crate) fn path(&self, file: &str) -> PathBuf {
         self.dir.path().join(file)
     }
 
     /// Sends SIGTERM and waits for the exit.
-    pub fn stop(mut self) -> ExitStatus {
+    pub(crate) fn stop(mut self) -> ExitStatus {
         self.signal("-TERM");
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "ferrodns did not stop: {}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "ferrodns did not stop: {}",
+                self.log_text()
+            );
             sleep(Duration::from_millis(20));
         }
     }
@@ -146,21 +190,28 @@ impl Drop for Server {
     }
 }
 
-pub fn run(program: &str, args: &[&str]) -> String {
+pub(crate) fn run(program: &str, args: &[&str]) -> String {
     let output = Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} (install dnsutils/knot-dnsutils: tools/test does): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} (install dnsutils/knot-dnsutils: tools/test does): {e}")
+        });
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Sorted lines of `dig +short` output.
-pub fn lines(output: &str) -> Vec<String> {
-    let mut lines: Vec<String> = output.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+pub(crate) fn lines(output: &str) -> Vec<String> {
+    let mut lines: Vec<String> = output
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
     lines.sort();
     lines
 }
 
-pub fn write(path: &Path, text: &str) {
+pub(crate) fn write(path: &Path, text: &str) {
     fs::write(path, text).expect("write");
 }
