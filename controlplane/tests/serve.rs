@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use support::{Server, ZONE, big_zone, lines, write};
@@ -123,27 +122,15 @@ fn sighup_reloads_and_a_bad_file_keeps_the_old_table() {
     let zone_path = server.path("example.test.zone");
     write(&zone_path, &format!("{ZONE}new IN A 10.5.0.1\n"));
     server.signal("-HUP");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lines(&server.dig(&["+short", "new.example.test"])) != ["10.5.0.1"] {
-        assert!(
-            Instant::now() < deadline,
-            "reload not seen: {}",
-            server.log_text()
-        );
-        sleep(Duration::from_millis(50));
-    }
+    server.wait_until("the reload", |s| {
+        lines(&s.dig(&["+short", "new.example.test"])) == ["10.5.0.1"]
+    });
     write(&zone_path, &format!("{ZONE}broken IN A 10.5.0.300\n"));
     server.signal("-HUP");
-    let deadline = Instant::now() + Duration::from_secs(10);
     let expected = format!("{}:18", zone_path.display());
-    while !server.log_text().contains(&expected) {
-        assert!(
-            Instant::now() < deadline,
-            "no error naming {expected}: {}",
-            server.log_text()
-        );
-        sleep(Duration::from_millis(50));
-    }
+    server.wait_until(&format!("an error naming {expected}"), |s| {
+        s.log_text().contains(&expected)
+    });
     assert_eq!(
         lines(&server.dig(&["+short", "new.example.test"])),
         ["10.5.0.1"],
@@ -258,15 +245,9 @@ fn records_from_the_embedded_store_are_served_and_reloaded() {
         "{listed}"
     );
     server.signal("-HUP");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lines(&server.dig(&["+short", "web.svc.test"])) != ["10.7.0.3"] {
-        assert!(
-            Instant::now() < deadline,
-            "reload not seen: {}",
-            server.log_text()
-        );
-        sleep(Duration::from_millis(50));
-    }
+    server.wait_until("the reload", |s| {
+        lines(&s.dig(&["+short", "web.svc.test"])) == ["10.7.0.3"]
+    });
 }
 
 #[test]

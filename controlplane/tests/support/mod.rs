@@ -157,6 +157,19 @@ impl Server {
         assert!(status.success());
     }
 
+    /// Polls `done` for up to 10 s; fails naming `what` and showing the log.
+    pub(crate) fn wait_until(&self, what: &str, done: impl Fn(&Server) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "did not see {what}: {}",
+                self.log_text()
+            );
+            sleep(Duration::from_millis(50));
+        }
+    }
+
     pub(crate) fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
