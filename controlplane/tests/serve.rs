@@ -280,3 +280,22 @@ fn a_config_file_sets_zones_policies_and_chaos_answers() {
     assert!(checked.status.success());
     assert!(String::from_utf8_lossy(&checked.stdout).contains("random-one"));
 }
+
+#[test]
+fn answers_over_ipv6_udp_and_tcp() {
+    let port = support::free_port();
+    let listen6 = format!("[::1]:{port}");
+    let server = Server::start(
+        &[("example.test.", ZONE)],
+        &["--listen", &listen6],
+        "web.example.test",
+    );
+    assert_eq!(
+        lines(&server.dig6(port, &["+short", "web.example.test", "AAAA"])),
+        ["fd00::1"]
+    );
+    assert_eq!(
+        lines(&server.dig6(port, &["+tcp", "+short", "web.example.test"])).len(),
+        3
+    );
+}

@@ -132,6 +132,25 @@ impl Server {
         )
     }
 
+    /// `dig` over IPv6 to `[::1]` (the server must listen there too).
+    pub(crate) fn dig6(&self, port: u16, args: &[&str]) -> String {
+        run(
+            "dig",
+            &[
+                &[
+                    "@::1",
+                    "-p",
+                    &port.to_string(),
+                    "+tries=1",
+                    "+time=2",
+                    "+norec",
+                ][..],
+                args,
+            ]
+            .concat(),
+        )
+    }
+
     pub(crate) fn kdig(&self, args: &[&str]) -> String {
         run(
             "kdig",
