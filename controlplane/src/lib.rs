@@ -1,3 +1,18 @@
-//! ferrodns control plane: configuration, record sources, the compiler that turns
-//! records into the dataplane's answer table, and the process lifecycle.
+//! ferrodns control plane: configuration, record sources, and the process
+//! lifecycle around the dataplane.
+//!
+//! - [`cli`], [`config`]: the command line and the TOML file, validated together.
+//! - [`zonefile`]: RFC 1035 master files into records.
+//! - [`store`]: the embedded record store (redb); [`store_cli`] edits it offline.
+//! - [`loader`]: every source into one compiled table version.
+//! - [`serve`]: start-up, UDP workers and [`tcp`] listeners, SIGHUP/SIGTERM.
 #![deny(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod loader;
+pub mod serve;
+pub mod store;
+pub mod store_cli;
+pub mod tcp;
+pub mod zonefile;

@@ -21,6 +21,7 @@
 )]
 
 pub mod engine;
+pub mod io;
 pub mod name;
 pub mod record;
 pub mod table;

@@ -169,6 +169,77 @@ impl RData {
         }
     }
 
+    /// Parses uncompressed wire rdata (without the length prefix) of type `rtype`: the
+    /// inverse of [`RData::encode`]. Returns `None` for types ferrodns does not model,
+    /// for compressed or malformed names, and for rdata that is truncated or carries
+    /// trailing bytes. Never panics, whatever the input.
+    ///
+    /// TXT rdata must hold at least one character-string; `encode` writes an empty
+    /// `Txt(vec![])` as one empty string, which decodes as `Txt(vec![vec![]])`.
+    pub fn decode(rtype: RType, rdata: &[u8]) -> Option<RData> {
+        let data = match rtype {
+            RType::A => RData::A(Ipv4Addr::from(<[u8; 4]>::try_from(rdata).ok()?)),
+            RType::AAAA => RData::Aaaa(Ipv6Addr::from(<[u8; 16]>::try_from(rdata).ok()?)),
+            RType::CNAME => RData::Cname(Name::from_wire(rdata)?),
+            RType::NS => RData::Ns(Name::from_wire(rdata)?),
+            RType::PTR => RData::Ptr(Name::from_wire(rdata)?),
+            RType::MX => {
+                let (preference, rest) = split_u16(rdata)?;
+                RData::Mx {
+                    preference,
+                    exchange: Name::from_wire(rest)?,
+                }
+            }
+            RType::SRV => {
+                let (priority, rest) = split_u16(rdata)?;
+                let (weight, rest) = split_u16(rest)?;
+                let (port, rest) = split_u16(rest)?;
+                RData::Srv {
+                    priority,
+                    weight,
+                    port,
+                    target: Name::from_wire(rest)?,
+                }
+            }
+            RType::TXT => {
+                let mut strings = Vec::new();
+                let mut rest = rdata;
+                while let Some((&len, tail)) = rest.split_first() {
+                    let len = usize::from(len);
+                    strings.push(tail.get(..len)?.to_vec());
+                    rest = tail.get(len..)?;
+                }
+                if strings.is_empty() {
+                    return None;
+                }
+                RData::Txt(strings)
+            }
+            RType::SOA => {
+                let (mname, rest) = split_name(rdata)?;
+                let (rname, rest) = split_name(rest)?;
+                let (serial, rest) = split_u32(rest)?;
+                let (refresh, rest) = split_u32(rest)?;
+                let (retry, rest) = split_u32(rest)?;
+                let (expire, rest) = split_u32(rest)?;
+                let (minimum, rest) = split_u32(rest)?;
+                if !rest.is_empty() {
+                    return None;
+                }
+                RData::Soa(Soa {
+                    mname,
+                    rname,
+                    serial,
+                    refresh,
+                    retry,
+                    expire,
+                    minimum,
+                })
+            }
+            _ => return None,
+        };
+        Some(data)
+    }
+
     /// The name in the rdata whose address records belong in the additional
     /// section (RFC 1035 §3.3, RFC 2782).
     pub fn additional_target(&self) -> Option<&Name> {
@@ -221,6 +292,37 @@ impl fmt::Display for RData {
             ),
         }
     }
+}
+
+/// Splits a big-endian `u16` off the front of `bytes`.
+fn split_u16(bytes: &[u8]) -> Option<(u16, &[u8])> {
+    let (head, rest) = bytes.split_first_chunk::<2>()?;
+    Some((u16::from_be_bytes(*head), rest))
+}
+
+/// Splits a big-endian `u32` off the front of `bytes`.
+fn split_u32(bytes: &[u8]) -> Option<(u32, &[u8])> {
+    let (head, rest) = bytes.split_first_chunk::<4>()?;
+    Some((u32::from_be_bytes(*head), rest))
+}
+
+/// Splits an uncompressed wire name off the front of `bytes`. A compression pointer
+/// (a length octet of 0xC0 or more) is over the label limit, so it is refused.
+fn split_name(bytes: &[u8]) -> Option<(Name, &[u8])> {
+    let mut at = 0usize;
+    loop {
+        let len = usize::from(*bytes.get(at)?);
+        at += 1;
+        if len == 0 {
+            break;
+        }
+        if len > crate::name::MAX_LABEL_LEN || at + len > crate::name::MAX_NAME_LEN {
+            return None;
+        }
+        at += len;
+    }
+    let name = Name::from_wire(bytes.get(..at)?)?;
+    Some((name, bytes.get(at..)?))
 }
 
 /// One resource record of class IN.
@@ -277,6 +379,119 @@ mod tests {
         out.clear();
         RData::Txt(vec![b"a b".to_vec(), b"c".to_vec()]).encode(&mut out);
         assert_eq!(out, b"\x03a b\x01c");
+    }
+
+    fn every_variant() -> Vec<RData> {
+        vec![
+            RData::A(Ipv4Addr::new(192, 0, 2, 1)),
+            RData::Aaaa(
+                "2001:db8::1"
+                    .parse()
+                    .unwrap_or_else(|e| unreachable!("{e}")),
+            ),
+            RData::Cname(name("Target.Example.")),
+            RData::Ns(name("ns1.example.")),
+            RData::Ptr(name("host.example.")),
+            RData::Ptr(Name::root()),
+            RData::Mx {
+                preference: 10,
+                exchange: name("mail.example."),
+            },
+            RData::Srv {
+                priority: 1,
+                weight: 2,
+                port: 443,
+                target: name("web.example."),
+            },
+            RData::Txt(vec![b"v=spf1 -all".to_vec()]),
+            RData::Txt(vec![Vec::new(), b"x".to_vec(), vec![0xff; 255]]),
+            RData::Soa(Soa {
+                mname: name("ns1.example."),
+                rname: name("hostmaster.example."),
+                serial: 2_024_010_101,
+                refresh: 3600,
+                retry: 600,
+                expire: 604_800,
+                minimum: 60,
+            }),
+        ]
+    }
+
+    fn encoded(data: &RData) -> Vec<u8> {
+        let mut out = Vec::new();
+        data.encode(&mut out);
+        out
+    }
+
+    #[test]
+    fn decode_inverts_encode_for_every_variant() {
+        for data in every_variant() {
+            let wire = encoded(&data);
+            let decoded = RData::decode(data.rtype(), &wire);
+            assert_eq!(decoded.as_ref(), Some(&data), "{data}");
+            // Names keep the case they were written with.
+            assert_eq!(decoded.map(|d| encoded(&d)), Some(wire));
+        }
+    }
+
+    #[test]
+    fn decode_refuses_truncated_and_padded_rdata() {
+        for data in every_variant() {
+            let wire = encoded(&data);
+            for cut in 0..wire.len() {
+                let prefix = wire.get(..cut).unwrap_or_default();
+                let decoded = RData::decode(data.rtype(), prefix);
+                if data.rtype() == RType::TXT {
+                    // A prefix ending on a string boundary is a shorter, valid TXT.
+                    assert_ne!(decoded.as_ref(), Some(&data));
+                } else {
+                    assert_eq!(decoded, None, "{data} cut at {cut}");
+                }
+            }
+            let mut padded = wire.clone();
+            padded.push(7);
+            assert_eq!(RData::decode(data.rtype(), &padded), None, "{data} padded");
+        }
+    }
+
+    #[test]
+    fn decode_refuses_garbage() {
+        // A compression pointer is not an uncompressed name.
+        assert_eq!(RData::decode(RType::CNAME, b"\xc0\x0c"), None);
+        assert_eq!(RData::decode(RType::MX, b"\x00\x0a\x03www\xc0\x0c"), None);
+        // Label longer than 63 octets.
+        let mut long = vec![64];
+        long.extend_from_slice(&[b'a'; 64]);
+        long.push(0);
+        assert_eq!(RData::decode(RType::NS, &long), None);
+        // Name longer than 255 octets.
+        let mut huge = Vec::new();
+        for _ in 0..5 {
+            huge.push(63);
+            huge.extend_from_slice(&[b'a'; 63]);
+        }
+        huge.push(0);
+        assert_eq!(RData::decode(RType::PTR, &huge), None);
+        assert_eq!(RData::decode(RType::A, b"\x01\x02\x03"), None);
+        assert_eq!(RData::decode(RType::TXT, b""), None);
+        assert_eq!(RData::decode(RType::TXT, b"\x05abc"), None);
+        assert_eq!(RData::decode(RType::SOA, b"\x00\x00"), None);
+        // Types ferrodns does not model.
+        assert_eq!(RData::decode(RType::OPT, b""), None);
+        assert_eq!(RData::decode(RType(99), b"\x00"), None);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decode_never_panics(rtype in proptest::sample::select(vec![
+            RType::A, RType::AAAA, RType::CNAME, RType::NS, RType::PTR,
+            RType::MX, RType::SRV, RType::TXT, RType::SOA, RType(99),
+        ]), bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            if let Some(data) = RData::decode(rtype, &bytes) {
+                proptest::prop_assert_eq!(data.rtype(), rtype);
+                proptest::prop_assert_eq!(encoded(&data), bytes);
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,185 @@
+//! The `ferrodns` command line (clap derive).
+//!
+//! Flags are kept as the text the operator typed; [`crate::config::load`] parses and
+//! validates them together with the configuration file, so a bad `--listen` and a bad
+//! `server.listen` produce the same kind of error ([`crate::config::ConfigError`]).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{self, ConfigError};
+
+/// ferrodns: a fast authoritative DNS server for service discovery.
+#[derive(Debug, Parser)]
+#[command(name = "ferrodns", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Answer DNS queries for the configured zones over UDP and TCP.
+    Serve(ServeArgs),
+    /// Validate the configuration and print the effective settings as TOML.
+    ///
+    /// Takes the same options as `serve`, so a `serve` command line can be checked
+    /// as it is: `ferrodns check-config --config FILE [FLAGS...]`.
+    CheckConfig(ServeArgs),
+    /// Edit the embedded record store offline. A running server reads the store at
+    /// start and on SIGHUP, so send it SIGHUP after a change.
+    Store(StoreArgs),
+}
+
+/// Options of `ferrodns store`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct StoreArgs {
+    /// File of the embedded record store (created when missing).
+    #[arg(long, value_name = "PATH")]
+    pub store: PathBuf,
+
+    #[command(subcommand)]
+    pub action: StoreAction,
+}
+
+/// What `ferrodns store` does.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum StoreAction {
+    /// Add zone ORIGIN, with the records of the zone file FILE when given. One
+    /// transaction: a bad line or record writes nothing.
+    Import {
+        origin: String,
+        file: Option<PathBuf>,
+    },
+    /// List the zones, or the records of zone ORIGIN as zone-file lines.
+    List { origin: Option<String> },
+    /// Remove zone ORIGIN and its records.
+    RemoveZone { origin: String },
+}
+
+/// Options of `ferrodns serve` (and `check-config`). Every one overrides the
+/// matching key of the `--config` file; see docs/configuration.md.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file; relative paths inside it are relative to its directory.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Address to answer on over UDP and TCP (IPv6 as `[::1]:53`); repeat for more.
+    /// Replaces the file's `server.listen` [default: 127.0.0.1:53 and [::1]:53]
+    #[arg(long = "listen", value_name = "ADDR:PORT")]
+    pub listen: Vec<String>,
+
+    /// Serve zone ORIGIN from the RFC 1035 zone file PATH; repeat for more zones.
+    /// Replaces the file of a configured zone with the same origin.
+    #[arg(long = "zone", value_name = "ORIGIN=PATH")]
+    pub zones: Vec<String>,
+
+    /// Number of UDP worker threads [default: number of CPUs]
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// File of the embedded record store.
+    #[arg(long, value_name = "PATH")]
+    pub store: Option<PathBuf>,
+
+    /// Default answer policy: round-robin, random-one or hone-one [default: round-robin]
+    #[arg(long, value_name = "NAME")]
+    pub policy: Option<String>,
+
+    /// Log filter in tracing's EnvFilter syntax, e.g. `info` or `warn,ferrodns=debug`
+    /// [default: info]
+    #[arg(long, value_name = "LEVEL", env = "FERRODNS_LOG")]
+    pub log: Option<String>,
+}
+
+/// The `check-config` subcommand: loads and validates, then renders the effective
+/// configuration as TOML (what the caller prints).
+pub fn check_config(args: &ServeArgs) -> Result<String, ConfigError> {
+    config::load(args).map(|config| config::render(&config))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "ferrodns",
+            "serve",
+            "--config",
+            "/etc/ferrodns.toml",
+            "--listen",
+            "127.0.0.1:5353",
+            "--listen",
+            "[::1]:5353",
+            "--zone",
+            "svc.cluster.local.=svc.zone",
+            "--zone",
+            "10.in-addr.arpa=rev.zone",
+            "--workers",
+            "3",
+            "--store",
+            "records.redb",
+            "--policy",
+            "hone-one",
+            "--log",
+            "debug",
+        ])
+        .expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("expected serve, got {:?}", cli.command);
+        };
+        assert_eq!(
+            args,
+            ServeArgs {
+                config: Some("/etc/ferrodns.toml".into()),
+                listen: vec!["127.0.0.1:5353".into(), "[::1]:5353".into()],
+                zones: vec![
+                    "svc.cluster.local.=svc.zone".into(),
+                    "10.in-addr.arpa=rev.zone".into()
+                ],
+                workers: Some(3),
+                store: Some("records.redb".into()),
+                policy: Some("hone-one".into()),
+                log: Some("debug".into()),
+            }
+        );
+    }
+
+    #[test]
+    fn serve_without_flags_leaves_everything_to_the_file_and_defaults() {
+        let cli = Cli::try_parse_from(["ferrodns", "serve"]).expect("parses");
+        let Command::Serve(args) = cli.command else {
+            panic!("expected serve");
+        };
+        assert_eq!(args.config, None);
+        assert!(args.listen.is_empty() && args.zones.is_empty());
+        assert_eq!((args.workers, args.store, args.policy), (None, None, None));
+    }
+
+    #[test]
+    fn check_config_takes_the_serve_options() {
+        let cli = Cli::try_parse_from(["ferrodns", "check-config", "--config", "f.toml"])
+            .expect("parses");
+        let Command::CheckConfig(args) = cli.command else {
+            panic!("expected check-config");
+        };
+        assert_eq!(args.config, Some(PathBuf::from("f.toml")));
+    }
+
+    #[test]
+    fn workers_must_be_a_number() {
+        let err = Cli::try_parse_from(["ferrodns", "serve", "--workers", "two"]).unwrap_err();
+        assert!(err.to_string().contains("--workers"), "{err}");
+    }
+}

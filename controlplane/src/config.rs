@@ -1,0 +1,1279 @@
+//! `ferrodns serve` configuration: the TOML file, merged with the command line,
+//! validated into a [`ServeConfig`].
+//!
+//! Precedence, highest first: command-line flags (and `FERRODNS_LOG` for the log
+//! filter), the `--config` file, built-in defaults. `--listen` replaces the file's
+//! whole list; `--zone` adds a zone, or replaces the `file` of a configured zone with
+//! the same origin (its policies stay).
+//!
+//! Paths are made absolute here, so the server can reload them whatever its working
+//! directory: paths in the file are relative to the file's directory, paths on the
+//! command line relative to the working directory. Whether zone files exist is the
+//! loader's business, not checked here.
+//!
+//! Every error names where the bad value came from: `FILE:LINE:COLUMN` and the key
+//! for the file, the flag for the command line. Every key is documented in
+//! docs/configuration.md.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ferrodns_dataplane::engine::AnswerPolicy;
+use ferrodns_dataplane::name::Name;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use crate::cli::ServeArgs;
+
+/// Listen addresses when neither `--listen` nor `server.listen` is given.
+pub const DEFAULT_LISTEN: [SocketAddr; 2] = [
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 53),
+    SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), 53),
+];
+/// Default log filter.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// Default `tcp.idle_timeout_ms`.
+pub const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `tcp.max_connections`.
+pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
+/// Default `tcp.write_timeout_ms`.
+pub const DEFAULT_TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest CHAOS TXT answer: one character-string (RFC 1035 §3.3).
+const MAX_CHAOS_LEN: usize = 255;
+
+/// The validated settings of `ferrodns serve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeConfig {
+    /// Addresses answered on, each over UDP and TCP. Never empty, no duplicates.
+    pub listen: Vec<SocketAddr>,
+    /// UDP worker threads, at least 1.
+    pub workers: usize,
+    /// CPU to pin each worker to; when present, exactly `workers` entries.
+    pub cores: Option<Vec<usize>>,
+    /// Answer policy of zones that set none.
+    pub default_policy: AnswerPolicy,
+    pub tcp: TcpSettings,
+    /// Embedded record store file (absolute).
+    pub store: Option<PathBuf>,
+    /// Answer to `version.bind`/`version.server` CH TXT; `None` means REFUSED.
+    pub chaos_version: Option<String>,
+    /// Answer to `id.server`/`hostname.bind` CH TXT; `None` means REFUSED.
+    pub chaos_id: Option<String>,
+    /// tracing `EnvFilter` directives.
+    pub log_level: String,
+    /// Zones in file order, then those added by `--zone`. Origins are unique.
+    pub zones: Vec<ZoneConfig>,
+}
+
+/// DNS-over-TCP limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpSettings {
+    /// Close a connection that sends no query for this long.
+    pub idle_timeout: Duration,
+    /// Connections open at once; more are refused.
+    pub max_connections: usize,
+    /// Close a connection whose reply cannot be written within this time.
+    pub write_timeout: Duration,
+}
+
+impl Default for TcpSettings {
+    fn default() -> Self {
+        TcpSettings {
+            idle_timeout: DEFAULT_TCP_IDLE_TIMEOUT,
+            max_connections: DEFAULT_TCP_MAX_CONNECTIONS,
+            write_timeout: DEFAULT_TCP_WRITE_TIMEOUT,
+        }
+    }
+}
+
+/// One authoritative zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneConfig {
+    pub origin: Name,
+    /// RFC 1035 zone file (absolute); `None` for a zone that lives only in the store.
+    pub file: Option<PathBuf>,
+    /// Policy for the zone's names; `None` means the server's default policy.
+    pub policy: Option<AnswerPolicy>,
+    /// Per-name overrides, each name inside the zone, unique, in canonical order.
+    pub name_policies: Vec<(Name, AnswerPolicy)>,
+}
+
+/// Where a rejected value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    CommandLine,
+    /// A position in the config file; `line` and `column` count from 1 (columns in
+    /// characters). `None` when the TOML parser gave no position.
+    File {
+        path: PathBuf,
+        position: Option<(usize, usize)>,
+    },
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::CommandLine => f.write_str("command line"),
+            Location::File {
+                path,
+                position: Some((line, column)),
+            } => write!(f, "{}:{line}:{column}", path.display()),
+            Location::File {
+                path,
+                position: None,
+            } => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// Why the configuration was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// TOML syntax error, unknown key, wrong type or missing key.
+    #[error("{at}: {message}{}", quote_line(excerpt))]
+    Toml {
+        at: Location,
+        message: String,
+        /// The offending line of the file, to show which key it is about.
+        excerpt: Option<String>,
+    },
+    /// A well-formed value that is not acceptable. `key` is the file key
+    /// (`server.listen`) or the flag (`--listen`); `value` as the operator wrote it.
+    #[error("{}", describe_invalid(at, key, value, reason))]
+    Invalid {
+        at: Location,
+        key: String,
+        value: String,
+        reason: String,
+    },
+}
+
+fn quote_line(excerpt: &Option<String>) -> String {
+    match excerpt {
+        Some(text) => format!(" (in `{text}`)"),
+        None => String::new(),
+    }
+}
+
+fn describe_invalid(at: &Location, key: &str, value: &str, reason: &str) -> String {
+    match at {
+        Location::CommandLine => format!("{key} {value}: {reason}"),
+        Location::File { .. } => format!("{at}: {key} = {value}: {reason}"),
+    }
+}
+
+/// Loads `args.config` (if any), merges the command line over it and validates.
+pub fn load(args: &ServeArgs) -> Result<ServeConfig, ConfigError> {
+    match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            load_text(args, Some((path, &text)))
+        }
+        None => load_text(args, None),
+    }
+}
+
+/// [`load`] with the file's contents already read (`file` is its path and text).
+fn load_text(args: &ServeArgs, file: Option<(&Path, &str)>) -> Result<ServeConfig, ConfigError> {
+    let (source, raw) = match file {
+        Some((path, text)) => {
+            let source = Source::new(path, text)?;
+            let raw: RawConfig = toml::from_str(text).map_err(|e| source.toml_error(&e))?;
+            (Some(source), raw)
+        }
+        None => (None, RawConfig::default()),
+    };
+    Merge {
+        args,
+        source: source.as_ref(),
+    }
+    .build(raw)
+}
+
+/// Renders a configuration as TOML in the file schema; loading the result gives the
+/// same configuration back.
+pub fn render(config: &ServeConfig) -> String {
+    let out = RenderConfig {
+        server: RenderServer {
+            listen: config.listen.iter().map(ToString::to_string).collect(),
+            workers: config.workers,
+            cores: config.cores.clone(),
+            policy: config.default_policy.as_str(),
+        },
+        tcp: RenderTcp {
+            idle_timeout_ms: millis(config.tcp.idle_timeout),
+            max_connections: config.tcp.max_connections,
+            write_timeout_ms: millis(config.tcp.write_timeout),
+        },
+        store: config.store.as_ref().map(|path| RenderStore {
+            path: path.to_string_lossy().into_owned(),
+        }),
+        chaos: (config.chaos_version.is_some() || config.chaos_id.is_some()).then(|| RenderChaos {
+            version: config.chaos_version.clone(),
+            id: config.chaos_id.clone(),
+        }),
+        log: RenderLog {
+            level: config.log_level.clone(),
+        },
+        zone: config
+            .zones
+            .iter()
+            .map(|zone| RenderZone {
+                origin: zone.origin.to_string(),
+                file: zone.file.as_ref().map(|p| p.to_string_lossy().into_owned()),
+                policy: zone.policy.map(AnswerPolicy::as_str),
+                names: zone
+                    .name_policies
+                    .iter()
+                    .map(|(name, policy)| (name.to_string(), policy.as_str()))
+                    .collect(),
+            })
+            .collect(),
+    };
+    let body = toml::to_string(&out).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
+    format!(
+        "# ferrodns effective configuration: defaults filled in, command line merged,\n\
+         # paths absolute.\n\n{body}"
+    )
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+// ---------------------------------------------------------------------------------
+// File schema as written. Values that are validated later keep their span so the
+// error can point at them.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    tcp: RawTcp,
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    chaos: RawChaos,
+    #[serde(default)]
+    log: RawLog,
+    #[serde(default)]
+    zone: Vec<RawZone>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<Vec<Spanned<String>>>>,
+    workers: Option<Spanned<usize>>,
+    cores: Option<Spanned<Vec<usize>>>,
+    policy: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTcp {
+    idle_timeout_ms: Option<Spanned<u64>>,
+    max_connections: Option<Spanned<usize>>,
+    write_timeout_ms: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChaos {
+    version: Option<Spanned<String>>,
+    id: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    level: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawZone {
+    origin: Spanned<String>,
+    file: Option<Spanned<String>>,
+    policy: Option<Spanned<String>>,
+    #[serde(default)]
+    names: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+// Output schema of `render`: same keys, plain values, in documentation order.
+
+#[derive(Serialize)]
+struct RenderConfig {
+    server: RenderServer,
+    tcp: RenderTcp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    store: Option<RenderStore>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    chaos: Option<RenderChaos>,
+    log: RenderLog,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    zone: Vec<RenderZone>,
+}
+
+#[derive(Serialize)]
+struct RenderServer {
+    listen: Vec<String>,
+    workers: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cores: Option<Vec<usize>>,
+    policy: &'static str,
+}
+
+#[derive(Serialize)]
+struct RenderTcp {
+    idle_timeout_ms: u64,
+    max_connections: usize,
+    write_timeout_ms: u64,
+}
+
+#[derive(Serialize)]
+struct RenderStore {
+    path: String,
+}
+
+#[derive(Serialize)]
+struct RenderChaos {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct RenderLog {
+    level: String,
+}
+
+#[derive(Serialize)]
+struct RenderZone {
+    origin: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy: Option<&'static str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    names: BTreeMap<String, &'static str>,
+}
+
+// ---------------------------------------------------------------------------------
+
+/// The config file: where it is and what it says, to turn spans into positions.
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+    /// Absolute directory of the file, base of relative paths inside it.
+    dir: PathBuf,
+}
+
+impl<'a> Source<'a> {
+    fn new(path: &'a Path, text: &'a str) -> Result<Self, ConfigError> {
+        let absolute = std::path::absolute(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let dir = absolute.parent().map(Path::to_owned).unwrap_or_default();
+        Ok(Source { path, text, dir })
+    }
+
+    fn at(&self, span: Range<usize>) -> Location {
+        Location::File {
+            path: self.path.to_owned(),
+            position: Some(line_column(self.text, span.start)),
+        }
+    }
+
+    fn toml_error(&self, error: &toml::de::Error) -> ConfigError {
+        let (at, excerpt) = match error.span() {
+            Some(span) => {
+                let (line, _) = line_column(self.text, span.start);
+                let text = self.text.lines().nth(line - 1).map(|l| l.trim().to_owned());
+                (self.at(span), text.filter(|l| !l.is_empty()))
+            }
+            None => (
+                Location::File {
+                    path: self.path.to_owned(),
+                    position: None,
+                },
+                None,
+            ),
+        };
+        ConfigError::Toml {
+            at,
+            message: error.message().trim_end().to_owned(),
+            excerpt,
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+    (line, column)
+}
+
+/// Where a workers count came from, to explain a cores mismatch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WorkersFrom {
+    Flag,
+    File,
+    Cores,
+    Cpus,
+}
+
+/// One merge of the command line over the file.
+struct Merge<'a> {
+    args: &'a ServeArgs,
+    source: Option<&'a Source<'a>>,
+}
+
+impl Merge<'_> {
+    fn build(&self, raw: RawConfig) -> Result<ServeConfig, ConfigError> {
+        let listen = self.listen(raw.server.listen)?;
+        let (workers, cores) = self.workers(raw.server.workers, raw.server.cores)?;
+        let default_policy = match (&self.args.policy, &raw.server.policy) {
+            (Some(flag), _) => policy(flag).map_err(|r| flag_error("--policy", flag, r))?,
+            (None, Some(value)) => self.policy(value, "server.policy")?,
+            (None, None) => AnswerPolicy::default(),
+        };
+        let tcp = self.tcp(&raw.tcp)?;
+        let store = match (&self.args.store, &raw.store.path) {
+            (Some(flag), _) => Some(flag_path("--store", flag)?),
+            (None, Some(value)) => Some(self.file_path(value, "store.path")?),
+            (None, None) => None,
+        };
+        let chaos_version = self.chaos(raw.chaos.version, "chaos.version")?;
+        let chaos_id = self.chaos(raw.chaos.id, "chaos.id")?;
+        let log_level = match (&self.args.log, &raw.log.level) {
+            (Some(flag), _) => {
+                log_filter(flag).map_err(|r| flag_error("--log/FERRODNS_LOG", flag, r))?
+            }
+            (None, Some(value)) => {
+                log_filter(value.get_ref()).map_err(|r| self.invalid(value, "log.level", r))?
+            }
+            (None, None) => DEFAULT_LOG_LEVEL.to_owned(),
+        };
+        let mut zones = self.file_zones(raw.zone)?;
+        self.flag_zones(&mut zones)?;
+        Ok(ServeConfig {
+            listen,
+            workers,
+            cores,
+            default_policy,
+            tcp,
+            store,
+            chaos_version,
+            chaos_id,
+            log_level,
+            zones,
+        })
+    }
+
+    fn source(&self) -> &Source<'_> {
+        // Only called for values that came from the file, so there is one.
+        self.source
+            .unwrap_or_else(|| unreachable!("file value without a file"))
+    }
+
+    /// An error about a value from the file; strings are shown quoted.
+    fn invalid<T: fmt::Debug>(&self, value: &Spanned<T>, key: &str, reason: String) -> ConfigError {
+        ConfigError::Invalid {
+            at: self.source().at(value.span()),
+            key: key.to_owned(),
+            value: format!("{:?}", value.get_ref()),
+            reason,
+        }
+    }
+
+    fn listen(
+        &self,
+        file: Option<Spanned<Vec<Spanned<String>>>>,
+    ) -> Result<Vec<SocketAddr>, ConfigError> {
+        let mut listen: Vec<SocketAddr> = Vec::new();
+        if !self.args.listen.is_empty() {
+            for text in &self.args.listen {
+                let addr = socket_addr(text).map_err(|r| flag_error("--listen", text, r))?;
+                if listen.contains(&addr) {
+                    return Err(flag_error("--listen", text, "given twice".into()));
+                }
+                listen.push(addr);
+            }
+        } else if let Some(list) = file {
+            if list.get_ref().is_empty() {
+                return Err(self.invalid(
+                    &list,
+                    "server.listen",
+                    "needs at least one address".into(),
+                ));
+            }
+            for text in list.into_inner() {
+                let addr = socket_addr(text.get_ref())
+                    .map_err(|r| self.invalid(&text, "server.listen", r))?;
+                if listen.contains(&addr) {
+                    return Err(self.invalid(&text, "server.listen", "listed twice".into()));
+                }
+                listen.push(addr);
+            }
+        } else {
+            listen.extend(DEFAULT_LISTEN);
+        }
+        Ok(listen)
+    }
+
+    fn workers(
+        &self,
+        file_workers: Option<Spanned<usize>>,
+        file_cores: Option<Spanned<Vec<usize>>>,
+    ) -> Result<(usize, Option<Vec<usize>>), ConfigError> {
+        let (workers, from) = match (self.args.workers, &file_workers, &file_cores) {
+            (Some(0), _, _) => {
+                return Err(flag_error("--workers", "0", "must be at least 1".into()));
+            }
+            (Some(n), _, _) => (n, WorkersFrom::Flag),
+            (None, Some(value), _) if *value.get_ref() == 0 => {
+                return Err(self.invalid(value, "server.workers", "must be at least 1".into()));
+            }
+            (None, Some(value), _) => (*value.get_ref(), WorkersFrom::File),
+            // Pinned cores without a count: one worker per listed core.
+            (None, None, Some(cores)) if !cores.get_ref().is_empty() => {
+                (cores.get_ref().len(), WorkersFrom::Cores)
+            }
+            (None, None, _) => (available_cpus(), WorkersFrom::Cpus),
+        };
+        let Some(cores) = file_cores else {
+            return Ok((workers, None));
+        };
+        if cores.get_ref().len() != workers {
+            let why = match from {
+                WorkersFrom::Flag => "--workers",
+                WorkersFrom::File => "server.workers",
+                WorkersFrom::Cores | WorkersFrom::Cpus => "the default (number of CPUs)",
+            };
+            let reason = format!(
+                "needs one core per worker: {} given, but {why} is {workers}",
+                cores.get_ref().len()
+            );
+            return Err(self.invalid(&cores, "server.cores", reason));
+        }
+        Ok((workers, Some(cores.into_inner())))
+    }
+
+    fn policy(&self, value: &Spanned<String>, key: &str) -> Result<AnswerPolicy, ConfigError> {
+        policy(value.get_ref()).map_err(|r| self.invalid(value, key, r))
+    }
+
+    fn tcp(&self, raw: &RawTcp) -> Result<TcpSettings, ConfigError> {
+        let mut tcp = TcpSettings::default();
+        if let Some(ms) = &raw.idle_timeout_ms {
+            tcp.idle_timeout = self.positive_ms(ms, "tcp.idle_timeout_ms")?;
+        }
+        if let Some(max) = &raw.max_connections {
+            if *max.get_ref() == 0 {
+                return Err(self.invalid(max, "tcp.max_connections", "must be at least 1".into()));
+            }
+            tcp.max_connections = *max.get_ref();
+        }
+        if let Some(ms) = &raw.write_timeout_ms {
+            tcp.write_timeout = self.positive_ms(ms, "tcp.write_timeout_ms")?;
+        }
+        Ok(tcp)
+    }
+
+    fn positive_ms(&self, ms: &Spanned<u64>, key: &str) -> Result<Duration, ConfigError> {
+        if *ms.get_ref() == 0 {
+            return Err(self.invalid(ms, key, "must be at least 1 millisecond".into()));
+        }
+        Ok(Duration::from_millis(*ms.get_ref()))
+    }
+
+    fn chaos(
+        &self,
+        value: Option<Spanned<String>>,
+        key: &str,
+    ) -> Result<Option<String>, ConfigError> {
+        let Some(value) = value else { return Ok(None) };
+        if value.get_ref().len() > MAX_CHAOS_LEN {
+            let reason = format!("longer than {MAX_CHAOS_LEN} bytes (one TXT string)");
+            return Err(self.invalid(&value, key, reason));
+        }
+        Ok(Some(value.into_inner()))
+    }
+
+    /// A path from the file, relative to the file's directory.
+    fn file_path(&self, value: &Spanned<String>, key: &str) -> Result<PathBuf, ConfigError> {
+        if value.get_ref().is_empty() {
+            return Err(self.invalid(value, key, "empty path".into()));
+        }
+        Ok(self.source().dir.join(value.get_ref()))
+    }
+
+    fn file_zones(&self, raw: Vec<RawZone>) -> Result<Vec<ZoneConfig>, ConfigError> {
+        let mut zones: Vec<ZoneConfig> = Vec::with_capacity(raw.len());
+        let mut seen: HashMap<Name, Location> = HashMap::new();
+        for zone in raw {
+            let origin = Name::from_ascii(zone.origin.get_ref())
+                .map_err(|e| self.invalid(&zone.origin, "zone.origin", e.to_string()))?;
+            let at = self.source().at(zone.origin.span());
+            if let Some(first) = seen.get(&origin) {
+                let reason = format!("zone {origin} is already defined at {first}");
+                return Err(self.invalid(&zone.origin, "zone.origin", reason));
+            }
+            seen.insert(origin.clone(), at);
+            let file = match &zone.file {
+                Some(value) => Some(self.file_path(value, "zone.file")?),
+                None => None,
+            };
+            let policy = match &zone.policy {
+                Some(value) => Some(self.policy(value, "zone.policy")?),
+                None => None,
+            };
+            let mut name_policies: Vec<(Name, AnswerPolicy)> = Vec::new();
+            for (key, value) in &zone.names {
+                // Errors about the name point at the key and show the whole entry.
+                let key_name = format!("zone.names.{:?}", key.get_ref());
+                let bad_name = |reason: String| ConfigError::Invalid {
+                    at: self.source().at(key.span()),
+                    key: key_name.clone(),
+                    value: format!("{:?}", value.get_ref()),
+                    reason,
+                };
+                let name = Name::from_ascii(key.get_ref()).map_err(|e| bad_name(e.to_string()))?;
+                if !name.is_subdomain_of(&origin) {
+                    return Err(bad_name(format!("{name} is not inside zone {origin}")));
+                }
+                if name_policies.iter().any(|(n, _)| *n == name) {
+                    return Err(bad_name(format!(
+                        "{name} is listed twice (names ignore case)"
+                    )));
+                }
+                name_policies.push((name, self.policy(value, &key_name)?));
+            }
+            name_policies.sort_by(|a, b| a.0.cmp(&b.0));
+            zones.push(ZoneConfig {
+                origin,
+                file,
+                policy,
+                name_policies,
+            });
+        }
+        Ok(zones)
+    }
+
+    /// Adds the `--zone ORIGIN=PATH` flags to the zones from the file.
+    fn flag_zones(&self, zones: &mut Vec<ZoneConfig>) -> Result<(), ConfigError> {
+        let file_zones = zones.len();
+        for text in &self.args.zones {
+            let Some((origin_text, path)) = text.split_once('=') else {
+                return Err(flag_error("--zone", text, "expected ORIGIN=PATH".into()));
+            };
+            let origin = Name::from_ascii(origin_text)
+                .map_err(|e| flag_error("--zone", text, format!("bad origin: {e}")))?;
+            if path.is_empty() {
+                return Err(flag_error(
+                    "--zone",
+                    text,
+                    "expected ORIGIN=PATH, PATH is empty".into(),
+                ));
+            }
+            let file = flag_path("--zone", Path::new(path))?;
+            match zones.iter().position(|z| z.origin == origin) {
+                Some(i) if i >= file_zones => {
+                    let reason = format!("zone {origin} is given twice");
+                    return Err(flag_error("--zone", text, reason));
+                }
+                Some(i) => {
+                    if let Some(zone) = zones.get_mut(i) {
+                        zone.file = Some(file);
+                    }
+                }
+                None => zones.push(ZoneConfig {
+                    origin,
+                    file: Some(file),
+                    policy: None,
+                    name_policies: Vec::new(),
+                }),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn flag_error(flag: &str, value: &str, reason: String) -> ConfigError {
+    ConfigError::Invalid {
+        at: Location::CommandLine,
+        key: flag.to_owned(),
+        value: format!("{value:?}"),
+        reason,
+    }
+}
+
+/// A path from the command line, relative to the working directory.
+fn flag_path(flag: &str, path: &Path) -> Result<PathBuf, ConfigError> {
+    std::path::absolute(path)
+        .map_err(|e| flag_error(flag, &path.to_string_lossy(), format!("bad path: {e}")))
+}
+
+fn socket_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| {
+        "expected IP:PORT such as 127.0.0.1:53 or [::1]:53 (host names are not resolved)".into()
+    })
+}
+
+fn policy(text: &str) -> Result<AnswerPolicy, String> {
+    text.parse()
+        .map_err(|e: ferrodns_dataplane::engine::UnknownPolicy| e.to_string())
+}
+
+/// Checks tracing `EnvFilter` syntax; returns the filter as given.
+fn log_filter(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("empty log filter".into());
+    }
+    tracing_subscriber::EnvFilter::builder()
+        .parse(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| format!("not a log filter: {e}"))
+}
+
+fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATH: &str = "/etc/ferrodns/ferrodns.toml";
+
+    const FULL: &str = r#"
+[server]
+listen = ["127.0.0.1:5353", "[::1]:5353"]
+workers = 2
+cores = [0, 1]
+policy = "random-one"
+[tcp]
+idle_timeout_ms = 15000
+max_connections = 64
+write_timeout_ms = 2500
+[store]
+path = "/var/lib/ferrodns/records.redb"
+[chaos]
+version = "ferrodns"
+id = "dns1"
+[log]
+level = "warn,ferrodns=debug"
+[[zone]]
+origin = "svc.cluster.local."
+file = "svc.cluster.local.zone"
+policy = "hone-one"
+[zone.names]
+"web.svc.cluster.local." = "random-one"
+"API.svc.cluster.local" = "round-robin"
+[[zone]]
+origin = "10.in-addr.arpa"
+file = "zones/10.in-addr.arpa.zone"
+[[zone]]
+origin = "store.only."
+"#;
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).expect("valid name")
+    }
+
+    fn parse_with(args: &ServeArgs, text: &str) -> Result<ServeConfig, ConfigError> {
+        load_text(args, Some((Path::new(PATH), text)))
+    }
+
+    fn parse(text: &str) -> Result<ServeConfig, ConfigError> {
+        parse_with(&ServeArgs::default(), text)
+    }
+
+    /// The error message for a file that must be rejected.
+    fn file_error(text: &str) -> String {
+        match parse(text) {
+            Ok(config) => panic!("accepted {text:?} as {config:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn flag_error_of(args: &ServeArgs) -> String {
+        match load(args) {
+            Ok(config) => panic!("accepted {args:?} as {config:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn assert_mentions(message: &str, parts: &[&str]) {
+        for part in parts {
+            assert!(
+                message.contains(part),
+                "{message:?} should mention {part:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn full_file_parses_to_the_expected_config() {
+        let config = parse(FULL).expect("valid");
+        let expected = ServeConfig {
+            listen: vec![
+                "127.0.0.1:5353".parse().unwrap(),
+                "[::1]:5353".parse().unwrap(),
+            ],
+            workers: 2,
+            cores: Some(vec![0, 1]),
+            default_policy: AnswerPolicy::RandomOne,
+            tcp: TcpSettings {
+                idle_timeout: Duration::from_millis(15000),
+                max_connections: 64,
+                write_timeout: Duration::from_millis(2500),
+            },
+            store: Some("/var/lib/ferrodns/records.redb".into()),
+            chaos_version: Some("ferrodns".into()),
+            chaos_id: Some("dns1".into()),
+            log_level: "warn,ferrodns=debug".into(),
+            zones: vec![
+                ZoneConfig {
+                    origin: name("svc.cluster.local."),
+                    file: Some("/etc/ferrodns/svc.cluster.local.zone".into()),
+                    policy: Some(AnswerPolicy::HoneOne),
+                    // canonical order: api before web
+                    name_policies: vec![
+                        (name("api.svc.cluster.local."), AnswerPolicy::RoundRobin),
+                        (name("web.svc.cluster.local."), AnswerPolicy::RandomOne),
+                    ],
+                },
+                ZoneConfig {
+                    origin: name("10.in-addr.arpa."),
+                    file: Some("/etc/ferrodns/zones/10.in-addr.arpa.zone".into()),
+                    policy: None,
+                    name_policies: vec![],
+                },
+                ZoneConfig {
+                    origin: name("store.only."),
+                    file: None,
+                    policy: None,
+                    name_policies: vec![],
+                },
+            ],
+        };
+        assert_eq!(config, expected);
+    }
+
+    #[test]
+    fn nothing_given_means_defaults() {
+        let config = load(&ServeArgs::default()).expect("defaults are valid");
+        assert_eq!(config.listen, DEFAULT_LISTEN.to_vec());
+        assert_eq!(config.listen[1].to_string(), "[::1]:53");
+        assert_eq!(config.workers, available_cpus());
+        assert!(config.workers >= 1);
+        assert_eq!(config.cores, None);
+        assert_eq!(config.default_policy, AnswerPolicy::RoundRobin);
+        assert_eq!(config.tcp, TcpSettings::default());
+        assert_eq!(config.tcp.idle_timeout, Duration::from_millis(10000));
+        assert_eq!(config.tcp.max_connections, 1024);
+        assert_eq!(config.tcp.write_timeout, Duration::from_millis(5000));
+        assert_eq!(
+            (config.store, config.chaos_version, config.chaos_id),
+            (None, None, None)
+        );
+        assert_eq!(config.log_level, "info");
+        assert!(config.zones.is_empty());
+        // An empty file is the same as no file.
+        assert_eq!(
+            parse("").expect("empty file"),
+            load(&ServeArgs::default()).unwrap()
+        );
+    }
+
+    #[test]
+    fn relative_paths_are_resolved_against_the_config_directory() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let conf_dir = dir.path().join("conf");
+        std::fs::create_dir(&conf_dir).expect("mkdir");
+        let path = conf_dir.join("ferrodns.toml");
+        std::fs::write(
+            &path,
+            "[store]\npath = \"data/records.redb\"\n\
+             [[zone]]\norigin = \"a.example.\"\nfile = \"a.zone\"\n\
+             [[zone]]\norigin = \"b.example.\"\nfile = \"../zones/b.zone\"\n\
+             [[zone]]\norigin = \"c.example.\"\nfile = \"/srv/c.zone\"\n",
+        )
+        .expect("write config");
+        let args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let config = load(&args).expect("valid");
+        assert_eq!(config.store, Some(conf_dir.join("data/records.redb")));
+        let files: Vec<_> = config
+            .zones
+            .iter()
+            .map(|z| z.file.clone().unwrap())
+            .collect();
+        assert_eq!(
+            files,
+            vec![
+                conf_dir.join("a.zone"),
+                conf_dir.join("../zones/b.zone"),
+                PathBuf::from("/srv/c.zone")
+            ]
+        );
+    }
+
+    #[test]
+    fn command_line_overrides_the_file() {
+        let args = ServeArgs {
+            listen: vec!["[::1]:8053".into()],
+            workers: Some(2),
+            store: Some("/tmp/other.redb".into()),
+            policy: Some("hone-one".into()),
+            log: Some("debug".into()),
+            ..ServeArgs::default()
+        };
+        let config = parse_with(&args, FULL).expect("valid");
+        assert_eq!(
+            config.listen,
+            vec!["[::1]:8053".parse::<SocketAddr>().unwrap()]
+        );
+        assert_eq!(config.workers, 2);
+        assert_eq!(config.store, Some(PathBuf::from("/tmp/other.redb")));
+        assert_eq!(config.default_policy, AnswerPolicy::HoneOne);
+        assert_eq!(config.log_level, "debug");
+        // Untouched keys keep the file's values.
+        assert_eq!(config.chaos_id.as_deref(), Some("dns1"));
+        assert_eq!(config.tcp.max_connections, 64);
+    }
+
+    #[test]
+    fn zone_flags_add_zones_and_replace_files() {
+        let args = ServeArgs {
+            zones: vec![
+                "SVC.cluster.local=/srv/svc.zone".into(),
+                "example.org.=example.org.zone".into(),
+            ],
+            ..ServeArgs::default()
+        };
+        let config = parse_with(&args, FULL).expect("valid");
+        let origins: Vec<String> = config.zones.iter().map(|z| z.origin.to_string()).collect();
+        assert_eq!(
+            origins,
+            [
+                "svc.cluster.local.",
+                "10.in-addr.arpa.",
+                "store.only.",
+                "example.org."
+            ]
+        );
+        let svc = &config.zones[0];
+        assert_eq!(svc.file, Some(PathBuf::from("/srv/svc.zone")));
+        assert_eq!(svc.policy, Some(AnswerPolicy::HoneOne), "policies stay");
+        assert_eq!(svc.name_policies.len(), 2);
+        let added = &config.zones[3];
+        // Relative to the working directory, made absolute.
+        let expected = std::env::current_dir().unwrap().join("example.org.zone");
+        assert_eq!(added.file.as_ref(), Some(&expected));
+        assert_eq!((added.policy, added.name_policies.len()), (None, 0));
+    }
+
+    #[test]
+    fn workers_follow_cores_when_not_given() {
+        let config = parse("[server]\ncores = [2, 3, 5]\n").expect("valid");
+        assert_eq!(config.workers, 3);
+        assert_eq!(config.cores, Some(vec![2, 3, 5]));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_line() {
+        let message = file_error("[server]\nworkers = 2\nlisten_on = [\"127.0.0.1:53\"]\n");
+        assert_mentions(&message, &[PATH, ":3:1:", "listen_on"]);
+        let message = file_error("[server]\n[tls]\ncert = \"x\"\n");
+        assert_mentions(&message, &[":2:", "tls"]);
+        let message = file_error("[[zone]]\norigin = \"a.\"\npolicies = {}\n");
+        assert_mentions(&message, &[":3:1:", "policies"]);
+    }
+
+    #[test]
+    fn syntax_errors_report_line_and_column() {
+        let message = file_error("[server]\nworkers = 2\npolicy = \"round-robin\n");
+        assert_mentions(&message, &[PATH, ":3:"]);
+        let message = file_error("[server]\n\n  workers = = 2\n");
+        assert_mentions(&message, &[PATH, ":3:"]);
+    }
+
+    #[test]
+    fn wrong_types_show_the_offending_line() {
+        let message = file_error("[tcp]\n# comment\nmax_connections = \"many\"\n");
+        assert_mentions(&message, &[":3:19:", "max_connections = \"many\""]);
+        let message = file_error("[server]\nworkers = -1\n");
+        assert_mentions(&message, &[":2:", "workers = -1"]);
+    }
+
+    #[test]
+    fn bad_listen_addresses_are_rejected() {
+        let message = file_error("[server]\nlisten = [\"127.0.0.1:53\", \"localhost:53\"]\n");
+        assert_mentions(&message, &[":2:27:", "server.listen", "\"localhost:53\""]);
+        let message = file_error("[server]\nlisten = [\"::1:53\"]\n");
+        assert_mentions(&message, &["server.listen", "\"::1:53\"", "[::1]:53"]);
+        let message = file_error("[server]\nlisten = []\n");
+        assert_mentions(&message, &[":2:", "server.listen", "at least one"]);
+        let message = file_error("[server]\nlisten = [\"[::1]:53\", \"[::1]:53\"]\n");
+        assert_mentions(&message, &["server.listen", "twice"]);
+        let message = flag_error_of(&ServeArgs {
+            listen: vec!["127.0.0.1".into()],
+            ..ServeArgs::default()
+        });
+        assert_mentions(&message, &["--listen", "\"127.0.0.1\""]);
+    }
+
+    #[test]
+    fn bad_names_are_rejected() {
+        let message = file_error("[[zone]]\norigin = \"a..example.\"\n");
+        assert_mentions(&message, &[":2:", "zone.origin", "a..example."]);
+        let long = "x".repeat(64);
+        let message = file_error(&format!("[[zone]]\norigin = \"{long}.example.\"\n"));
+        assert_mentions(&message, &["zone.origin", "63"]);
+        let message =
+            file_error("[[zone]]\norigin = \"a.\"\n[zone.names]\n\"b..a.\" = \"random-one\"\n");
+        assert_mentions(&message, &[":4:", "zone.names", "b..a."]);
+        let message = flag_error_of(&ServeArgs {
+            zones: vec!["bad..origin=x.zone".into()],
+            ..ServeArgs::default()
+        });
+        assert_mentions(&message, &["--zone", "bad..origin=x.zone", "origin"]);
+    }
+
+    #[test]
+    fn unknown_policies_are_rejected() {
+        let message = file_error("[server]\npolicy = \"fastest\"\n");
+        assert_mentions(
+            &message,
+            &[":2:10:", "server.policy", "fastest", "round-robin"],
+        );
+        let message = file_error("[[zone]]\norigin = \"a.\"\npolicy = \"roundrobin\"\n");
+        assert_mentions(&message, &[":3:", "zone.policy", "roundrobin"]);
+        let message = file_error("[[zone]]\norigin = \"a.\"\nnames = { \"w.a.\" = \"hone\" }\n");
+        assert_mentions(&message, &[":3:", "zone.names.\"w.a.\"", "\"hone\""]);
+        let message = flag_error_of(&ServeArgs {
+            policy: Some("Round-Robin".into()),
+            ..ServeArgs::default()
+        });
+        assert_mentions(&message, &["--policy", "Round-Robin"]);
+    }
+
+    #[test]
+    fn zone_flag_needs_an_equals_sign_and_a_path() {
+        let message = flag_error_of(&ServeArgs {
+            zones: vec!["svc.cluster.local".into()],
+            ..ServeArgs::default()
+        });
+        assert_mentions(
+            &message,
+            &["--zone", "\"svc.cluster.local\"", "ORIGIN=PATH"],
+        );
+        let message = flag_error_of(&ServeArgs {
+            zones: vec!["svc.cluster.local=".into()],
+            ..ServeArgs::default()
+        });
+        assert_mentions(&message, &["--zone", "PATH is empty"]);
+    }
+
+    #[test]
+    fn duplicate_zone_origins_are_rejected() {
+        let message = file_error(
+            "[[zone]]\norigin = \"svc.cluster.local.\"\n\n[[zone]]\norigin = \"SVC.cluster.local\"\n",
+        );
+        assert_mentions(
+            &message,
+            &[":5:", "zone.origin", "SVC.cluster.local", ":2:"],
+        );
+        let message = flag_error_of(&ServeArgs {
+            zones: vec!["a.example=1.zone".into(), "a.example.=2.zone".into()],
+            ..ServeArgs::default()
+        });
+        assert_mentions(&message, &["--zone", "a.example.=2.zone", "twice"]);
+    }
+
+    #[test]
+    fn zero_workers_are_rejected() {
+        let message = file_error("[server]\nworkers = 0\n");
+        assert_mentions(&message, &[":2:11:", "server.workers = 0", "at least 1"]);
+        let message = flag_error_of(&ServeArgs {
+            workers: Some(0),
+            ..ServeArgs::default()
+        });
+        assert_mentions(&message, &["--workers", "at least 1"]);
+    }
+
+    #[test]
+    fn cores_must_match_workers() {
+        let message = file_error("[server]\nworkers = 3\ncores = [0, 1]\n");
+        assert_mentions(
+            &message,
+            &[":3:9:", "server.cores = [0, 1]", "server.workers is 3"],
+        );
+        let args = ServeArgs {
+            workers: Some(4),
+            ..ServeArgs::default()
+        };
+        let message = parse_with(&args, "[server]\ncores = [0, 1]\n")
+            .unwrap_err()
+            .to_string();
+        assert_mentions(&message, &["server.cores", "--workers is 4"]);
+        let message = file_error("[server]\nworkers = 1\ncores = []\n");
+        assert_mentions(&message, &["server.cores = []"]);
+    }
+
+    #[test]
+    fn name_overrides_must_lie_inside_their_zone() {
+        let message = file_error(
+            "[[zone]]\norigin = \"svc.cluster.local.\"\n[zone.names]\n\
+             \"web.svc.cluster.local.\" = \"random-one\"\n\"web.other.local.\" = \"hone-one\"\n",
+        );
+        assert_mentions(
+            &message,
+            &[
+                ":5:1:",
+                "zone.names.\"web.other.local.\" = \"hone-one\"",
+                "not inside zone svc.cluster.local.",
+            ],
+        );
+        // A name merely ending in the same characters is not inside.
+        let message =
+            file_error("[[zone]]\norigin = \"local.\"\nnames = { \"xlocal.\" = \"hone-one\" }\n");
+        assert_mentions(&message, &["xlocal."]);
+        // The apex itself may have an override.
+        parse("[[zone]]\norigin = \"local.\"\nnames = { \"local.\" = \"hone-one\" }\n")
+            .expect("apex");
+        let message = file_error(
+            "[[zone]]\norigin = \"a.\"\nnames = { \"w.a.\" = \"hone-one\", \"W.a\" = \"hone-one\" }\n",
+        );
+        assert_mentions(&message, &["zone.names", "twice"]);
+    }
+
+    #[test]
+    fn other_values_are_checked() {
+        let message = file_error("[tcp]\nidle_timeout_ms = 0\n");
+        assert_mentions(&message, &["tcp.idle_timeout_ms = 0"]);
+        let message = file_error("[tcp]\nmax_connections = 0\n");
+        assert_mentions(&message, &["tcp.max_connections = 0"]);
+        let message = file_error("[tcp]\nwrite_timeout_ms = 0\n");
+        assert_mentions(&message, &["tcp.write_timeout_ms = 0"]);
+        let message = file_error(&format!("[chaos]\nversion = \"{}\"\n", "v".repeat(256)));
+        assert_mentions(&message, &["chaos.version", "255"]);
+        let message = file_error("[log]\nlevel = \"info,[\"\n");
+        assert_mentions(&message, &[":2:", "log.level"]);
+        let message = file_error("[[zone]]\norigin = \"a.\"\nfile = \"\"\n");
+        assert_mentions(&message, &["zone.file", "empty"]);
+        let message = file_error("[[zone]]\nfile = \"a.zone\"\n");
+        assert_mentions(&message, &["origin"]);
+        let message = flag_error_of(&ServeArgs {
+            log: Some("info,[".into()),
+            ..ServeArgs::default()
+        });
+        assert_mentions(&message, &["--log", "info,["]);
+    }
+
+    #[test]
+    fn unreadable_file_names_the_path() {
+        let args = ServeArgs {
+            config: Some("/nonexistent/ferrodns.toml".into()),
+            ..ServeArgs::default()
+        };
+        assert!(matches!(load(&args), Err(ConfigError::Read { .. })));
+        assert_mentions(&flag_error_of(&args), &["/nonexistent/ferrodns.toml"]);
+    }
+
+    #[test]
+    fn render_round_trips() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = parse(FULL).expect("valid");
+        let text = render(&config);
+        assert!(
+            text.contains("[[zone]]") && text.contains("[zone.names]"),
+            "{text}"
+        );
+        let path = dir.path().join("effective.toml");
+        std::fs::write(&path, &text).expect("write");
+        let again = load(&ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(again, config);
+
+        let defaults = load(&ServeArgs::default()).expect("defaults");
+        let again = parse(&render(&defaults)).expect("rendered defaults parse");
+        assert_eq!(again, defaults);
+    }
+
+    #[test]
+    fn example_in_docs_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/ferrodns.toml");
+        let config = load(&ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let dir = std::path::absolute(path.parent().unwrap()).unwrap();
+        assert_eq!(config.workers, config.cores.as_ref().map_or(0, Vec::len));
+        let zones: Vec<_> = config
+            .zones
+            .iter()
+            .map(|z| (z.origin.to_string(), z.file.clone()))
+            .collect();
+        assert_eq!(
+            zones,
+            [
+                (
+                    "svc.cluster.local.".to_owned(),
+                    Some(dir.join("svc.cluster.local.zone"))
+                ),
+                (
+                    "10.in-addr.arpa.".to_owned(),
+                    Some(dir.join("10.in-addr.arpa.zone"))
+                ),
+            ]
+        );
+        assert!(config.chaos_version.is_some() && config.store.is_some());
+    }
+
+    #[test]
+    fn line_column_counts_characters() {
+        let text = "a = 1\nbé = \"x\"\n";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 6), (2, 1));
+        let at = text.find('=').map(|_| text.rfind('=').unwrap()).unwrap();
+        assert_eq!(line_column(text, at), (2, 4));
+        assert_eq!(line_column(text, text.len() + 10), (3, 1));
+    }
+}

@@ -1,0 +1,618 @@
+//! DNS over TCP (RFC 7766), on tokio.
+//!
+//! Clients come here when a UDP answer was truncated (TC=1), and some resolvers use
+//! TCP by default. Each message travels behind a two-byte big-endian length. A
+//! connection carries any number of queries; a client may pipeline them (send the
+//! next before the previous answer arrives), and they are answered in the order
+//! they came.
+//!
+//! One task per connection reads a frame, asks the same sans-IO [`Engine`] the UDP
+//! workers use (with [`Transport::Tcp`], so answers may grow to 64 KiB), writes the
+//! answer and reads the next. Answers go through a write buffer that is flushed
+//! only when no complete query is already waiting, so a burst of pipelined queries
+//! costs one write for many answers.
+//!
+//! What keeps a connection from holding resources it does not use:
+//!
+//! - **Idle timeout**: a connection that does not deliver a whole query within
+//!   `idle_timeout` (waiting between queries, or dribbling one) is closed.
+//! - **Connection cap**: beyond `max_connections` open connections, a new one is
+//!   closed as soon as it is accepted.
+//! - **Write timeout**: a client that does not read its answers (its window stays
+//!   full) is closed once one answer has waited `write_timeout` to be written.
+//! - **Bad frames**: a zero-length frame, one longer than [`MAX_QUERY_LEN`], or a
+//!   message the engine drops (a response, or no readable header) closes the
+//!   connection; answers already produced are flushed first.
+//!
+//! The table version is looked up per query ([`Table::current`]): a TCP query is
+//! rare and slow next to a UDP one, and one atomic increment is nothing beside a
+//! TCP round trip.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferrodns_dataplane::engine::{self, Engine, QueryContext, Transport, Verdict};
+use ferrodns_dataplane::table::Table;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio::time::timeout;
+use tracing::{debug, warn};
+
+/// Largest query accepted. A query is a header, one question (a name is at most
+/// 255 bytes) and an OPT record with a few options: anything longer is not a query
+/// this server answers, and reading it would only cost memory.
+pub const MAX_QUERY_LEN: usize = 4096;
+/// Largest DNS message over TCP: the room the engine gets for an answer.
+const MAX_MESSAGE_LEN: usize = 65535;
+const READ_BUFFER: usize = 4096;
+const WRITE_BUFFER: usize = 16 * 1024;
+/// Pause after a failed `accept` (out of descriptors, memory...) before trying
+/// again, so the listener neither spins nor dies.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Limits of the TCP listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpConfig {
+    /// Time a connection may take to deliver its next whole query.
+    pub idle_timeout: Duration,
+    /// Connections open at once; more are closed when accepted.
+    pub max_connections: usize,
+    /// Time one answer may take to be written before the connection is closed.
+    pub write_timeout: Duration,
+}
+
+impl Default for TcpConfig {
+    /// 10 s idle (RFC 7766 §6.2.3 suggests seconds, not minutes), 1024
+    /// connections, 5 s to write an answer.
+    fn default() -> Self {
+        TcpConfig {
+            idle_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            write_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Answers DNS over TCP on `listener` until `shutdown` becomes `true` (or its
+/// sender is dropped), then closes every connection and returns.
+///
+/// Errors of `accept` are logged and retried after a short pause: running out of
+/// descriptors for a moment must not stop the listener.
+pub async fn serve_tcp(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    table: Table,
+    config: TcpConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let permits = Arc::new(Semaphore::new(config.max_connections));
+    let mut connections = JoinSet::new();
+    let config = Arc::new(config);
+    loop {
+        if *shutdown.borrow_and_update() {
+            break;
+        }
+        tokio::select! {
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                        debug!(%peer, "TCP connection cap reached, closing new connection");
+                        drop(stream);
+                        continue;
+                    };
+                    let connection = Connection {
+                        engine: Arc::clone(&engine),
+                        table: table.clone(),
+                        config: Arc::clone(&config),
+                        peer,
+                        _permit: permit,
+                    };
+                    connections.spawn(connection.serve(stream));
+                }
+                Err(e) if is_per_connection(&e) => {}
+                Err(e) => {
+                    warn!("TCP accept failed: {e}");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    // Dropping each task closes its socket.
+    connections.shutdown().await;
+    Ok(())
+}
+
+/// `accept` errors that concern only the connection being accepted.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
+/// One client connection and what it needs.
+struct Connection {
+    engine: Arc<Engine>,
+    table: Table,
+    config: Arc<TcpConfig>,
+    peer: SocketAddr,
+    /// Held for the connection's life: one of the `max_connections`.
+    _permit: OwnedSemaphorePermit,
+}
+
+/// Why a connection ended, for the log.
+#[derive(Debug)]
+enum Close {
+    /// The client closed (EOF) or reset.
+    Client,
+    Idle,
+    BadFrame(usize),
+    Dropped,
+    WriteTimeout,
+    Io(io::Error),
+}
+
+impl std::fmt::Display for Close {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Close::Client => f.write_str("closed by the client"),
+            Close::Idle => f.write_str("idle timeout"),
+            Close::BadFrame(len) => write!(f, "bad frame length {len}"),
+            Close::Dropped => f.write_str("message not answerable"),
+            Close::WriteTimeout => f.write_str("write timeout"),
+            Close::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl Connection {
+    async fn serve(self, stream: TcpStream) {
+        // Answers are written whole; Nagle would only delay the second of two.
+        if let Err(e) = stream.set_nodelay(true) {
+            debug!(peer = %self.peer, "cannot set TCP_NODELAY: {e}");
+        }
+        let (read, write) = stream.into_split();
+        let mut reader = BufReader::with_capacity(READ_BUFFER, read);
+        let mut writer = BufWriter::with_capacity(WRITE_BUFFER, write);
+        let close = self.answer_all(&mut reader, &mut writer).await;
+        if !matches!(close, Close::WriteTimeout | Close::Io(_)) {
+            // Answers to queries before a bad frame still reach the client.
+            let _ = timeout(self.config.write_timeout, async {
+                writer.flush().await?;
+                writer.shutdown().await
+            })
+            .await;
+        }
+        debug!(peer = %self.peer, "TCP connection closed: {close}");
+    }
+
+    async fn answer_all(
+        &self,
+        reader: &mut BufReader<OwnedReadHalf>,
+        writer: &mut BufWriter<OwnedWriteHalf>,
+    ) -> Close {
+        // The frame is read after a 2-byte gap, so the answer's length prefix can
+        // be written in front of it and the frame sent in one piece.
+        let mut buf = vec![0u8; 2 + MAX_MESSAGE_LEN];
+        let mut rng = fastrand::Rng::new();
+        loop {
+            let len = match timeout(self.config.idle_timeout, read_frame(reader, &mut buf)).await {
+                Err(_) => return Close::Idle,
+                Ok(Ok(len)) => len,
+                Ok(Err(close)) => return close,
+            };
+            let Some((prefix, message)) = buf.split_first_chunk_mut::<2>() else {
+                return Close::BadFrame(len);
+            };
+            let ctx = QueryContext {
+                client: self.peer.ip(),
+                transport: Transport::Tcp,
+                entropy: rng.u32(..),
+            };
+            let version = self.table.current();
+            let verdict = match self.engine.respond(&version, message, len, &ctx) {
+                Verdict::Punt => engine::refuse(message, len),
+                verdict => verdict,
+            };
+            let answer_len = match verdict {
+                Verdict::Reply(n) if n <= message.len() => n,
+                _ => return Close::Dropped,
+            };
+            let Ok(wire_len) = u16::try_from(answer_len) else {
+                return Close::Dropped;
+            };
+            *prefix = wire_len.to_be_bytes();
+            let Some(frame) = buf.get(..2 + answer_len) else {
+                return Close::Dropped;
+            };
+            let flush = !holds_whole_frame(reader.buffer());
+            let written = timeout(self.config.write_timeout, async {
+                writer.write_all(frame).await?;
+                if flush {
+                    writer.flush().await?;
+                }
+                Ok::<(), io::Error>(())
+            })
+            .await;
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Close::Io(e),
+                Err(_) => return Close::WriteTimeout,
+            }
+        }
+    }
+}
+
+/// Reads one length-prefixed query into `buf[2..]` and returns its length.
+async fn read_frame(reader: &mut BufReader<OwnedReadHalf>, buf: &mut [u8]) -> Result<usize, Close> {
+    let mut prefix = [0u8; 2];
+    reader.read_exact(&mut prefix).await.map_err(client_gone)?;
+    let len = usize::from(u16::from_be_bytes(prefix));
+    if len == 0 || len > MAX_QUERY_LEN {
+        return Err(Close::BadFrame(len));
+    }
+    let body = buf.get_mut(2..2 + len).ok_or(Close::BadFrame(len))?;
+    reader.read_exact(body).await.map_err(client_gone)?;
+    Ok(len)
+}
+
+fn client_gone(e: io::Error) -> Close {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => Close::Client,
+        _ => Close::Io(e),
+    }
+}
+
+/// Whether `buffered` already holds a whole next frame, which will be answered
+/// without waiting for the network (so the answer before it need not be flushed
+/// yet).
+fn holds_whole_frame(buffered: &[u8]) -> bool {
+    match buffered {
+        [hi, lo, rest @ ..] => rest.len() >= usize::from(u16::from_be_bytes([*hi, *lo])),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::time::Instant;
+
+    use ferrodns_dataplane::engine::EngineConfig;
+    use ferrodns_dataplane::name::Name;
+    use ferrodns_dataplane::record::{RData, Record};
+    use ferrodns_dataplane::table::{ZoneInput, compile};
+    use tokio::net::TcpSocket;
+    use tokio::task::JoinHandle;
+
+    use super::*;
+
+    const A: u16 = 1;
+    const TXT: u16 = 16;
+    const AAAA: u16 = 28;
+    const NOERROR: u8 = 0;
+    const NXDOMAIN: u8 = 3;
+    const REFUSED: u8 = 5;
+    /// TXT records at `big.example.`, each of five 250-byte strings.
+    const BIG_RECORDS: usize = 40;
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).unwrap()
+    }
+
+    /// `example.`: an A, an AAAA and a TXT RRset of about 50 KB, far over any UDP
+    /// answer.
+    fn table() -> Table {
+        let mut records = vec![
+            Record::new(
+                name("web.example."),
+                30,
+                RData::A(Ipv4Addr::new(10, 0, 0, 1)),
+            ),
+            Record::new(name("v6.example."), 30, RData::Aaaa(Ipv6Addr::LOCALHOST)),
+        ];
+        for i in 0..BIG_RECORDS {
+            // Distinct records: the compiler drops duplicates.
+            let strings = (0..5u8)
+                .map(|j| {
+                    let mut text = format!("{i:03}").into_bytes();
+                    text.resize(250, b'a' + j);
+                    text
+                })
+                .collect();
+            records.push(Record::new(name("big.example."), 30, RData::Txt(strings)));
+        }
+        let table = Table::new();
+        let zone = ZoneInput::new(name("example."), records);
+        table.publish(compile(&[zone], &HashSet::new(), table.seed()).unwrap());
+        table
+    }
+
+    /// A query (RD set, one question, class IN), length-prefixed for TCP.
+    fn frame(id: u16, qname: &str, qtype: u16) -> Vec<u8> {
+        let mut message = id.to_be_bytes().to_vec();
+        message.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+        message.extend_from_slice(name(qname).as_wire());
+        message.extend_from_slice(&qtype.to_be_bytes());
+        message.extend_from_slice(&1u16.to_be_bytes());
+        let mut framed = u16::try_from(message.len()).unwrap().to_be_bytes().to_vec();
+        framed.extend_from_slice(&message);
+        framed
+    }
+
+    struct Server {
+        addr: SocketAddr,
+        shutdown: watch::Sender<bool>,
+        task: JoinHandle<io::Result<()>>,
+    }
+
+    async fn start(config: TcpConfig) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (shutdown, rx) = watch::channel(false);
+        let engine = Arc::new(Engine::new(EngineConfig::default()));
+        let task = tokio::spawn(serve_tcp(listener, engine, table(), config, rx));
+        Server {
+            addr,
+            shutdown,
+            task,
+        }
+    }
+
+    fn quick() -> TcpConfig {
+        TcpConfig {
+            idle_timeout: Duration::from_secs(5),
+            max_connections: 16,
+            write_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Reads one answer: (id, rcode, ancount, whole message).
+    async fn answer(stream: &mut TcpStream) -> (u16, u8, u16, Vec<u8>) {
+        let read = async {
+            let len = stream.read_u16().await.unwrap();
+            let mut message = vec![0u8; usize::from(len)];
+            stream.read_exact(&mut message).await.unwrap();
+            message
+        };
+        let message = timeout(Duration::from_secs(5), read).await.unwrap();
+        assert!(message[2] & 0x80 != 0, "QR must be set");
+        (
+            u16::from_be_bytes([message[0], message[1]]),
+            message[3] & 0x0F,
+            u16::from_be_bytes([message[6], message[7]]),
+            message,
+        )
+    }
+
+    /// Whether the server closed the connection within `limit` (EOF or reset).
+    async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+        let mut buf = [0u8; 1024];
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match timeout(left, stream.read(&mut buf)).await {
+                Err(_) => return false,
+                Ok(Ok(0) | Err(_)) => return true,
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn pipelined_queries_are_answered_in_order() {
+        let server = start(quick()).await;
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        let asks = [
+            ("web.example.", A, NOERROR, 1),
+            ("v6.example.", AAAA, NOERROR, 1),
+            ("elsewhere.test.", A, REFUSED, 0),
+            ("missing.example.", A, NXDOMAIN, 0),
+        ];
+        let mut burst = Vec::new();
+        for id in 0..12u16 {
+            let (qname, qtype, _, _) = asks[usize::from(id) % asks.len()];
+            burst.extend_from_slice(&frame(id, qname, qtype));
+        }
+        stream.write_all(&burst).await.unwrap();
+        for id in 0..12u16 {
+            let (_, _, rcode, count) = asks[usize::from(id) % asks.len()];
+            let (got_id, got_rcode, ancount, message) = answer(&mut stream).await;
+            assert_eq!((got_id, got_rcode, ancount), (id, rcode, count));
+            if id % 4 == 0 {
+                assert_eq!(message[message.len() - 4..], [10, 0, 0, 1]);
+            }
+        }
+        // The connection stays open for more.
+        stream
+            .write_all(&frame(99, "web.example.", A))
+            .await
+            .unwrap();
+        assert_eq!(answer(&mut stream).await.0, 99);
+        server.shutdown.send(true).unwrap();
+        server.task.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn answers_are_not_truncated_to_udp_sizes() {
+        let server = start(quick()).await;
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        stream
+            .write_all(&frame(5, "big.example.", TXT))
+            .await
+            .unwrap();
+        let (id, rcode, ancount, message) = answer(&mut stream).await;
+        assert_eq!((id, rcode, ancount), (5, NOERROR, BIG_RECORDS as u16));
+        assert_eq!(message[2] & 0x02, 0, "TC must be clear over TCP");
+        assert!(message.len() > 50_000, "{}", message.len());
+        let _ = server.shutdown.send(true);
+    }
+
+    #[tokio::test]
+    async fn idle_and_dribbling_connections_are_closed() {
+        let config = TcpConfig {
+            idle_timeout: Duration::from_millis(300),
+            ..quick()
+        };
+        let server = start(config).await;
+
+        let mut idle = TcpStream::connect(server.addr).await.unwrap();
+        idle.write_all(&frame(1, "web.example.", A)).await.unwrap();
+        assert_eq!(answer(&mut idle).await.0, 1);
+        let started = Instant::now();
+        assert!(closed_within(&mut idle, Duration::from_secs(3)).await);
+        assert!(started.elapsed() >= Duration::from_millis(250));
+
+        // Half a query, then nothing: the timeout covers the whole frame.
+        let mut dribble = TcpStream::connect(server.addr).await.unwrap();
+        let query = frame(2, "web.example.", A);
+        dribble.write_all(&query[..5]).await.unwrap();
+        assert!(closed_within(&mut dribble, Duration::from_secs(3)).await);
+        let _ = server.shutdown.send(true);
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_cap_are_closed_at_once() {
+        let config = TcpConfig {
+            max_connections: 2,
+            ..quick()
+        };
+        let server = start(config).await;
+        let mut held = Vec::new();
+        for id in 0..2 {
+            let mut stream = TcpStream::connect(server.addr).await.unwrap();
+            stream
+                .write_all(&frame(id, "web.example.", A))
+                .await
+                .unwrap();
+            assert_eq!(answer(&mut stream).await.0, id);
+            held.push(stream);
+        }
+        let mut extra = TcpStream::connect(server.addr).await.unwrap();
+        assert!(closed_within(&mut extra, Duration::from_secs(1)).await);
+
+        // Closing one frees its place.
+        drop(held.pop());
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            let mut stream = TcpStream::connect(server.addr).await.unwrap();
+            let _ = stream.write_all(&frame(7, "web.example.", A)).await;
+            let read = timeout(Duration::from_millis(500), stream.read_u16()).await;
+            if matches!(read, Ok(Ok(_))) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the freed place was not reused");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = server.shutdown.send(true);
+    }
+
+    #[tokio::test]
+    async fn bad_frames_close_the_connection_after_earlier_answers() {
+        let server = start(quick()).await;
+        let over_long = u16::try_from(MAX_QUERY_LEN + 1).unwrap().to_be_bytes();
+        let mut response = frame(3, "web.example.", A);
+        response[4] |= 0x80; // QR=1 (the frame starts with 2 length bytes)
+        let runt = [0u8, 4, 0, 1, 2, 3];
+        for bad in [vec![0, 0], over_long.to_vec(), response, runt.to_vec()] {
+            let mut stream = TcpStream::connect(server.addr).await.unwrap();
+            let mut bytes = frame(1, "web.example.", A);
+            bytes.extend_from_slice(&bad);
+            stream.write_all(&bytes).await.unwrap();
+            assert_eq!(answer(&mut stream).await.0, 1, "answer before {bad:?}");
+            assert!(
+                closed_within(&mut stream, Duration::from_secs(2)).await,
+                "{bad:?} must close"
+            );
+        }
+        let _ = server.shutdown.send(true);
+    }
+
+    #[tokio::test]
+    async fn clients_that_do_not_read_are_closed() {
+        let config = TcpConfig {
+            write_timeout: Duration::from_millis(200),
+            ..quick()
+        };
+        let server = start(config).await;
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(server.addr).await.unwrap();
+        // 400 answers of ~50 KB: far more than the socket buffers hold.
+        let queries = 400;
+        let mut burst = Vec::new();
+        for id in 0..queries {
+            burst.extend_from_slice(&frame(id, "big.example.", TXT));
+        }
+        stream.write_all(&burst).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(800)).await;
+
+        let mut received = 0usize;
+        let mut buf = vec![0u8; 64 * 1024];
+        let ended = timeout(Duration::from_secs(10), async {
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => received += n,
+                }
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "the server kept the connection open");
+        assert!(
+            received < usize::from(queries) * 50_000,
+            "all {received} bytes were sent"
+        );
+        let _ = server.shutdown.send(true);
+    }
+
+    #[tokio::test]
+    async fn shutdown_closes_connections_and_returns() {
+        let server = start(quick()).await;
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        stream
+            .write_all(&frame(1, "web.example.", A))
+            .await
+            .unwrap();
+        assert_eq!(answer(&mut stream).await.0, 1);
+
+        let started = Instant::now();
+        server.shutdown.send(true).unwrap();
+        timeout(Duration::from_secs(1), server.task)
+            .await
+            .expect("serve_tcp must return promptly")
+            .unwrap()
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert!(closed_within(&mut stream, Duration::from_secs(1)).await);
+        assert!(
+            TcpStream::connect(server.addr).await.is_err(),
+            "listener closed"
+        );
+    }
+
+    #[test]
+    fn whole_frames_are_recognised_in_the_read_buffer() {
+        assert!(!holds_whole_frame(&[]));
+        assert!(!holds_whole_frame(&[0]));
+        assert!(holds_whole_frame(&[0, 0]));
+        assert!(!holds_whole_frame(&[0, 3, 1, 2]));
+        assert!(holds_whole_frame(&[0, 3, 1, 2, 3]));
+        assert!(holds_whole_frame(&[0, 1, 9, 0]));
+    }
+}

@@ -1,0 +1,256 @@
+//! Starting the real `ferrodns` binary on a free loopback port and asking it with
+//! the real `dig` and `kdig`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+use std::fs;
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+pub(crate) const ZONE: &str = "\
+$ORIGIN example.test.
+$TTL 30
+@       IN SOA ns1 hostmaster ( 2026112301 3600 600 86400 60 )
+@       IN NS  ns1
+ns1     IN A   10.0.0.53
+web     IN A   10.0.0.1
+web     IN A   10.0.0.2
+web     IN A   10.0.0.3
+web     IN AAAA fd00::1
+www     IN CNAME web
+web0    IN A   10.1.0.1
+web1    IN A   10.1.0.2
+_http._tcp.web IN SRV 10 5 80 web0
+_http._tcp.web IN SRV 10 5 80 web1
+txt     IN TXT \"hello world\"
+@       IN MX  10 ns1
+*.apps  IN A   10.2.0.1
+";
+
+/// A zone whose one RRset does not fit in 512 bytes.
+pub(crate) fn big_zone() -> String {
+    let mut text = String::from("$ORIGIN big.test.\n$TTL 30\n");
+    for i in 0..60 {
+        text.push_str(&format!("many IN A 10.9.0.{i}\n"));
+    }
+    text
+}
+
+/// A port free for both UDP and TCP on 127.0.0.1.
+pub(crate) fn free_port() -> u16 {
+    for _ in 0..50 {
+        let Ok(tcp) = TcpListener::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let Ok(addr) = tcp.local_addr() else { continue };
+        if UdpSocket::bind(addr).is_ok() {
+            return addr.port();
+        }
+    }
+    panic!("no free port");
+}
+
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) port: u16,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) log: PathBuf,
+}
+
+impl Server {
+    /// Writes the zones into a temp dir and starts `ferrodns serve` with them plus
+    /// `extra` arguments; waits until it answers `probe` (a name that exists).
+    pub(crate) fn start(zones: &[(&str, &str)], extra: &[&str], probe: &str) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut args: Vec<String> = vec!["serve".into(), "--workers".into(), "2".into()];
+        for (origin, text) in zones {
+            let path = dir.path().join(format!("{origin}zone"));
+            fs::write(&path, text).expect("write zone");
+            args.push("--zone".into());
+            args.push(format!("{origin}={}", path.display()));
+        }
+        args.extend(
+            extra
+                .iter()
+                .map(|s| s.replace("{dir}", &dir.path().display().to_string())),
+        );
+        Server::spawn(dir, args, probe)
+    }
+
+    pub(crate) fn spawn(dir: tempfile::TempDir, mut args: Vec<String>, probe: &str) -> Server {
+        let port = free_port();
+        args.push("--listen".into());
+        args.push(format!("127.0.0.1:{port}"));
+        let log = dir.path().join("ferrodns.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_ferrodns"))
+            .args(&args)
+            .env("FERRODNS_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start ferrodns");
+        let mut server = Server {
+            child,
+            port,
+            dir,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if answered(&server.dig(&["+short", probe])) {
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("ferrodns exited with {status}: {}", server.log_text());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ferrodns did not answer: {}",
+                server.log_text()
+            );
+            sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub(crate) fn dig(&self, args: &[&str]) -> String {
+        run(
+            "dig",
+            &[
+                &[
+                    "@127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "+tries=1",
+                    "+time=2",
+                    "+norec",
+                ][..],
+                args,
+            ]
+            .concat(),
+        )
+    }
+
+    /// `dig` over IPv6 to `[::1]` (the server must listen there too).
+    pub(crate) fn dig6(&self, port: u16, args: &[&str]) -> String {
+        run(
+            "dig",
+            &[
+                &[
+                    "@::1",
+                    "-p",
+                    &port.to_string(),
+                    "+tries=1",
+                    "+time=2",
+                    "+norec",
+                ][..],
+                args,
+            ]
+            .concat(),
+        )
+    }
+
+    pub(crate) fn kdig(&self, args: &[&str]) -> String {
+        run(
+            "kdig",
+            &[
+                &[
+                    "@127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "+retry=0",
+                    "+timeout=2",
+                ][..],
+                args,
+            ]
+            .concat(),
+        )
+    }
+
+    pub(crate) fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Polls `done` for up to 10 s; fails naming `what` and showing the log.
+    pub(crate) fn wait_until(&self, what: &str, done: impl Fn(&Server) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "did not see {what}: {}",
+                self.log_text()
+            );
+            sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub(crate) fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub(crate) fn path(&self, file: &str) -> PathBuf {
+        self.dir.path().join(file)
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub(crate) fn stop(mut self) -> ExitStatus {
+        self.signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ferrodns did not stop: {}",
+                self.log_text()
+            );
+            sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// True when `dig +short` printed an answer, not just its own `;;` errors.
+fn answered(output: &str) -> bool {
+    output
+        .lines()
+        .any(|line| !line.trim().is_empty() && !line.starts_with(';'))
+}
+
+pub(crate) fn run(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} (install dnsutils/knot-dnsutils: tools/test does): {e}")
+        });
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Sorted lines of `dig +short` output.
+pub(crate) fn lines(output: &str) -> Vec<String> {
+    let mut lines: Vec<String> = output
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    lines.sort();
+    lines
+}
+
+pub(crate) fn write(path: &Path, text: &str) {
+    fs::write(path, text).expect("write");
+}
