@@ -12,7 +12,21 @@
 # Debian packages the project's scripts and tests need today.
 #   dnsutils       dig, used by tools/demo and the integration tests
 #   knot-dnsutils  kdig, used by the integration tests
-FERRODNS_DEBIAN_PACKAGES=(dnsutils knot-dnsutils)
+#   dpdk-dev libdpdk-dev
+#                  DPDK 22.11 (libraries, headers, pkg-config `libdpdk`, dpdk-testpmd)
+#                  for the dpdk/ crate, its tests and the DPDK benchmark
+#   clang libclang-dev
+#                  bindgen generates the DPDK bindings through libclang; clang is
+#                  the C compiler of the dpdk/ shim
+#   pkg-config     finds DPDK's flags and libraries at build time
+#   dnsperf        the DPDK end-to-end test's zero-loss run
+#   iproute2       network namespaces and veth pairs of the DPDK end-to-end test
+#   iputils-ping   ping of the DPDK end-to-end test
+FERRODNS_DEBIAN_PACKAGES=(
+    dnsutils knot-dnsutils
+    dpdk-dev libdpdk-dev clang libclang-dev pkg-config
+    dnsperf iproute2 iputils-ping
+)
 
 # Prints, one per line, those of the named Debian packages that are not installed.
 _ferrodns_missing_packages() {
