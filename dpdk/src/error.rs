@@ -46,6 +46,19 @@ pub enum DpdkError {
     },
     #[error("cannot launch work on lcore {lcore}: {reason}")]
     Launch { lcore: u32, reason: String },
+    #[error("cannot configure the kernel interface {interface} (`{command}`): {reason}")]
+    KernelInterface {
+        interface: String,
+        command: String,
+        reason: String,
+    },
+    #[error(
+        "the EAL arguments give no worker lcore: list at least two lcores (e.g. -l 0-1); \
+         the first runs the exception path, each other one polls a queue pair"
+    )]
+    NoWorkerLcore,
+    #[error("the DPDK thread ended before it was ready")]
+    ThreadGone,
     #[error("{0} must be called on the EAL main lcore, the thread that initialised DPDK")]
     NotMainLcore(&'static str),
 }

@@ -9,6 +9,10 @@
 //!   in place), [`port`] (configuration with N queue pairs, RSS and checksum
 //!   offload when offered, burst receive/transmit, link, statistics).
 //!
+//! - [`backend`]: the DPDK dataplane itself: one poll loop per worker lcore
+//!   answering DNS in place with the engine, and the exception path that hands
+//!   TCP and other traffic for the service addresses to the kernel.
+//!
 //! Every `unsafe` block of the project that touches DPDK is in this crate, each
 //! with a `SAFETY` comment that says why it holds; nothing here panics.
 #![allow(unsafe_code)]
@@ -22,6 +26,7 @@
     )
 )]
 
+pub mod backend;
 pub mod eal;
 pub mod error;
 pub mod mbuf;
@@ -29,6 +34,7 @@ pub mod mempool;
 pub mod port;
 mod sys;
 
+pub use backend::{DpdkBackend, DpdkConfig, DpdkInfo, DpdkStats, LcoreStats};
 pub use eal::{Eal, Launched, Lcore};
 pub use error::DpdkError;
 pub use mbuf::{Mbuf, TxOffload};
