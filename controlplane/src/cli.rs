@@ -89,6 +89,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "NAME")]
     pub policy: Option<String>,
 
+    /// Answer with the DPDK backend, started with these EAL arguments (one string,
+    /// split on whitespace), e.g. "-l 0-2 --vdev net_af_packet0,iface=eth1,qpairs=2".
+    /// The --listen addresses become the service addresses. See docs/dpdk.md.
+    #[arg(long, value_name = "EAL ARGS", allow_hyphen_values = true)]
+    pub dpdk: Option<String>,
+
     /// Log filter in tracing's EnvFilter syntax, e.g. `info` or `warn,ferrodns=debug`
     /// [default: info]
     #[arg(long, value_name = "LEVEL", env = "FERRODNS_LOG")]
@@ -151,6 +157,7 @@ mod tests {
                 workers: Some(3),
                 store: Some("records.redb".into()),
                 policy: Some("hone-one".into()),
+                dpdk: None,
                 log: Some("debug".into()),
             }
         );
