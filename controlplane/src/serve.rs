@@ -151,10 +151,7 @@ impl UdpBackend {
     fn stop(self) {
         match self {
             UdpBackend::Kernel(workers) => workers.stop(),
-            UdpBackend::Dpdk(dpdk) => {
-                log_dpdk_stats(&dpdk.stats());
-                dpdk.stop();
-            }
+            UdpBackend::Dpdk(dpdk) => log_dpdk_stats(&dpdk.stop()),
         }
     }
 }

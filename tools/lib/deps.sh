@@ -22,10 +22,11 @@
 #   dnsperf        the DPDK end-to-end test's zero-loss run
 #   iproute2       network namespaces and veth pairs of the DPDK end-to-end test
 #   iputils-ping   ping of the DPDK end-to-end test
+#   ethtool        turns off checksum offload on the test veth (see dpdk_veth.rs)
 FERRODNS_DEBIAN_PACKAGES=(
     dnsutils knot-dnsutils
     dpdk-dev libdpdk-dev clang libclang-dev pkg-config
-    dnsperf iproute2 iputils-ping
+    dnsperf iproute2 iputils-ping ethtool
 )
 
 # Prints, one per line, those of the named Debian packages that are not installed.

@@ -371,6 +371,11 @@ pub(crate) fn total(log: &str, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name}= in {plain}"))
 }
 
+/// One log line without terminal colour codes.
+pub(crate) fn strip_ansi_line(line: &str) -> String {
+    strip_ansi(line)
+}
+
 fn strip_ansi(text: &str) -> String {
     let mut out = String::new();
     let mut chars = text.chars();

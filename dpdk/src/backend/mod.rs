@@ -197,25 +197,28 @@ impl DpdkBackend {
     }
 
     /// Stops the workers and the exception path, then closes the ports (which
-    /// removes the kernel interface).
-    pub fn stop(mut self) {
-        self.shutdown();
+    /// removes the kernel interface). Returns the final counters, every worker's
+    /// last burst included.
+    pub fn stop(mut self) -> DpdkStats {
+        self.join();
+        let stats = self.stats();
+        self.port = None;
+        stats
     }
 
-    fn shutdown(&mut self) {
+    fn join(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take()
             && thread.join().is_err()
         {
             error!("the DPDK main lcore thread panicked");
         }
-        self.port = None;
     }
 }
 
 impl Drop for DpdkBackend {
     fn drop(&mut self) {
-        self.shutdown();
+        self.join();
     }
 }
 

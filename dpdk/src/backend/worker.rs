@@ -78,11 +78,9 @@ impl Worker {
                 self.answer_burst(&mut rx, &mut tx, &mut tally, &mut rng, mode);
             }
             let from_kernel = self.take_from_kernel(&mut tx, &mut tally);
-            if tx.is_empty() {
-                if received == 0 && from_kernel == 0 {
-                    idle_polls = idle_polls.saturating_add(1);
-                    self.idle(idle_polls);
-                }
+            if received == 0 && from_kernel == 0 {
+                idle_polls = idle_polls.saturating_add(1);
+                self.idle(idle_polls);
                 continue;
             }
             idle_polls = 0;
