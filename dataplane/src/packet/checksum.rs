@@ -1,51 +1,57 @@
 //! The Internet checksum (RFC 1071): the ones'-complement sum of 16-bit words.
 //!
-//! Sums are accumulated 32 bits at a time in a `u64` (no overflow below 2^32
-//! words) and folded to 16 bits at the end: ones'-complement addition is
-//! associative and the end-around carry makes a 32-bit sum fold to the same
-//! 16-bit result. Callers add the pieces of a checksum (pseudo-header, header,
-//! payload) with [`Sum::add`] and take [`Sum::checksum`] for the field.
+//! The sum is independent of byte order (RFC 1071 §2(B)): words are added as the
+//! machine loads them, eight bytes at a time as two 32-bit halves into a `u64`
+//! (no overflow below 2^31 chunks), and the result is folded to 16 bits and put in
+//! network order once, at the end. Callers add the pieces of a checksum
+//! (pseudo-header, header, payload) with [`Sum::add`] and take [`Sum::checksum`]
+//! for the field.
 
-/// A running ones'-complement sum.
+/// A running ones'-complement sum, in the machine's byte order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Sum(u64);
 
 impl Sum {
-    /// Adds `bytes` as big-endian 16-bit words; an odd last byte is padded with
-    /// zero. Pieces must start at even offsets of the checksummed data, which
-    /// every header piece here does.
+    /// Adds `bytes` as 16-bit words; an odd last byte is padded with zero. Every
+    /// piece but the last must have an even length, which every header piece here
+    /// has.
     #[inline]
     pub(crate) fn add(self, bytes: &[u8]) -> Sum {
         let mut acc = self.0;
-        let mut words = bytes.chunks_exact(4);
+        let mut words = bytes.chunks_exact(8);
         for word in &mut words {
-            let mut four = [0u8; 4];
-            four.copy_from_slice(word);
-            acc += u64::from(u32::from_be_bytes(four));
+            let mut eight = [0u8; 8];
+            eight.copy_from_slice(word);
+            let word = u64::from_ne_bytes(eight);
+            acc += (word & 0xffff_ffff) + (word >> 32);
         }
         let rest = words.remainder();
-        let mut tail = [0u8; 4];
-        if let Some(slot) = tail.get_mut(..rest.len()) {
-            slot.copy_from_slice(rest);
+        if !rest.is_empty() {
+            let mut tail = [0u8; 8];
+            if let Some(slot) = tail.get_mut(..rest.len()) {
+                slot.copy_from_slice(rest);
+            }
+            let word = u64::from_ne_bytes(tail);
+            acc += (word & 0xffff_ffff) + (word >> 32);
         }
-        acc += u64::from(u32::from_be_bytes(tail));
         Sum(acc)
     }
 
+    /// Adds one 16-bit word given as a number (a length, a protocol).
     #[inline]
     pub(crate) fn add_u16(self, value: u16) -> Sum {
-        Sum(self.0 + u64::from(value))
+        Sum(self.0 + u64::from(u16::from_ne_bytes(value.to_be_bytes())))
     }
 
-    /// The sum folded to 16 bits (not complemented): what a checksum offload
-    /// expects in the UDP field (the pseudo-header sum).
+    /// The sum folded to 16 bits (not complemented), as a number: what a checksum
+    /// offload expects in the UDP field (the pseudo-header sum).
     #[inline]
     pub(crate) fn folded(self) -> u16 {
         let mut acc = self.0;
         while acc >> 16 != 0 {
             acc = (acc & 0xffff) + (acc >> 16);
         }
-        acc as u16
+        u16::from_be_bytes((acc as u16).to_ne_bytes())
     }
 
     /// The checksum field value: the complement of the folded sum.
@@ -116,8 +122,25 @@ mod tests {
             acc as u16
         };
         assert_eq!(Sum::default().add(&data).folded(), naive);
-        let (a, b) = data.split_at(400);
-        assert_eq!(Sum::default().add(a).add(b).folded(), naive);
+        for split in [400, 402, 6] {
+            let (a, b) = data.split_at(split);
+            assert_eq!(
+                Sum::default().add(a).add(b).folded(),
+                naive,
+                "split {split}"
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_add_like_their_network_order_bytes() {
+        let bytes = [0x12, 0x34, 0xab, 0xcd, 0x00, 0x11];
+        let numbers = Sum::default()
+            .add_u16(0x1234)
+            .add_u16(0xabcd)
+            .add_u16(0x0011);
+        assert_eq!(numbers.folded(), Sum::default().add(&bytes).folded());
+        assert_eq!(numbers.folded(), 0x1234 + 0xabcd + 0x0011);
     }
 
     #[test]
