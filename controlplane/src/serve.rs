@@ -6,6 +6,10 @@
 //! per worker) and a TCP listener per address start, all reading the same
 //! published table.
 //!
+//! With upstreams configured (`[forward]`, `--forward`), a forwarder runs on the
+//! same runtime: the UDP workers punt queries for names outside every local zone
+//! onto its queues, the TCP listeners hand them to it directly.
+//!
 //! SIGHUP reloads the zone files and the store off to the side and publishes the new
 //! table in one pointer swap: queries keep being answered from the old table
 //! meanwhile, and a failed reload logs why and keeps the old table. SIGTERM and
@@ -18,6 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ferrodns_dataplane::engine::{Engine, EngineConfig};
+use ferrodns_dataplane::io::punt::PuntQueues;
 use ferrodns_dataplane::io::udp::{UdpConfig, UdpWorkers};
 use ferrodns_dataplane::table::Table;
 use tokio::signal::unix::{SignalKind, signal};
@@ -25,11 +30,14 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::config::ServeConfig;
+use crate::forward::Forwarder;
 use crate::loader::{LoadError, Loader};
 use crate::tcp::{TcpConfig, serve_tcp};
 
 /// UDP packets per `recvmmsg`/`sendmmsg` batch.
 const UDP_BATCH: usize = 64;
+/// Punted queries each UDP worker may have waiting for the forwarder.
+const PUNT_QUEUE: usize = 4096;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +46,8 @@ pub enum ServeError {
     Load(#[from] LoadError),
     #[error("cannot start UDP workers: {0}")]
     Udp(io::Error),
+    #[error("cannot start the forwarder: {0}")]
+    Forwarder(io::Error),
     #[error("cannot listen on TCP {addr}: {source}")]
     Tcp { addr: SocketAddr, source: io::Error },
     #[error("cannot start the runtime: {0}")]
@@ -68,7 +78,16 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         chaos_version: config.chaos_version.clone(),
         chaos_id: config.chaos_id.clone(),
     }));
-    let udp = UdpWorkers::spawn(
+    let forwarder = Forwarder::new(&config.forward);
+    let punt = match &forwarder {
+        Some(_) => {
+            let (queues, wake) =
+                PuntQueues::new(config.workers, PUNT_QUEUE).map_err(ServeError::Forwarder)?;
+            Some((Arc::new(queues), wake))
+        }
+        None => None,
+    };
+    let udp = UdpWorkers::spawn_with_punt(
         UdpConfig {
             listen: config.listen.clone(),
             workers: config.workers,
@@ -77,10 +96,27 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         },
         Arc::clone(&engine),
         table.clone(),
+        punt.as_ref().map(|(queues, _)| Arc::clone(queues)),
     )
     .map_err(ServeError::Udp)?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut forward_tasks = Vec::new();
+    if let (Some(forwarder), Some((queues, wake))) = (&forwarder, punt) {
+        forward_tasks.push(tokio::spawn(forwarder.clone().serve_udp(
+            queues,
+            wake,
+            udp.replier(),
+            shutdown_rx.clone(),
+        )));
+        tokio::spawn(forwarder.clone().log_stats(shutdown_rx.clone()));
+        info!(
+            nameservers = config.forward.nameservers.len(),
+            zones = config.forward.zones.len(),
+            cache_size = config.forward.cache_size,
+            "forwarding names outside the local zones"
+        );
+    }
     let mut tcp_tasks = Vec::new();
     for &addr in &config.listen {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -96,6 +132,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             Arc::clone(&engine),
             table.clone(),
             tcp_config,
+            forwarder.clone(),
             shutdown_rx.clone(),
         )));
     }
@@ -111,6 +148,13 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             Ok(Ok(())) => {}
             Ok(Err(e)) => warn!("TCP listener ended with an error: {e}"),
             Err(e) => warn!("TCP listener task failed: {e}"),
+        }
+    }
+    for task in forward_tasks {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!("forwarder ended with an error: {e}"),
+            Err(e) => warn!("forwarder task failed: {e}"),
         }
     }
     tokio::task::spawn_blocking(move || udp.stop())
