@@ -12,7 +12,9 @@
 # Debian packages the project's scripts and tests need today.
 #   dnsutils       dig, used by tools/demo and the integration tests
 #   knot-dnsutils  kdig, used by the integration tests
-FERRODNS_DEBIAN_PACKAGES=(dnsutils knot-dnsutils)
+#   knot           knotd, an upstream the forwarder tests forward to
+#   unbound        unbound, another upstream the forwarder tests forward to
+FERRODNS_DEBIAN_PACKAGES=(dnsutils knot-dnsutils knot unbound)
 
 # Prints, one per line, those of the named Debian packages that are not installed.
 _ferrodns_missing_packages() {
