@@ -190,15 +190,20 @@ impl Name {
 
     /// True when `self` equals `zone` or lies below it.
     pub fn is_subdomain_of(&self, zone: &Name) -> bool {
-        let mut cursor = Some(self.clone());
-        while let Some(name) = cursor {
-            if name.wire.len() < zone.wire.len() {
+        // Compare `zone` with each suffix of `self` that starts at a label boundary;
+        // no allocation (the compiler asks this once per record).
+        let mut at = 0usize;
+        while let Some(rest) = self.wire.get(at..) {
+            if rest.len() < zone.wire.len() {
                 return false;
             }
-            if name == *zone {
-                return true;
+            if rest.len() == zone.wire.len() {
+                return rest.eq_ignore_ascii_case(&zone.wire);
             }
-            cursor = name.parent();
+            match rest.first() {
+                Some(&len) if len != 0 => at += 1 + usize::from(len),
+                _ => return false,
+            }
         }
         false
     }
@@ -274,9 +279,24 @@ impl PartialEq for Name {
 impl Eq for Name {}
 
 impl Hash for Name {
+    /// Hashes the lowered wire bytes in one write (consistent with the
+    /// case-insensitive `Eq`); a write per byte made hashing the compiler's name
+    /// sets cost more than building them.
     fn hash<H: Hasher>(&self, state: &mut H) {
-        for byte in self.wire.iter() {
-            state.write_u8(byte.to_ascii_lowercase());
+        let mut lowered = [0u8; MAX_NAME_LEN];
+        match lowered.get_mut(..self.wire.len()) {
+            Some(slot) => {
+                for (out, byte) in slot.iter_mut().zip(self.wire.iter()) {
+                    *out = byte.to_ascii_lowercase();
+                }
+                state.write(slot);
+            }
+            // Not reachable for a valid name; still consistent with `Eq`.
+            None => {
+                for byte in self.wire.iter() {
+                    state.write_u8(byte.to_ascii_lowercase());
+                }
+            }
         }
     }
 }
@@ -287,13 +307,53 @@ impl PartialOrd for Name {
     }
 }
 
+/// Most labels a name can have: every label but the root takes at least two bytes.
+const MAX_LABELS: usize = MAX_NAME_LEN / 2;
+
+/// Start offsets of the labels of `wire`, leftmost first, root excluded; returns how
+/// many there are. Stops where [`Labels`] stops.
+fn label_starts(wire: &[u8], starts: &mut [u8; MAX_LABELS]) -> usize {
+    let mut count = 0;
+    let mut at = 0usize;
+    while let Some(&len) = wire.get(at) {
+        let end = at + 1 + usize::from(len);
+        if len == 0 || end > wire.len() {
+            break;
+        }
+        let (Some(slot), Ok(start)) = (starts.get_mut(count), u8::try_from(at)) else {
+            break;
+        };
+        *slot = start;
+        count += 1;
+        at = end;
+    }
+    count
+}
+
+/// The label whose length octet is at `start`.
+fn label_at(wire: &[u8], start: u8) -> &[u8] {
+    let at = usize::from(start);
+    let len = usize::from(wire.get(at).copied().unwrap_or(0));
+    wire.get(at + 1..at + 1 + len).unwrap_or_default()
+}
+
 /// Canonical DNS order (RFC 4034 §6.1): compare labels from the rightmost,
-/// case-insensitively.
+/// case-insensitively. Label offsets go to stack arrays (this sits under every
+/// sorted-map operation of the compiler, so it must not allocate).
 impl Ord for Name {
     fn cmp(&self, other: &Self) -> Ordering {
-        let mine: Vec<&[u8]> = self.labels().collect();
-        let theirs: Vec<&[u8]> = other.labels().collect();
-        for (a, b) in mine.iter().rev().zip(theirs.iter().rev()) {
+        let mut mine = [0u8; MAX_LABELS];
+        let mut theirs = [0u8; MAX_LABELS];
+        let mine_count = label_starts(&self.wire, &mut mine);
+        let theirs_count = label_starts(&other.wire, &mut theirs);
+        let mine = mine.get(..mine_count).unwrap_or_default();
+        let theirs = theirs.get(..theirs_count).unwrap_or_default();
+        for (&a, &b) in mine.iter().rev().zip(theirs.iter().rev()) {
+            let (a, b) = (label_at(&self.wire, a), label_at(&other.wire, b));
+            // Labels usually match byte for byte (the shared zone suffix).
+            if a == b {
+                continue;
+            }
             let a = a.iter().map(u8::to_ascii_lowercase);
             let b = b.iter().map(u8::to_ascii_lowercase);
             match a.cmp(b) {
@@ -301,7 +361,7 @@ impl Ord for Name {
                 other => return other,
             }
         }
-        mine.len().cmp(&theirs.len())
+        mine_count.cmp(&theirs_count)
     }
 }
 
@@ -413,6 +473,39 @@ mod tests {
         assert!(name("example.com") < name("a.example.com"));
         assert!(name("a.example.com") < name("b.example.com"));
         assert!(name("z.a.com") < name("b.com"));
+    }
+
+    #[test]
+    fn sorts_the_rfc_4034_example_in_canonical_order() {
+        let ordered = [
+            "example.",
+            "a.example.",
+            "yljkjljk.a.example.",
+            "Z.a.example.",
+            "zABC.a.EXAMPLE.",
+            "z.example.",
+            r"\001.z.example.",
+            "*.z.example.",
+            r"\200.z.example.",
+        ];
+        let names: Vec<Name> = ordered.iter().map(|n| name(n)).collect();
+        let mut shuffled = names.clone();
+        shuffled.reverse();
+        shuffled.swap(1, 6);
+        shuffled.sort();
+        assert_eq!(shuffled, names);
+        for pair in names.windows(2) {
+            assert_eq!(
+                pair[0].cmp(&pair[1]),
+                Ordering::Less,
+                "{} < {}",
+                pair[0],
+                pair[1]
+            );
+            assert_eq!(pair[1].cmp(&pair[0]), Ordering::Greater);
+        }
+        assert_eq!(name("A.b.").cmp(&name("a.B.")), Ordering::Equal);
+        assert_eq!(Name::root().cmp(&name("a.")), Ordering::Less);
     }
 
     #[test]

@@ -99,7 +99,7 @@ impl Server {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if !server.dig(&["+short", probe]).trim().is_empty() {
+            if answered(&server.dig(&["+short", probe])) {
                 return server;
             }
             if let Ok(Some(status)) = server.child.try_wait() {
@@ -220,6 +220,13 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// True when `dig +short` printed an answer, not just its own `;;` errors.
+fn answered(output: &str) -> bool {
+    output
+        .lines()
+        .any(|line| !line.trim().is_empty() && !line.starts_with(';'))
 }
 
 pub(crate) fn run(program: &str, args: &[&str]) -> String {

@@ -21,7 +21,7 @@ use super::response::{Full, MAX_POINTER, Owner, Response, Section};
 use crate::name::MAX_NAME_LEN;
 use crate::record::RType;
 use crate::table::node::RECORD_FIXED_LEN;
-use crate::table::{RRsetView, RecordView, TableVersion};
+use crate::table::{NodeView, RRsetView, RecordView, TableVersion};
 use crate::wire::{HEADER_LEN, Rcode};
 
 /// Longest CNAME chain followed inside the local zones.
@@ -64,6 +64,44 @@ pub(crate) fn write_answer(
     first: Resolution<'_>,
     ctx: &QueryContext,
 ) -> Result<Rcode, Full> {
+    // Most answers: the name itself holds the RRset asked for. This is the first
+    // step of `follow_chain` without its bookkeeping for CNAME chains.
+    if let Resolution::Exact(node) | Resolution::Wildcard(node) = first
+        && let Some(set) = wanted_set(node, qtype)
+    {
+        let mut targets = Targets::default();
+        write_set(
+            response,
+            set,
+            owner_at(HEADER_LEN, qname),
+            ctx,
+            &mut targets,
+        )?;
+        write_additional(table, response, &targets);
+        return Ok(Rcode::NoError);
+    }
+    follow_chain(table, response, qname, qtype, first, ctx)
+}
+
+/// The RRset of `node` that answers `qtype`: any one for ANY (RFC 8482).
+fn wanted_set(node: NodeView<'_>, qtype: u16) -> Option<RRsetView<'_>> {
+    if qtype == RType::ANY.0 {
+        node.rrsets().next()
+    } else {
+        node.rrset(qtype)
+    }
+}
+
+/// [`write_answer`] in full: follows CNAMEs inside the local zones and writes
+/// negative answers.
+fn follow_chain(
+    table: &TableVersion,
+    response: &mut Response<'_>,
+    qname: &[u8],
+    qtype: u16,
+    first: Resolution<'_>,
+    ctx: &QueryContext,
+) -> Result<Rcode, Full> {
     let mut name = [0u8; MAX_NAME_LEN];
     let mut name_len = copy_lowered(qname, &mut name).ok_or(Full)?;
     let mut name_at = HEADER_LEN;
@@ -81,12 +119,7 @@ pub(crate) fn write_answer(
             }
             Resolution::OutOfZone => return Ok(Rcode::NoError),
         };
-        let wanted = if qtype == RType::ANY.0 {
-            node.rrsets().next()
-        } else {
-            node.rrset(qtype)
-        };
-        if let Some(set) = wanted {
+        if let Some(set) = wanted_set(node, qtype) {
             write_set(response, set, owner, ctx, &mut targets)?;
             write_additional(table, response, &targets);
             return Ok(Rcode::NoError);
@@ -135,8 +168,13 @@ fn write_set(
     ctx: &QueryContext,
     targets: &mut Targets,
 ) -> Result<(), Full> {
-    let count = usize::from(set.count).max(1);
-    let pick = ctx.entropy as usize % count;
+    let count = usize::from(set.count);
+    // No division for the common single-record set.
+    let pick = if count > 1 {
+        ctx.entropy as usize % count
+    } else {
+        0
+    };
     let target_in_rdata = match RType(set.rtype) {
         RType::SRV => Some(6),
         RType::MX => Some(2),
@@ -152,7 +190,12 @@ fn write_set(
     };
     match set.policy {
         AnswerPolicy::RoundRobin => {
-            for record in set.records().skip(pick).chain(set.records().take(pick)) {
+            // From `pick` to the end, then the records before it (two plain loops
+            // compile to less than one chained iterator).
+            for record in set.records().skip(pick) {
+                add(record)?;
+            }
+            for record in set.records().take(pick) {
                 add(record)?;
             }
         }
@@ -196,6 +239,9 @@ fn authority_soa(
 
 /// A and AAAA records of the targets, each target once, as far as they fit.
 fn write_additional(table: &TableVersion, response: &mut Response<'_>, targets: &Targets) {
+    if targets.len == 0 {
+        return;
+    }
     let mut lowered = [0u8; MAX_NAME_LEN];
     for (index, &at) in targets.as_slice().iter().enumerate() {
         let Some(len) = copy_lowered_name(response.bytes(), at, &mut lowered) else {

@@ -94,19 +94,19 @@ pub struct Engine {
     config: EngineConfig,
 }
 
-/// A query that passed the format checks.
+/// A query that passed the format checks. Its lowered name is in the buffer the
+/// caller passed to [`parse_query`] (kept out of this struct so the 255 bytes are
+/// not copied when it is returned).
+#[derive(Clone, Copy)]
 struct Query {
     header: Header,
     question: Question,
     edns: Option<Edns>,
-    lowered: [u8; MAX_NAME_LEN],
 }
 
 impl Query {
-    fn name(&self) -> &[u8] {
-        self.lowered
-            .get(..self.question.name_len)
-            .unwrap_or_default()
+    fn name<'l>(&self, lowered: &'l [u8; MAX_NAME_LEN]) -> &'l [u8] {
+        lowered.get(..self.question.name_len).unwrap_or_default()
     }
 }
 
@@ -122,7 +122,7 @@ enum Rejection {
     },
 }
 
-fn parse_query(packet: &[u8]) -> Result<Query, Rejection> {
+fn parse_query(packet: &[u8], lowered: &mut [u8; MAX_NAME_LEN]) -> Result<Query, Rejection> {
     let header = Header::parse(packet).map_err(|_| Rejection::Drop)?;
     if header.is_response() {
         return Err(Rejection::Drop);
@@ -138,16 +138,14 @@ fn parse_query(packet: &[u8]) -> Result<Query, Rejection> {
     if header.qdcount != 1 {
         return Err(error(HEADER_LEN, Rcode::FormErr));
     }
-    let mut lowered = [0u8; MAX_NAME_LEN];
     let question =
-        parse_question(packet, &mut lowered).map_err(|_| error(HEADER_LEN, Rcode::FormErr))?;
+        parse_question(packet, lowered).map_err(|_| error(HEADER_LEN, Rcode::FormErr))?;
     let edns =
         find_opt(packet, &header, question.end).map_err(|_| error(question.end, Rcode::FormErr))?;
     Ok(Query {
         header,
         question,
         edns,
-        lowered,
     })
 }
 
@@ -191,7 +189,8 @@ impl Engine {
         let Some(packet) = buf.get(..len) else {
             return Verdict::Drop;
         };
-        let query = match parse_query(packet) {
+        let mut lowered = [0u8; MAX_NAME_LEN];
+        let query = match parse_query(packet, &mut lowered) {
             Ok(query) => query,
             Err(Rejection::Drop) => return Verdict::Drop,
             Err(Rejection::Error {
@@ -213,7 +212,7 @@ impl Engine {
         }
         match question.qclass {
             CLASS_IN => {}
-            CLASS_CH => return self.chaos(buf, &query, ctx),
+            CLASS_CH => return self.chaos(buf, &query, query.name(&lowered), ctx),
             _ => return refuse(buf, Rcode::Refused),
         }
         if question.qtype == RType::OPT.0 {
@@ -222,7 +221,7 @@ impl Engine {
         if UNSUPPORTED_QTYPES.contains(&question.qtype) {
             return refuse(buf, Rcode::NotImp);
         }
-        let qname = query.name();
+        let qname = query.name(&lowered);
         let first = resolve(table, qname);
         if matches!(first, Resolution::OutOfZone) {
             return Verdict::Punt;
@@ -239,8 +238,8 @@ impl Engine {
     }
 
     /// CHAOS-class identity queries (`dig CH TXT version.bind`).
-    fn chaos(&self, buf: &mut [u8], query: &Query, ctx: &QueryContext) -> Verdict {
-        let text = match query.name() {
+    fn chaos(&self, buf: &mut [u8], query: &Query, qname: &[u8], ctx: &QueryContext) -> Verdict {
+        let text = match qname {
             b"\x07version\x04bind\x00" | b"\x07version\x06server\x00" => {
                 self.config.chaos_version.as_deref()
             }
@@ -284,7 +283,8 @@ pub fn refuse(buf: &mut [u8], len: usize) -> Verdict {
     let Some(packet) = buf.get(..len) else {
         return Verdict::Drop;
     };
-    match parse_query(packet) {
+    let mut lowered = [0u8; MAX_NAME_LEN];
+    match parse_query(packet, &mut lowered) {
         Ok(query) => empty_answer(
             buf,
             query.header.flags,

@@ -17,7 +17,7 @@
 //! Zones are compiled parents first, so a child zone's apex node replaces the
 //! parent's node of the same name.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -115,7 +115,10 @@ fn compile_zone(
     down: &HashSet<IpAddr>,
 ) -> Result<CompiledZone, CompileError> {
     let apex = &zone.apex;
-    let mut by_name: BTreeMap<Name, Vec<&Record>> = BTreeMap::new();
+    // The records, by reference, sorted so each name's records form one run. A
+    // sorted vector of pointers is one allocation; a map of runs at a million names
+    // was millions of small ones, left behind as resident free heap.
+    let mut sorted: Vec<&Record> = Vec::with_capacity(zone.records.len() + 2);
     for record in &zone.records {
         if !record.name.is_subdomain_of(apex) {
             return Err(CompileError::OutsideZone {
@@ -129,40 +132,48 @@ fn compile_zone(
                 name: record.name.clone(),
             });
         }
-        by_name.entry(record.name.clone()).or_default().push(record);
+        sorted.push(record);
     }
+    // Canonical order puts the apex first; the sort is stable, so a name's records
+    // keep their input order (RRsets come out in first-seen type order).
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let apex_end = sorted.partition_point(|record| record.name == *apex);
 
-    let synthetic = synthetic_apex_records(
-        apex,
-        by_name.get(apex).map(Vec::as_slice).unwrap_or_default(),
-    );
-    for record in &synthetic {
-        by_name.entry(apex.clone()).or_default().push(record);
-    }
-    let soa_record = by_name
-        .get(apex)
+    let synthetic = synthetic_apex_records(apex, sorted.get(..apex_end).unwrap_or_default());
+    sorted.splice(apex_end..apex_end, synthetic.iter());
+    let soa_record = sorted
+        .get(..apex_end + synthetic.len())
         .and_then(|records| records.iter().find(|r| r.rtype() == RType::SOA))
         .copied();
     let info = zone_info(apex, soa_record);
 
     let policies: HashMap<&Name, AnswerPolicy> =
         zone.name_policies.iter().map(|(n, p)| (n, *p)).collect();
-    let mut nodes = Vec::with_capacity(by_name.len());
-    let mut names: HashSet<Name> = by_name.keys().cloned().collect();
-    for (name, records) in &by_name {
+    let runs = || {
+        sorted
+            .chunk_by(|a, b| a.name == b.name)
+            .filter_map(|run| run.first().map(|first| (&first.name, run)))
+    };
+    let names: HashSet<&Name> = runs().map(|(name, _)| name).collect();
+    let mut nodes = Vec::with_capacity(names.len());
+    for (name, records) in runs() {
         let policy = policies.get(name).copied().unwrap_or(zone.policy);
         let sets = rrsets(apex, name, records, policy, down)?;
         nodes.push(encode(apex, id, name, &sets)?);
     }
-    for name in by_name.keys() {
+    let mut empty_non_terminals: HashSet<Name> = HashSet::new();
+    for (name, _) in runs() {
         let mut cursor = name.parent();
         while let Some(parent) = cursor {
-            if !parent.is_subdomain_of(apex) || names.contains(&parent) {
+            if !parent.is_subdomain_of(apex)
+                || names.contains(&parent)
+                || empty_non_terminals.contains(&parent)
+            {
                 break;
             }
             nodes.push(encode(apex, id, &parent, &[])?);
             cursor = parent.parent();
-            names.insert(parent);
+            empty_non_terminals.insert(parent);
         }
     }
     Ok(CompiledZone { info, nodes })

@@ -1,16 +1,29 @@
 //! A persistent hash map from lowered wire names to compiled nodes.
 //!
 //! The map is a fixed two-level radix trie over a 64-bit keyed hash: the top 8 bits
-//! pick one of 256 middle nodes, the next 8 bits one of 256 leaves, and a leaf is a
-//! short array of `(hash, node)` pairs sorted by hash. At a million names a leaf
-//! holds about 15 entries, so a lookup is a hash, three dependent loads and a short
-//! scan of contiguous hashes.
+//! pick one of 256 middle nodes, the next 8 bits one of 256 leaves. A leaf is one
+//! allocation that holds its names' hashes, sorted, and then the compiled nodes
+//! themselves:
+//!
+//! ```text
+//! count   u32, then 4 bytes of padding (keeps the hashes 8-aligned)
+//! hashes  [u64; count]    ascending
+//! ends    [u32; count]    where each node ends, counted from the start of `nodes`
+//! nodes   the nodes' bytes, back to back, in hash order
+//! ```
+//!
+//! At a million names a leaf holds about 15 names, so a lookup is a hash, two loads
+//! through the trie, a scan of two cache lines of hashes and a read of the node in
+//! that same allocation. (Leaves of pointers to separately allocated nodes cost one
+//! more dependent cache miss per lookup, and a node allocation's header, reference
+//! counts and rounding were a third of a node's size.)
 //!
 //! Every level sits behind an `Arc`. Changing a name copies only its path — the
-//! 256-slot root, one 256-slot middle node and one leaf, a few kilobytes — and
-//! shares everything else with the previous version (`Arc::make_mut` copies a level
-//! only when an older version still holds it, so a batch of edits copies each path
-//! once). Readers of older versions are never disturbed.
+//! 256-slot root, one 256-slot middle node and one leaf with its nodes, a few
+//! kilobytes — and shares everything else with the previous version
+//! (`Arc::make_mut` copies a level only when an older version still holds it, so a
+//! batch of edits copies each root and middle once). Readers of older versions are
+//! never disturbed.
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -20,15 +33,13 @@ use foldhash::fast::FixedState;
 use super::node::NodeView;
 
 const FANOUT: usize = 256;
+/// Count and padding before a leaf's hashes.
+const LEAF_HEADER: usize = 8;
+const HASH_LEN: usize = 8;
+const END_LEN: usize = 4;
 
-/// One stored name: its hash and its compiled node.
-#[derive(Debug, Clone)]
-struct Entry {
-    hash: u64,
-    node: Arc<[u8]>,
-}
-
-type Leaf = Arc<[Entry]>;
+/// A leaf in the layout above.
+type Leaf = Arc<[u8]>;
 
 #[derive(Debug, Clone)]
 struct Middle {
@@ -38,6 +49,95 @@ struct Middle {
 #[derive(Debug, Clone)]
 struct Root {
     middles: [Option<Arc<Middle>>; FANOUT],
+}
+
+/// Checked reads of a leaf. A malformed leaf (never built by this module) reads as
+/// fewer entries, never a panic.
+#[derive(Debug, Clone, Copy)]
+struct LeafView<'a> {
+    bytes: &'a [u8],
+    count: usize,
+}
+
+impl<'a> LeafView<'a> {
+    #[inline]
+    fn new(bytes: &'a [u8]) -> Self {
+        let count = bytes
+            .first_chunk::<4>()
+            .map_or(0, |count| u32::from_ne_bytes(*count) as usize);
+        LeafView { bytes, count }
+    }
+
+    #[inline]
+    fn hash(&self, index: usize) -> Option<u64> {
+        let at = LEAF_HEADER + HASH_LEN * index;
+        let bytes = self
+            .bytes
+            .get(at..at + HASH_LEN)?
+            .first_chunk::<HASH_LEN>()?;
+        Some(u64::from_ne_bytes(*bytes))
+    }
+
+    #[inline]
+    fn end(&self, index: usize) -> Option<usize> {
+        let at = LEAF_HEADER + HASH_LEN * self.count + END_LEN * index;
+        let bytes = self.bytes.get(at..at + END_LEN)?.first_chunk::<END_LEN>()?;
+        Some(u32::from_ne_bytes(*bytes) as usize)
+    }
+
+    /// The bytes of node number `index`.
+    #[inline]
+    fn node(&self, index: usize) -> Option<&'a [u8]> {
+        let nodes_at = LEAF_HEADER + (HASH_LEN + END_LEN) * self.count;
+        let start = match index.checked_sub(1) {
+            Some(previous) => self.end(previous)?,
+            None => 0,
+        };
+        let end = self.end(index)?;
+        self.bytes.get(nodes_at + start..nodes_at + end)
+    }
+
+    fn entries(self) -> impl Iterator<Item = (u64, &'a [u8])> {
+        (0..self.count).map_while(move |index| Some((self.hash(index)?, self.node(index)?)))
+    }
+
+    #[inline]
+    fn find(&self, hash: u64, name: &[u8]) -> Option<NodeView<'a>> {
+        for index in 0..self.count {
+            let here = self.hash(index)?;
+            if here == hash {
+                let node = NodeView::new(self.node(index)?);
+                if node.name() == name {
+                    return Some(node);
+                }
+            } else if here > hash {
+                return None;
+            }
+        }
+        None
+    }
+}
+
+/// Lays `entries` (sorted by hash) out as a leaf; `None` past 4 GiB.
+fn build_leaf(entries: &[(u64, &[u8])]) -> Option<Leaf> {
+    let count = u32::try_from(entries.len()).ok()?;
+    let node_bytes: usize = entries.iter().map(|(_, node)| node.len()).sum();
+    let mut out =
+        Vec::with_capacity(LEAF_HEADER + (HASH_LEN + END_LEN) * entries.len() + node_bytes);
+    out.extend_from_slice(&count.to_ne_bytes());
+    out.extend_from_slice(&[0; LEAF_HEADER - 4]);
+    for (hash, _) in entries {
+        out.extend_from_slice(&hash.to_ne_bytes());
+    }
+    let mut end = 0usize;
+    for (_, node) in entries {
+        end += node.len();
+        out.extend_from_slice(&u32::try_from(end).ok()?.to_ne_bytes());
+    }
+    for (_, node) in entries {
+        out.extend_from_slice(node);
+    }
+    Some(out.into())
 }
 
 /// The persistent map. Cloning is O(1) and shares all structure.
@@ -79,20 +179,23 @@ impl NameMap {
         ((hash >> 56) as usize, ((hash >> 48) & 0xFF) as usize)
     }
 
+    #[inline]
+    fn leaf(&self, top: usize, mid: usize) -> Option<LeafView<'_>> {
+        let middle = self.root.middles.get(top)?.as_ref()?;
+        let leaf = middle.leaves.get(mid)?.as_ref()?;
+        Some(LeafView::new(leaf))
+    }
+
     /// The node stored for `name` (lowered wire format).
     #[inline]
     pub fn get(&self, name: &[u8]) -> Option<NodeView<'_>> {
         let hash = self.hash(name);
         let (top, mid) = Self::slots(hash);
-        let middle = self.root.middles.get(top)?.as_ref()?;
-        let leaf = middle.leaves.get(mid)?.as_ref()?;
-        leaf.iter()
-            .filter(|entry| entry.hash == hash)
-            .map(|entry| NodeView::new(&entry.node))
-            .find(|node| node.name() == name)
+        self.leaf(top, mid)?.find(hash, name)
     }
 
-    /// Stores `node` under its own name, replacing what was there.
+    /// Stores `node` under its own name, replacing what was there. The node's bytes
+    /// are copied into its leaf.
     pub fn insert(&mut self, node: Arc<[u8]>) {
         let name = NodeView::new(&node).name();
         let hash = self.hash(name);
@@ -109,44 +212,44 @@ impl NameMap {
         let Some(leaf_slot) = middle.leaves.get_mut(mid) else {
             return;
         };
-        let mut entries: Vec<Entry> = leaf_slot
-            .as_deref()
-            .map(<[Entry]>::to_vec)
-            .unwrap_or_default();
-        let existing = entries
-            .iter()
-            .position(|e| e.hash == hash && NodeView::new(&e.node).name() == name);
-        match existing {
-            Some(index) => {
-                if let Some(entry) = entries.get_mut(index) {
-                    entry.node = node;
+        let mut added = false;
+        let leaf = {
+            let mut entries: Vec<(u64, &[u8])> = leaf_slot
+                .as_deref()
+                .map(LeafView::new)
+                .into_iter()
+                .flat_map(LeafView::entries)
+                .collect();
+            let existing = entries
+                .iter()
+                .position(|&(h, bytes)| h == hash && NodeView::new(bytes).name() == name);
+            match existing.and_then(|index| entries.get_mut(index)) {
+                Some(entry) => entry.1 = &node,
+                None => {
+                    let at = entries.partition_point(|&(h, _)| h < hash);
+                    entries.insert(at, (hash, &node));
+                    added = true;
                 }
             }
-            None => {
-                let at = entries.partition_point(|e| e.hash < hash);
-                entries.insert(at, Entry { hash, node });
+            build_leaf(&entries)
+        };
+        if let Some(leaf) = leaf {
+            *leaf_slot = Some(leaf);
+            if added {
                 self.len += 1;
             }
         }
-        *leaf_slot = Some(entries.into());
     }
 
     /// Removes `name`; true when it was present.
     pub fn remove(&mut self, name: &[u8]) -> bool {
         let hash = self.hash(name);
         let (top, mid) = Self::slots(hash);
-        let present = self
-            .root
-            .middles
-            .get(top)
-            .and_then(Option::as_ref)
-            .and_then(|m| m.leaves.get(mid))
-            .and_then(Option::as_ref)
-            .is_some_and(|leaf| {
-                leaf.iter()
-                    .any(|e| e.hash == hash && NodeView::new(&e.node).name() == name)
-            });
-        if !present {
+        if self
+            .leaf(top, mid)
+            .and_then(|leaf| leaf.find(hash, name))
+            .is_none()
+        {
             return false;
         }
         let root = Arc::make_mut(&mut self.root);
@@ -157,17 +260,24 @@ impl NameMap {
         let Some(leaf_slot) = middle.leaves.get_mut(mid) else {
             return false;
         };
-        let remaining: Vec<Entry> = leaf_slot
-            .iter()
-            .flat_map(|leaf| leaf.iter())
-            .filter(|e| !(e.hash == hash && NodeView::new(&e.node).name() == name))
-            .cloned()
-            .collect();
-        *leaf_slot = if remaining.is_empty() {
-            None
-        } else {
-            Some(remaining.into())
+        let remaining = {
+            let entries: Vec<(u64, &[u8])> = leaf_slot
+                .as_deref()
+                .map(LeafView::new)
+                .into_iter()
+                .flat_map(LeafView::entries)
+                .filter(|&(h, bytes)| !(h == hash && NodeView::new(bytes).name() == name))
+                .collect();
+            if entries.is_empty() {
+                None
+            } else {
+                match build_leaf(&entries) {
+                    Some(leaf) => Some(leaf),
+                    None => return false,
+                }
+            }
         };
+        *leaf_slot = remaining;
         self.len -= 1;
         true
     }
@@ -179,8 +289,8 @@ impl NameMap {
             .iter()
             .flatten()
             .flat_map(|m| m.leaves.iter().flatten())
-            .flat_map(|leaf| leaf.iter())
-            .map(|e| NodeView::new(&e.node))
+            .flat_map(|leaf| LeafView::new(leaf).entries())
+            .map(|(_, bytes)| NodeView::new(bytes))
     }
 }
 
@@ -220,6 +330,27 @@ mod tests {
         assert!(map.get(&wire(7)).is_none());
         assert_eq!(map.len(), 4999);
         assert_eq!(map.iter().count(), 4999);
+    }
+
+    #[test]
+    fn leaves_find_colliding_hashes_and_survive_garbage() {
+        let (a, b, c) = (node(&wire(1), 1), node(&wire(2), 2), node(&wire(3), 3));
+        let leaf = build_leaf(&[(5, &a), (7, &b), (7, &c)]).unwrap_or_else(|| unreachable!());
+        let view = LeafView::new(&leaf);
+        assert_eq!(view.find(7, &wire(3)).map(|n| n.zone()), Some(3));
+        assert_eq!(view.find(7, &wire(2)).map(|n| n.zone()), Some(2));
+        assert_eq!(view.find(5, &wire(1)).map(|n| n.zone()), Some(1));
+        assert!(view.find(6, &wire(1)).is_none());
+        assert!(view.find(9, &wire(3)).is_none());
+        assert_eq!(view.entries().count(), 3);
+        for cut in 0..leaf.len() {
+            let view = LeafView::new(&leaf[..cut]);
+            assert!(view.entries().count() < 3);
+            let _ = view.find(7, &wire(3));
+        }
+        let garbage = LeafView::new(&[0xff; 40]);
+        assert!(garbage.find(0, &wire(1)).is_none());
+        assert_eq!(garbage.entries().count(), 0);
     }
 
     #[test]

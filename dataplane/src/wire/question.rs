@@ -20,9 +20,11 @@ pub struct Question {
 }
 
 /// Parses the question that follows the header, lowering the name into `lower`.
+///
+/// The name is checked label by label first, then lowered in one pass over its
+/// whole length: per-label copies of a few bytes each cost more than the checks.
 pub fn parse_question(buf: &[u8], lower: &mut [u8; MAX_NAME_LEN]) -> Result<Question, WireError> {
     let mut at = HEADER_LEN;
-    let mut name_len = 0usize;
     loop {
         let len = *buf.get(at).ok_or(WireError::Truncated)?;
         match len & 0xC0 {
@@ -30,19 +32,23 @@ pub fn parse_question(buf: &[u8], lower: &mut [u8; MAX_NAME_LEN]) -> Result<Ques
             0xC0 => return Err(WireError::CompressedQuestion),
             _ => return Err(WireError::BadLabelType),
         }
-        let label_end = at + 1 + usize::from(len);
-        let with_len = buf.get(at..label_end).ok_or(WireError::Truncated)?;
-        let slot = lower
-            .get_mut(name_len..name_len + with_len.len())
-            .ok_or(WireError::NameTooLong)?;
-        for (out, byte) in slot.iter_mut().zip(with_len) {
-            *out = byte.to_ascii_lowercase();
+        at += 1 + usize::from(len);
+        if at > buf.len() {
+            return Err(WireError::Truncated);
         }
-        name_len += with_len.len();
-        at = label_end;
+        if at - HEADER_LEN > MAX_NAME_LEN {
+            return Err(WireError::NameTooLong);
+        }
         if len == 0 {
             break;
         }
+    }
+    let name_len = at - HEADER_LEN;
+    let name = buf.get(HEADER_LEN..at).ok_or(WireError::Truncated)?;
+    let slot = lower.get_mut(..name_len).ok_or(WireError::NameTooLong)?;
+    // Length octets are below 64, so lowering them is a no-op.
+    for (out, byte) in slot.iter_mut().zip(name) {
+        *out = byte.to_ascii_lowercase();
     }
     let qtype = read_u16(buf, at).ok_or(WireError::Truncated)?;
     let qclass = read_u16(buf, at + 2).ok_or(WireError::Truncated)?;
