@@ -240,8 +240,12 @@ async fn udp(upstream: &Upstream, question: &Question) -> Result<Vec<u8>, Attemp
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
-    let socket = UdpSocket::bind(local).await?;
-    socket.connect(upstream.addr).await?;
+    // Bound, connected and sent on before tokio sees it: tokio would first wait
+    // for the new socket's writability from the reactor, which costs a wake-up
+    // of another runtime thread per query; a fresh socket's buffer is empty.
+    let socket = std::net::UdpSocket::bind(local)?;
+    socket.connect(upstream.addr)?;
+    socket.set_nonblocking(true)?;
     let id: u16 = rand::random();
     let query = upstream_query(
         id,
@@ -251,7 +255,8 @@ async fn udp(upstream: &Upstream, question: &Question) -> Result<Vec<u8>, Attemp
         question.dnssec_ok,
         question.checking_disabled,
     );
-    socket.send(&query).await?;
+    socket.send(&query)?;
+    let socket = UdpSocket::from_std(socket)?;
     let mut buf = vec![0u8; UDP_BUFFER];
     loop {
         let (len, from) = socket.recv_from(&mut buf).await?;
