@@ -15,69 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{JoinHandle, sleep};
 use std::time::{Duration, Instant};
 
-use support::{Server, ZONE, free_port, lines, run, write};
-
-const UPSTREAM_ZONE: &str = "\
-$ORIGIN upstream.test.
-$TTL 60
-@       IN SOA ns hostmaster ( 1 3600 600 86400 30 )
-@       IN NS  ns
-ns      IN A   127.0.0.1
-www     IN A   192.0.2.10
-alias   IN CNAME www
-*.wild  IN A   192.0.2.20
-";
-
-/// `knotd` serving `upstream.test.` on a free loopback port, in the foreground.
-struct Knot {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Knot {
-    fn start() -> Knot {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let d = dir.path().display();
-        write(&dir.path().join("upstream.test.zone"), UPSTREAM_ZONE);
-        write(
-            &dir.path().join("knot.conf"),
-            &format!(
-                "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n    \
-                 udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
-                 database:\n    storage: \"{d}\"\n\
-                 log:\n  - target: stderr\n    any: warning\n\
-                 zone:\n  - domain: upstream.test.\n    file: \"{d}/upstream.test.zone\"\n"
-            ),
-        );
-        let child = Command::new("knotd")
-            .arg("-c")
-            .arg(dir.path().join("knot.conf"))
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(dir.path().join("knot.log")).unwrap())
-            .spawn()
-            .expect("start knotd (Debian package knot; tools/test installs it)");
-        let knot = Knot {
-            child,
-            port,
-            _dir: dir,
-        };
-        wait_for_answer(port, "www.upstream.test", "knotd");
-        knot
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Knot {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use support::{Knot, Server, ZONE, free_port, lines, wait_for_answer, write};
 
 /// `unbound` with local data for `unbound.test.`, in the foreground.
 struct Unbound {
@@ -124,29 +62,6 @@ impl Drop for Unbound {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn wait_for_answer(port: u16, name: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let port = port.to_string();
-    while run(
-        "dig",
-        &[
-            "@127.0.0.1",
-            "-p",
-            &port,
-            "+short",
-            "+time=1",
-            "+tries=1",
-            name,
-        ],
-    )
-    .trim()
-    .is_empty()
-    {
-        assert!(Instant::now() < deadline, "{what} did not start");
-        sleep(Duration::from_millis(50));
     }
 }
 
