@@ -95,6 +95,9 @@ enum Behaviour {
     /// Before the real answer (A 192.0.2.99), sends one from another port, one
     /// with a wrong ID and one for another name, each claiming 6.6.6.6.
     Spoof,
+    /// After `delay_ms`, answers over UDP with a CNAME to `target` and an A
+    /// record 6.6.6.6 for `target`, which it has no authority to give.
+    CnameOut { target: &'static str, delay_ms: u64 },
 }
 
 /// A small upstream on a free loopback port, UDP and TCP, counting queries.
@@ -113,6 +116,32 @@ fn question_end(query: &[u8]) -> usize {
         at += usize::from(query[at]) + 1;
     }
     at + 5
+}
+
+/// `name` in wire format.
+fn wire_name(name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+    out
+}
+
+/// An answer to `query`: a CNAME from its name to `target`, then an A record
+/// 6.6.6.6 for `target`.
+fn cname_answer(query: &[u8], target: &str) -> Vec<u8> {
+    let mut out = answer(query, [0; 4], 60, true);
+    out[2] &= !0x02; // not truncated
+    out[7] = 2;
+    let target = wire_name(target);
+    out.extend_from_slice(&[0xC0, 12, 0, 5, 0, 1, 0, 0, 0, 60]);
+    out.extend_from_slice(&(target.len() as u16).to_be_bytes());
+    out.extend_from_slice(&target);
+    out.extend_from_slice(&target);
+    out.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 6, 6, 6, 6]);
+    out
 }
 
 /// An answer to `query`: its header and question, then A records with `ip`.
@@ -170,6 +199,11 @@ impl TestUpstream {
                         let mut wrong_name = fake.clone();
                         wrong_name[13] ^= 0x01;
                         udp.send_to(&wrong_name, client).unwrap();
+                    }
+                    if let Behaviour::CnameOut { target, delay_ms } = behaviour {
+                        sleep(Duration::from_millis(delay_ms));
+                        udp.send_to(&cname_answer(query, target), client).unwrap();
+                        continue;
                     }
                     let truncated = behaviour == Behaviour::Truncate;
                     let reply = answer(query, [192, 0, 2, 99], ttl, truncated);
@@ -437,6 +471,54 @@ fn zone_upstreams_win_by_longest_suffix() {
         ["192.0.2.99"]
     );
     assert_eq!(other.udp(), 2);
+}
+
+#[test]
+fn out_of_bailiwick_answers_are_not_believed_and_the_deadline_covers_the_chase() {
+    // corp.test.'s upstream points outside its zone and adds an address there;
+    // the address must come from the default upstream instead.
+    let corp = TestUpstream::start(Behaviour::CnameOut {
+        target: "svc.other.test.",
+        delay_ms: 0,
+    });
+    let default = TestUpstream::start(Behaviour::Answer(60));
+    // slow.test.'s upstream takes 400 ms (within the 500 ms attempt timeout) to
+    // point into dead.test., whose only upstream never answers.
+    let slow = TestUpstream::start(Behaviour::CnameOut {
+        target: "svc.dead.test.",
+        delay_ms: 400,
+    });
+    let dead = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let server = ferrodns(&format!(
+        "[forward]\nnameservers = [\"{}\"]\ntimeout_ms = 500\ndeadline_ms = 900\n\
+         [forward.zones]\n\"corp.test.\" = [\"{}\"]\n\"slow.test.\" = [\"{}\"]\n\
+         \"dead.test.\" = [\"{}\"]\n",
+        default.addr,
+        corp.addr,
+        slow.addr,
+        dead.local_addr().unwrap()
+    ));
+    let out = server.dig(&["+noall", "+answer", "www.corp.test"]);
+    let words = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(
+        words,
+        "www.corp.test. 60 IN CNAME svc.other.test. svc.other.test. 60 IN A 192.0.2.99"
+    );
+    assert_eq!((corp.udp(), default.udp()), (1, 1));
+    // From the cache now: still no trace of the unbelieved record.
+    let again = server.dig(&["+short", "www.corp.test"]);
+    assert_eq!(lines(&again), ["192.0.2.99", "svc.other.test."]);
+    assert_eq!((corp.udp(), default.udp()), (1, 1));
+
+    // The chased name gets what is left of the query's 900 ms (500), not 900 more.
+    let started = Instant::now();
+    let out = server.dig(&["+time=3", "www.slow.test"]);
+    let elapsed = started.elapsed();
+    assert_eq!(status(&out), "SERVFAIL", "{out}");
+    assert!(
+        (Duration::from_millis(850)..Duration::from_millis(1200)).contains(&elapsed),
+        "{elapsed:?}"
+    );
 }
 
 #[test]

@@ -348,22 +348,26 @@ impl Forwarder {
             checking_disabled: key.checking_disabled,
         };
         let stored = Instant::now();
-        let prepared = self.resolve(&question, 0).await.and_then(|resolved| {
-            let sections = [
-                resolved.answer.as_slice(),
-                &resolved.authority,
-                &resolved.additional,
-            ];
-            let prepared = Prepared::build(
-                &question.qname,
-                question.qtype,
-                question.qclass,
-                resolved.rcode,
-                sections,
-            )
-            .ok()?;
-            Some((prepared, resolved.ttl))
-        });
+        let deadline = tokio::time::Instant::now() + self.inner.settings.deadline;
+        let prepared = self
+            .resolve(&question, 0, deadline)
+            .await
+            .and_then(|resolved| {
+                let sections = [
+                    resolved.answer.as_slice(),
+                    &resolved.authority,
+                    &resolved.additional,
+                ];
+                let prepared = Prepared::build(
+                    &question.qname,
+                    question.qtype,
+                    question.qclass,
+                    resolved.rcode,
+                    sections,
+                )
+                .ok()?;
+                Some((prepared, resolved.ttl))
+            });
         let Some((prepared, ttl)) = prepared else {
             counters.servfail.fetch_add(1, Ordering::Relaxed);
             return client.empty_answer(RCODE_SERVFAIL, false);
@@ -376,15 +380,16 @@ impl Forwarder {
     }
 
     /// Asks the upstreams of `question`'s name, scrubs, and chases a CNAME that
-    /// leaves their bailiwick. `None` when that fails.
+    /// leaves their bailiwick, all before `deadline`. `None` when that fails.
     fn resolve<'a>(
         &'a self,
         question: &'a Question,
         depth: usize,
+        deadline: tokio::time::Instant,
     ) -> std::pin::Pin<Box<dyn Future<Output = Option<Resolved>> + Send + 'a>> {
         Box::pin(async move {
             let set = self.set_for(&question.qname)?;
-            let response = self.ask(set, question).await?;
+            let response = self.ask(set, question, deadline).await?;
             let scrubbed = scrub(&response, &question.qname, question.qtype, &set.zone);
             self.inner
                 .counters
@@ -416,7 +421,7 @@ impl Forwarder {
                 qname: target,
                 ..question.clone()
             };
-            let chased = self.resolve(&next, depth + 1).await?;
+            let chased = self.resolve(&next, depth + 1, deadline).await?;
             resolved.rcode = chased.rcode;
             resolved.answer.extend(chased.answer);
             resolved.authority = chased.authority;
@@ -430,10 +435,14 @@ impl Forwarder {
     }
 
     /// Tries the set's upstreams in order, each for at most `timeout`, all
-    /// within `deadline`.
-    async fn ask(&self, set: &UpstreamSet, question: &Question) -> Option<message::Response> {
+    /// before `deadline` (the query's, shared by every CNAME chased for it).
+    async fn ask(
+        &self,
+        set: &UpstreamSet,
+        question: &Question,
+        deadline: tokio::time::Instant,
+    ) -> Option<message::Response> {
         let settings = &self.inner.settings;
-        let deadline = tokio::time::Instant::now() + settings.deadline;
         let mut budget = ROUNDS * set.upstreams.len();
         // Upstreams that answered with an error: asking again will not help.
         let mut refused: Vec<SocketAddr> = Vec::new();
