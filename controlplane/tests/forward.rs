@@ -346,6 +346,8 @@ fn answers_from_unbound() {
     );
     let nx = server.dig(&["missing.unbound.test"]);
     assert_eq!(status(&nx), "NXDOMAIN", "{nx}");
+    // SIGTERM stops the server, forwarder included.
+    assert!(server.stop().success());
 }
 
 #[test]
