@@ -14,7 +14,8 @@
 #   knot-dnsutils  kdig, used by the integration tests
 #   knot           knotd, an upstream the forwarder tests forward to
 #   unbound        unbound, another upstream the forwarder tests forward to
-FERRODNS_DEBIAN_PACKAGES=(dnsutils knot-dnsutils knot unbound)
+#   dnsperf        the load of the forwarder bench (controlplane/benches/forward.rs)
+FERRODNS_DEBIAN_PACKAGES=(dnsutils knot-dnsutils knot unbound dnsperf)
 
 # Prints, one per line, those of the named Debian packages that are not installed.
 _ferrodns_missing_packages() {
