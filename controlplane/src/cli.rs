@@ -96,6 +96,12 @@ pub struct ServeArgs {
     #[arg(long = "forward", value_name = "ADDR:PORT")]
     pub forward: Vec<String>,
 
+    /// Answer with the DPDK backend, started with these EAL arguments (one string,
+    /// split on whitespace), e.g. "-l 0-2 --vdev net_af_packet0,iface=eth1,qpairs=2".
+    /// The --listen addresses become the service addresses. See docs/dpdk.md.
+    #[arg(long, value_name = "EAL ARGS", allow_hyphen_values = true)]
+    pub dpdk: Option<String>,
+
     /// Log filter in tracing's EnvFilter syntax, e.g. `info` or `warn,ferrodns=debug`
     /// [default: info]
     #[arg(long, value_name = "LEVEL", env = "FERRODNS_LOG")]
@@ -163,6 +169,7 @@ mod tests {
                 store: Some("records.redb".into()),
                 policy: Some("hone-one".into()),
                 forward: vec!["192.0.2.53:53".into(), "[2001:db8::53]:5300".into()],
+                dpdk: None,
                 log: Some("debug".into()),
             }
         );

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -79,6 +79,8 @@ pub struct ServeConfig {
     /// Zones in file order, then those added by `--zone`. Origins are unique.
     pub zones: Vec<ZoneConfig>,
     pub forward: ForwardSettings,
+    /// Which I/O backend answers UDP.
+    pub dataplane: Dataplane,
 }
 
 /// Forwarding of names outside every local zone to upstream nameservers.
@@ -117,6 +119,49 @@ impl Default for ForwardSettings {
         }
     }
 }
+
+/// The I/O backend of the dataplane.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Dataplane {
+    /// Kernel UDP sockets, one pinned worker thread each (`server.workers`).
+    #[default]
+    Kernel,
+    /// DPDK owns a NIC; the listen addresses become the appliance's service
+    /// addresses. See docs/dpdk.md.
+    Dpdk(DpdkSettings),
+}
+
+/// `[dataplane]` settings of the DPDK backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpdkSettings {
+    /// EAL arguments, split on whitespace.
+    pub eal_args: Vec<String>,
+    /// DPDK port to answer on; `None` for the first one the EAL arguments create.
+    pub port: Option<String>,
+    /// Name of the exception path's kernel (TAP) interface.
+    pub kernel_interface: String,
+    pub ipv4_prefix_len: u8,
+    pub ipv6_prefix_len: u8,
+    /// Mbufs in the packet pool.
+    pub mbufs: u32,
+    /// Descriptors per receive and per transmit queue.
+    pub descriptors: u16,
+    /// Idle sleep of a worker lcore that found no work; `None` to busy-poll.
+    pub idle_sleep: Option<Duration>,
+}
+
+/// Default `dataplane.kernel_interface`.
+pub const DEFAULT_KERNEL_INTERFACE: &str = "ferrodns0";
+/// Default `dataplane.ipv4_prefix_len`.
+pub const DEFAULT_IPV4_PREFIX_LEN: u8 = 24;
+/// Default `dataplane.ipv6_prefix_len`.
+pub const DEFAULT_IPV6_PREFIX_LEN: u8 = 64;
+/// Default `dataplane.mbufs`.
+pub const DEFAULT_MBUFS: u32 = 16383;
+/// Default `dataplane.descriptors`.
+pub const DEFAULT_DESCRIPTORS: u16 = 1024;
+/// Longest Linux interface name (IFNAMSIZ less the terminating NUL).
+const MAX_INTERFACE_NAME: usize = 15;
 
 /// DNS-over-TCP limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,6 +361,22 @@ pub fn render(config: &ServeConfig) -> String {
                     .collect(),
             })
             .collect(),
+        dataplane: match &config.dataplane {
+            Dataplane::Kernel => None,
+            Dataplane::Dpdk(dpdk) => Some(RenderDataplane {
+                backend: "dpdk",
+                eal: dpdk.eal_args.join(" "),
+                port: dpdk.port.clone(),
+                kernel_interface: dpdk.kernel_interface.clone(),
+                ipv4_prefix_len: dpdk.ipv4_prefix_len,
+                ipv6_prefix_len: dpdk.ipv6_prefix_len,
+                mbufs: dpdk.mbufs,
+                descriptors: dpdk.descriptors,
+                idle_sleep_us: dpdk
+                    .idle_sleep
+                    .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+            }),
+        },
     };
     let body = toml::to_string(&out).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
     format!(
@@ -349,6 +410,22 @@ struct RawConfig {
     forward: RawForward,
     #[serde(default)]
     zone: Vec<RawZone>,
+    #[serde(default)]
+    dataplane: RawDataplane,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataplane {
+    backend: Option<Spanned<String>>,
+    eal: Option<Spanned<String>>,
+    port: Option<Spanned<String>>,
+    kernel_interface: Option<Spanned<String>>,
+    ipv4_prefix_len: Option<Spanned<u8>>,
+    ipv6_prefix_len: Option<Spanned<u8>>,
+    mbufs: Option<Spanned<u32>>,
+    descriptors: Option<Spanned<u16>>,
+    idle_sleep_us: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -425,6 +502,22 @@ struct RenderConfig {
     forward: RenderForward,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     zone: Vec<RenderZone>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dataplane: Option<RenderDataplane>,
+}
+
+#[derive(Serialize)]
+struct RenderDataplane {
+    backend: &'static str,
+    eal: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<String>,
+    kernel_interface: String,
+    ipv4_prefix_len: u8,
+    ipv6_prefix_len: u8,
+    mbufs: u32,
+    descriptors: u16,
+    idle_sleep_us: u64,
 }
 
 #[derive(Serialize)]
@@ -588,6 +681,7 @@ impl Merge<'_> {
         let mut zones = self.file_zones(raw.zone)?;
         self.flag_zones(&mut zones)?;
         let forward = self.forward(raw.forward)?;
+        let dataplane = self.dataplane(raw.dataplane, &listen)?;
         Ok(ServeConfig {
             listen,
             workers,
@@ -600,6 +694,7 @@ impl Merge<'_> {
             log_level,
             zones,
             forward,
+            dataplane,
         })
     }
 
@@ -697,6 +792,131 @@ impl Merge<'_> {
             out.push(addr);
         }
         Ok(out)
+    }
+
+    /// `[dataplane]` and `--dpdk`. The DPDK backend answers for the listen
+    /// addresses itself, so each must be a concrete address and port.
+    fn dataplane(
+        &self,
+        raw: RawDataplane,
+        listen: &[SocketAddr],
+    ) -> Result<Dataplane, ConfigError> {
+        let dpdk = match (&self.args.dpdk, &raw.backend) {
+            (Some(_), _) => true,
+            (None, None) => false,
+            (None, Some(backend)) => match backend.get_ref().as_str() {
+                "kernel" => false,
+                "dpdk" => true,
+                _ => {
+                    let reason = "expected \"kernel\" or \"dpdk\"".to_owned();
+                    return Err(self.invalid(backend, "dataplane.backend", reason));
+                }
+            },
+        };
+        if !dpdk {
+            return Ok(Dataplane::Kernel);
+        }
+        let eal_args: Vec<String> = match (&self.args.dpdk, &raw.eal) {
+            (Some(flag), _) => {
+                let args = split_eal(flag);
+                if args.is_empty() {
+                    return Err(flag_error("--dpdk", flag, "needs the EAL arguments".into()));
+                }
+                args
+            }
+            (None, Some(value)) if !value.get_ref().trim().is_empty() => split_eal(value.get_ref()),
+            (None, Some(value)) => {
+                let reason = "needs the EAL arguments".to_owned();
+                return Err(self.invalid(value, "dataplane.eal", reason));
+            }
+            (None, None) => {
+                let reason = "the DPDK backend needs dataplane.eal (the EAL arguments) or --dpdk";
+                return Err(match &raw.backend {
+                    Some(backend) => self.invalid(backend, "dataplane.backend", reason.into()),
+                    None => flag_error("--dpdk", "", reason.into()),
+                });
+            }
+        };
+        for addr in listen {
+            if addr.ip().is_unspecified() || addr.port() == 0 {
+                let reason = "the DPDK backend answers for each listen address itself: give a \
+                              concrete IP address and port";
+                return Err(ConfigError::Invalid {
+                    at: Location::CommandLine,
+                    key: "--listen/server.listen".into(),
+                    value: format!("{addr:?}"),
+                    reason: reason.into(),
+                });
+            }
+        }
+        let kernel_interface = match &raw.kernel_interface {
+            Some(value) => {
+                let name = value.get_ref();
+                let valid = !name.is_empty()
+                    && name.len() <= MAX_INTERFACE_NAME
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+                if !valid {
+                    let reason = format!(
+                        "an interface name: 1 to {MAX_INTERFACE_NAME} letters, digits, '-', '_' or '.'"
+                    );
+                    return Err(self.invalid(value, "dataplane.kernel_interface", reason));
+                }
+                name.clone()
+            }
+            None => DEFAULT_KERNEL_INTERFACE.to_owned(),
+        };
+        let ipv4_prefix_len =
+            self.ranged(&raw.ipv4_prefix_len, "dataplane.ipv4_prefix_len", 1..=32)?;
+        let ipv6_prefix_len =
+            self.ranged(&raw.ipv6_prefix_len, "dataplane.ipv6_prefix_len", 1..=128)?;
+        let mbufs = match &raw.mbufs {
+            Some(value) if *value.get_ref() < 1023 => {
+                return Err(self.invalid(value, "dataplane.mbufs", "must be at least 1023".into()));
+            }
+            Some(value) => *value.get_ref(),
+            None => DEFAULT_MBUFS,
+        };
+        let descriptors = match &raw.descriptors {
+            Some(value) if !(64..=4096).contains(value.get_ref()) => {
+                let reason = "must be 64 to 4096".to_owned();
+                return Err(self.invalid(value, "dataplane.descriptors", reason));
+            }
+            Some(value) => *value.get_ref(),
+            None => DEFAULT_DESCRIPTORS,
+        };
+        let idle_sleep = raw
+            .idle_sleep_us
+            .as_ref()
+            .map(|us| Duration::from_micros(*us.get_ref()))
+            .filter(|d| !d.is_zero());
+        Ok(Dataplane::Dpdk(DpdkSettings {
+            eal_args,
+            port: raw.port.map(Spanned::into_inner),
+            kernel_interface,
+            ipv4_prefix_len: ipv4_prefix_len.unwrap_or(DEFAULT_IPV4_PREFIX_LEN),
+            ipv6_prefix_len: ipv6_prefix_len.unwrap_or(DEFAULT_IPV6_PREFIX_LEN),
+            mbufs,
+            descriptors,
+            idle_sleep,
+        }))
+    }
+
+    fn ranged(
+        &self,
+        value: &Option<Spanned<u8>>,
+        key: &str,
+        range: RangeInclusive<u8>,
+    ) -> Result<Option<u8>, ConfigError> {
+        match value {
+            Some(v) if !range.contains(v.get_ref()) => {
+                let reason = format!("must be {} to {}", range.start(), range.end());
+                Err(self.invalid(v, key, reason))
+            }
+            Some(v) => Ok(Some(*v.get_ref())),
+            None => Ok(None),
+        }
     }
 
     fn source(&self) -> &Source<'_> {
@@ -943,6 +1163,11 @@ fn flag_path(flag: &str, path: &Path) -> Result<PathBuf, ConfigError> {
         .map_err(|e| flag_error(flag, &path.to_string_lossy(), format!("bad path: {e}")))
 }
 
+/// EAL arguments as one string, split on whitespace (no shell quoting).
+fn split_eal(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
 fn socket_addr(text: &str) -> Result<SocketAddr, String> {
     text.parse().map_err(|_| {
         "expected IP:PORT such as 127.0.0.1:53 or [::1]:53 (host names are not resolved)".into()
@@ -1137,6 +1362,7 @@ origin = "store.only."
                 max_ttl: DEFAULT_FORWARD_MAX_TTL,
                 max_negative_ttl: 60,
             },
+            dataplane: Dataplane::Kernel,
         };
         assert_eq!(config, expected);
     }
@@ -1600,5 +1826,111 @@ origin = "store.only."
         let at = text.find('=').map(|_| text.rfind('=').unwrap()).unwrap();
         assert_eq!(line_column(text, at), (2, 4));
         assert_eq!(line_column(text, text.len() + 10), (3, 1));
+    }
+
+    const DPDK: &str = r#"
+[server]
+listen = ["192.0.2.53:53", "[2001:db8::53]:53"]
+[dataplane]
+backend = "dpdk"
+eal = "-l 0-2  --vdev net_af_packet0,iface=eth1,qpairs=2"
+port = "net_af_packet0"
+kernel_interface = "fdns-test"
+ipv4_prefix_len = 25
+ipv6_prefix_len = 112
+mbufs = 8191
+descriptors = 512
+idle_sleep_us = 50
+"#;
+
+    #[test]
+    fn the_dpdk_dataplane_section_parses_and_renders_back() {
+        let config = parse(DPDK).expect("valid");
+        let expected = Dataplane::Dpdk(DpdkSettings {
+            eal_args: vec![
+                "-l".into(),
+                "0-2".into(),
+                "--vdev".into(),
+                "net_af_packet0,iface=eth1,qpairs=2".into(),
+            ],
+            port: Some("net_af_packet0".into()),
+            kernel_interface: "fdns-test".into(),
+            ipv4_prefix_len: 25,
+            ipv6_prefix_len: 112,
+            mbufs: 8191,
+            descriptors: 512,
+            idle_sleep: Some(Duration::from_micros(50)),
+        });
+        assert_eq!(config.dataplane, expected);
+        let again = parse(&render(&config)).expect("rendered config loads");
+        assert_eq!(again, config);
+    }
+
+    #[test]
+    fn the_dpdk_flag_selects_the_backend_with_defaults() {
+        let args = ServeArgs {
+            listen: vec!["192.0.2.53:53".into()],
+            dpdk: Some("-l 0-1 --vdev=net_pcap0,rx_pcap=q.pcap".into()),
+            ..ServeArgs::default()
+        };
+        let config = load(&args).expect("valid");
+        let Dataplane::Dpdk(dpdk) = config.dataplane else {
+            panic!("expected the DPDK backend, got {:?}", config.dataplane);
+        };
+        assert_eq!(
+            dpdk.eal_args,
+            ["-l", "0-1", "--vdev=net_pcap0,rx_pcap=q.pcap"]
+        );
+        assert_eq!(dpdk.port, None);
+        assert_eq!(dpdk.kernel_interface, DEFAULT_KERNEL_INTERFACE);
+        assert_eq!((dpdk.ipv4_prefix_len, dpdk.ipv6_prefix_len), (24, 64));
+        assert_eq!(
+            (dpdk.mbufs, dpdk.descriptors, dpdk.idle_sleep),
+            (DEFAULT_MBUFS, DEFAULT_DESCRIPTORS, None)
+        );
+        // The flag overrides the file's EAL arguments.
+        let file = load_text(&args, Some((Path::new(PATH), DPDK))).expect("valid");
+        let Dataplane::Dpdk(dpdk) = file.dataplane else {
+            panic!()
+        };
+        assert_eq!(
+            dpdk.eal_args,
+            ["-l", "0-1", "--vdev=net_pcap0,rx_pcap=q.pcap"]
+        );
+        assert_eq!(dpdk.kernel_interface, "fdns-test");
+    }
+
+    #[test]
+    fn bad_dataplane_settings_are_rejected_with_their_line() {
+        let cases = [
+            ("[dataplane]\nbackend = \"xdp\"\n", "dataplane.backend"),
+            ("[dataplane]\nbackend = \"dpdk\"\n", "needs dataplane.eal"),
+            (
+                "[dataplane]\nbackend = \"dpdk\"\neal = \" \"\n",
+                "dataplane.eal",
+            ),
+            (
+                "[server]\nlisten = [\"1.2.3.4:53\"]\n[dataplane]\nbackend = \"dpdk\"\neal = \"-l 0-1\"\nipv4_prefix_len = 33\n",
+                "dataplane.ipv4_prefix_len",
+            ),
+            (
+                "[server]\nlisten = [\"1.2.3.4:53\"]\n[dataplane]\nbackend = \"dpdk\"\neal = \"-l 0-1\"\nkernel_interface = \"a-name-that-is-too-long\"\n",
+                "dataplane.kernel_interface",
+            ),
+            (
+                "[server]\nlisten = [\"1.2.3.4:53\"]\n[dataplane]\nbackend = \"dpdk\"\neal = \"-l 0-1\"\ndescriptors = 8\n",
+                "dataplane.descriptors",
+            ),
+            ("[dataplane]\nqueues = 2\n", "queues"),
+        ];
+        for (text, part) in cases {
+            let message = file_error(text);
+            assert_mentions(&message, &[PATH, part]);
+        }
+        let wildcard = "[server]\nlisten = [\"0.0.0.0:53\"]\n[dataplane]\nbackend = \"dpdk\"\neal = \"-l 0-1\"\n";
+        assert_mentions(
+            &file_error(wildcard),
+            &["0.0.0.0:53", "concrete IP address"],
+        );
     }
 }
