@@ -43,6 +43,16 @@ pub const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
 /// Default `tcp.write_timeout_ms`.
 pub const DEFAULT_TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default `forward.cache_size` (answers).
+pub const DEFAULT_FORWARD_CACHE_SIZE: usize = 10_000;
+/// Default `forward.timeout_ms`: one attempt to one upstream.
+pub const DEFAULT_FORWARD_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Default `forward.deadline_ms`: every attempt of one query.
+pub const DEFAULT_FORWARD_DEADLINE: Duration = Duration::from_millis(3000);
+/// Default `forward.max_ttl` (seconds).
+pub const DEFAULT_FORWARD_MAX_TTL: u32 = 86_400;
+/// Default `forward.max_negative_ttl` (seconds).
+pub const DEFAULT_FORWARD_MAX_NEGATIVE_TTL: u32 = 300;
 /// Longest CHAOS TXT answer: one character-string (RFC 1035 §3.3).
 const MAX_CHAOS_LEN: usize = 255;
 
@@ -68,8 +78,46 @@ pub struct ServeConfig {
     pub log_level: String,
     /// Zones in file order, then those added by `--zone`. Origins are unique.
     pub zones: Vec<ZoneConfig>,
+    pub forward: ForwardSettings,
     /// Which I/O backend answers UDP.
     pub dataplane: Dataplane,
+}
+
+/// Forwarding of names outside every local zone to upstream nameservers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardSettings {
+    /// Default upstreams, in order of preference; empty: none.
+    pub nameservers: Vec<SocketAddr>,
+    /// Upstreams per zone, zones unique, in canonical order; the longest zone
+    /// containing a name wins over the default upstreams.
+    pub zones: Vec<(Name, Vec<SocketAddr>)>,
+    /// Answers kept in the cache; 0 disables it.
+    pub cache_size: usize,
+    /// Time one upstream gets to answer one attempt.
+    pub timeout: Duration,
+    /// Time all attempts of one query get; then SERVFAIL. At least `timeout`.
+    pub deadline: Duration,
+    /// Forwarded queries per second per client address; 0: no limit.
+    pub per_client_qps: u32,
+    /// Longest time, in seconds, a positive answer is cached.
+    pub max_ttl: u32,
+    /// Longest time, in seconds, a negative answer (NXDOMAIN, NODATA) is cached.
+    pub max_negative_ttl: u32,
+}
+
+impl Default for ForwardSettings {
+    fn default() -> Self {
+        ForwardSettings {
+            nameservers: Vec::new(),
+            zones: Vec::new(),
+            cache_size: DEFAULT_FORWARD_CACHE_SIZE,
+            timeout: DEFAULT_FORWARD_TIMEOUT,
+            deadline: DEFAULT_FORWARD_DEADLINE,
+            per_client_qps: 0,
+            max_ttl: DEFAULT_FORWARD_MAX_TTL,
+            max_negative_ttl: DEFAULT_FORWARD_MAX_NEGATIVE_TTL,
+        }
+    }
 }
 
 /// The I/O backend of the dataplane.
@@ -274,6 +322,31 @@ pub fn render(config: &ServeConfig) -> String {
         log: RenderLog {
             level: config.log_level.clone(),
         },
+        forward: RenderForward {
+            nameservers: config
+                .forward
+                .nameservers
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            cache_size: config.forward.cache_size,
+            timeout_ms: millis(config.forward.timeout),
+            deadline_ms: millis(config.forward.deadline),
+            per_client_qps: config.forward.per_client_qps,
+            max_ttl: config.forward.max_ttl,
+            max_negative_ttl: config.forward.max_negative_ttl,
+            zones: config
+                .forward
+                .zones
+                .iter()
+                .map(|(zone, servers)| {
+                    (
+                        zone.to_string(),
+                        servers.iter().map(ToString::to_string).collect(),
+                    )
+                })
+                .collect(),
+        },
         zone: config
             .zones
             .iter()
@@ -334,6 +407,8 @@ struct RawConfig {
     #[serde(default)]
     log: RawLog,
     #[serde(default)]
+    forward: RawForward,
+    #[serde(default)]
     zone: Vec<RawZone>,
     #[serde(default)]
     dataplane: RawDataplane,
@@ -351,6 +426,20 @@ struct RawDataplane {
     mbufs: Option<Spanned<u32>>,
     descriptors: Option<Spanned<u16>>,
     idle_sleep_us: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawForward {
+    nameservers: Option<Spanned<Vec<Spanned<String>>>>,
+    cache_size: Option<Spanned<usize>>,
+    timeout_ms: Option<Spanned<u64>>,
+    deadline_ms: Option<Spanned<u64>>,
+    per_client_qps: Option<Spanned<u32>>,
+    max_ttl: Option<Spanned<u32>>,
+    max_negative_ttl: Option<Spanned<u32>>,
+    #[serde(default)]
+    zones: BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -410,6 +499,7 @@ struct RenderConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     chaos: Option<RenderChaos>,
     log: RenderLog,
+    forward: RenderForward,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     zone: Vec<RenderZone>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -428,6 +518,19 @@ struct RenderDataplane {
     mbufs: u32,
     descriptors: u16,
     idle_sleep_us: u64,
+}
+
+#[derive(Serialize)]
+struct RenderForward {
+    nameservers: Vec<String>,
+    cache_size: usize,
+    timeout_ms: u64,
+    deadline_ms: u64,
+    per_client_qps: u32,
+    max_ttl: u32,
+    max_negative_ttl: u32,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    zones: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Serialize)]
@@ -577,6 +680,7 @@ impl Merge<'_> {
         };
         let mut zones = self.file_zones(raw.zone)?;
         self.flag_zones(&mut zones)?;
+        let forward = self.forward(raw.forward)?;
         let dataplane = self.dataplane(raw.dataplane, &listen)?;
         Ok(ServeConfig {
             listen,
@@ -589,8 +693,105 @@ impl Merge<'_> {
             chaos_id,
             log_level,
             zones,
+            forward,
             dataplane,
         })
+    }
+
+    fn forward(&self, raw: RawForward) -> Result<ForwardSettings, ConfigError> {
+        let mut forward = ForwardSettings::default();
+        if !self.args.forward.is_empty() {
+            for text in &self.args.forward {
+                let addr = upstream_addr(text).map_err(|r| flag_error("--forward", text, r))?;
+                if forward.nameservers.contains(&addr) {
+                    return Err(flag_error("--forward", text, "given twice".into()));
+                }
+                forward.nameservers.push(addr);
+            }
+        } else if let Some(list) = raw.nameservers {
+            forward.nameservers = self.upstream_list(list, "forward.nameservers", true)?;
+        }
+        if let Some(size) = raw.cache_size {
+            forward.cache_size = *size.get_ref();
+        }
+        if let Some(ms) = &raw.timeout_ms {
+            forward.timeout = self.positive_ms(ms, "forward.timeout_ms")?;
+        }
+        if let Some(ms) = &raw.deadline_ms {
+            forward.deadline = self.positive_ms(ms, "forward.deadline_ms")?;
+        }
+        if forward.deadline < forward.timeout {
+            let reason = format!(
+                "must be at least forward.timeout_ms ({} ms)",
+                millis(forward.timeout)
+            );
+            return Err(match &raw.deadline_ms {
+                Some(ms) => self.invalid(ms, "forward.deadline_ms", reason),
+                None => match &raw.timeout_ms {
+                    Some(ms) => self.invalid(
+                        ms,
+                        "forward.timeout_ms",
+                        format!(
+                            "must be at most forward.deadline_ms ({} ms)",
+                            millis(forward.deadline)
+                        ),
+                    ),
+                    None => unreachable!("defaults are consistent"),
+                },
+            });
+        }
+        if let Some(qps) = raw.per_client_qps {
+            forward.per_client_qps = *qps.get_ref();
+        }
+        if let Some(ttl) = raw.max_ttl {
+            forward.max_ttl = *ttl.get_ref();
+        }
+        if let Some(ttl) = raw.max_negative_ttl {
+            forward.max_negative_ttl = *ttl.get_ref();
+        }
+        for (zone_text, servers) in raw.zones {
+            let key = format!("forward.zones.{:?}", zone_text.get_ref());
+            let zone = Name::from_ascii(zone_text.get_ref()).map_err(|e| ConfigError::Invalid {
+                at: self.source().at(zone_text.span()),
+                key: key.clone(),
+                value: format!("{:?}", zone_text.get_ref()),
+                reason: e.to_string(),
+            })?;
+            if forward.zones.iter().any(|(z, _)| *z == zone) {
+                return Err(ConfigError::Invalid {
+                    at: self.source().at(zone_text.span()),
+                    key,
+                    value: format!("{:?}", zone_text.get_ref()),
+                    reason: format!("{zone} is listed twice (names ignore case)"),
+                });
+            }
+            let servers = self.upstream_list(servers, &key, false)?;
+            forward.zones.push((zone, servers));
+        }
+        forward.zones.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(forward)
+    }
+
+    /// A list of upstream addresses from the file; `may_be_empty` for the default
+    /// nameservers (empty: no forwarding).
+    fn upstream_list(
+        &self,
+        list: Spanned<Vec<Spanned<String>>>,
+        key: &str,
+        may_be_empty: bool,
+    ) -> Result<Vec<SocketAddr>, ConfigError> {
+        if list.get_ref().is_empty() && !may_be_empty {
+            return Err(self.invalid(&list, key, "needs at least one address".into()));
+        }
+        let mut out: Vec<SocketAddr> = Vec::new();
+        for text in list.into_inner() {
+            let addr = upstream_addr(text.get_ref()).map_err(|r| self.invalid(&text, key, r))?;
+            if out.contains(&addr) {
+                return Err(self.invalid(&text, key, "listed twice".into()));
+            }
+            out.push(addr);
+        }
+        Ok(out)
     }
 
     /// `[dataplane]` and `--dpdk`. The DPDK backend answers for the listen
@@ -973,6 +1174,22 @@ fn socket_addr(text: &str) -> Result<SocketAddr, String> {
     })
 }
 
+/// An upstream nameserver: `IP:PORT`, or a bare IP meaning port 53.
+fn upstream_addr(text: &str) -> Result<SocketAddr, String> {
+    let addr = text
+        .parse::<SocketAddr>()
+        .or_else(|_| text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        .map_err(|_| {
+            "expected IP:PORT such as 192.0.2.53:53 or [2001:db8::53]:53, or an IP for \
+             port 53 (host names are not resolved)"
+                .to_owned()
+        })?;
+    if addr.port() == 0 || addr.ip().is_unspecified() {
+        return Err("an upstream needs a real address and a port other than 0".into());
+    }
+    Ok(addr)
+}
+
 fn policy(text: &str) -> Result<AnswerPolicy, String> {
     text.parse()
         .map_err(|e: ferrodns_dataplane::engine::UnknownPolicy| e.to_string())
@@ -1016,6 +1233,16 @@ version = "ferrodns"
 id = "dns1"
 [log]
 level = "warn,ferrodns=debug"
+[forward]
+nameservers = ["192.0.2.53:53", "2001:db8::53"]
+cache_size = 5000
+timeout_ms = 500
+deadline_ms = 2000
+per_client_qps = 100
+max_negative_ttl = 60
+[forward.zones]
+"corp.example." = ["10.0.0.1:53", "10.0.0.2"]
+"Lab.Example" = ["[fd00::53]:5353"]
 [[zone]]
 origin = "svc.cluster.local."
 file = "svc.cluster.local.zone"
@@ -1110,6 +1337,31 @@ origin = "store.only."
                     name_policies: vec![],
                 },
             ],
+            forward: ForwardSettings {
+                nameservers: vec![
+                    "192.0.2.53:53".parse().unwrap(),
+                    "[2001:db8::53]:53".parse().unwrap(),
+                ],
+                zones: vec![
+                    (
+                        name("corp.example."),
+                        vec![
+                            "10.0.0.1:53".parse().unwrap(),
+                            "10.0.0.2:53".parse().unwrap(),
+                        ],
+                    ),
+                    (
+                        name("lab.example."),
+                        vec!["[fd00::53]:5353".parse().unwrap()],
+                    ),
+                ],
+                cache_size: 5000,
+                timeout: Duration::from_millis(500),
+                deadline: Duration::from_millis(2000),
+                per_client_qps: 100,
+                max_ttl: DEFAULT_FORWARD_MAX_TTL,
+                max_negative_ttl: 60,
+            },
             dataplane: Dataplane::Kernel,
         };
         assert_eq!(config, expected);
@@ -1427,6 +1679,79 @@ origin = "store.only."
             ..ServeArgs::default()
         });
         assert_mentions(&message, &["--log", "info,["]);
+    }
+
+    #[test]
+    fn forward_flags_replace_the_nameservers() {
+        let args = ServeArgs {
+            forward: vec!["127.0.0.1:5300".into(), "::1".into()],
+            ..ServeArgs::default()
+        };
+        let config = parse_with(&args, FULL).expect("valid");
+        assert_eq!(
+            config.forward.nameservers,
+            vec![
+                "127.0.0.1:5300".parse::<SocketAddr>().unwrap(),
+                "[::1]:53".parse().unwrap()
+            ]
+        );
+        assert_eq!(config.forward.zones.len(), 2, "zones stay");
+        let defaults = load(&ServeArgs::default()).unwrap().forward;
+        assert_eq!(defaults, ForwardSettings::default());
+        assert!(defaults.nameservers.is_empty() && defaults.zones.is_empty());
+        assert_eq!(defaults.per_client_qps, 0, "rate limit off by default");
+    }
+
+    #[test]
+    fn bad_forward_settings_are_rejected() {
+        let message = file_error("[forward]\nnameservers = [\"dns.google:53\"]\n");
+        assert_mentions(
+            &message,
+            &[":2:16:", "forward.nameservers", "dns.google:53"],
+        );
+        let message = file_error("[forward]\nnameservers = [\"10.0.0.1:0\"]\n");
+        assert_mentions(&message, &["forward.nameservers", "port other than 0"]);
+        let message = file_error("[forward]\nnameservers = [\"10.0.0.1\", \"10.0.0.1:53\"]\n");
+        assert_mentions(&message, &["forward.nameservers", "twice"]);
+        let message = file_error("[forward]\ntimeout_ms = 0\n");
+        assert_mentions(&message, &[":2:", "forward.timeout_ms"]);
+        let message = file_error("[forward]\ntimeout_ms = 500\ndeadline_ms = 100\n");
+        assert_mentions(
+            &message,
+            &[":3:", "forward.deadline_ms = 100", "timeout_ms (500 ms)"],
+        );
+        let message = file_error("[forward]\ntimeout_ms = 5000\n");
+        assert_mentions(
+            &message,
+            &["forward.timeout_ms = 5000", "deadline_ms (3000 ms)"],
+        );
+        let message = file_error("[forward]\nper_client_qps = -1\n");
+        assert_mentions(&message, &[":2:", "per_client_qps"]);
+        let message = file_error("[forward]\nupstreams = []\n");
+        assert_mentions(&message, &[":2:1:", "upstreams"]);
+        let message = file_error("[forward.zones]\n\"corp..example\" = [\"10.0.0.1\"]\n");
+        assert_mentions(&message, &[":2:", "forward.zones.\"corp..example\""]);
+        let message = file_error("[forward.zones]\n\"corp.example\" = []\n");
+        assert_mentions(
+            &message,
+            &[":2:", "forward.zones.\"corp.example\"", "at least one"],
+        );
+        let message = file_error(
+            "[forward.zones]\n\"corp.example\" = [\"10.0.0.1\"]\n\"CORP.example.\" = [\"10.0.0.2\"]\n",
+        );
+        assert_mentions(&message, &["forward.zones", "twice"]);
+        let message = file_error("[forward.zones]\n\"corp.example\" = [\"x\"]\n");
+        assert_mentions(&message, &[":2:", "forward.zones.\"corp.example\" = \"x\""]);
+        let message = flag_error_of(&ServeArgs {
+            forward: vec!["resolver:53".into()],
+            ..ServeArgs::default()
+        });
+        assert_mentions(&message, &["--forward", "\"resolver:53\""]);
+        let message = flag_error_of(&ServeArgs {
+            forward: vec!["10.0.0.1".into(), "10.0.0.1:53".into()],
+            ..ServeArgs::default()
+        });
+        assert_mentions(&message, &["--forward", "twice"]);
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! TCP listeners bind the service addresses on the exception path's kernel
 //! interface, which exists once the DPDK backend has started.
 //!
+//! With upstreams configured (`[forward]`, `--forward`), a forwarder runs on the
+//! same runtime: the UDP workers punt queries for names outside every local zone
+//! onto its queues, the TCP listeners hand them to it directly.
+//!
 //! SIGHUP reloads the zone files and the store off to the side and publishes the new
 //! table in one pointer swap: queries keep being answered from the old table
 //! meanwhile, and a failed reload logs why and keeps the old table. SIGTERM and
@@ -21,6 +25,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ferrodns_dataplane::engine::{Engine, EngineConfig};
+use ferrodns_dataplane::io::punt::PuntQueues;
 use ferrodns_dataplane::io::udp::{UdpConfig, UdpWorkers};
 use ferrodns_dataplane::table::Table;
 use ferrodns_dpdk::{DpdkBackend, DpdkConfig, DpdkError, DpdkStats};
@@ -29,11 +34,14 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::config::{Dataplane, DpdkSettings, ServeConfig};
+use crate::forward::Forwarder;
 use crate::loader::{LoadError, Loader};
 use crate::tcp::{TcpConfig, serve_tcp};
 
 /// UDP packets per `recvmmsg`/`sendmmsg` batch.
 const UDP_BATCH: usize = 64;
+/// Punted queries each UDP worker may have waiting for the forwarder.
+const PUNT_QUEUE: usize = 4096;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +50,8 @@ pub enum ServeError {
     Load(#[from] LoadError),
     #[error("cannot start UDP workers: {0}")]
     Udp(io::Error),
+    #[error("cannot start the forwarder: {0}")]
+    Forwarder(io::Error),
     #[error("cannot start the DPDK dataplane: {0}")]
     Dpdk(DpdkError),
     #[error("cannot listen on TCP {addr}: {source}")]
@@ -74,9 +84,20 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         chaos_version: config.chaos_version.clone(),
         chaos_id: config.chaos_id.clone(),
     }));
+    let forwarder = Forwarder::new(&config.forward);
+    // Only the kernel backend punts UDP queries to the forwarder so far; the DPDK
+    // backend answers them REFUSED (its TCP listeners still forward).
+    let punt = match (&forwarder, &config.dataplane) {
+        (Some(_), Dataplane::Kernel) => {
+            let (queues, wake) =
+                PuntQueues::new(config.workers, PUNT_QUEUE).map_err(ServeError::Forwarder)?;
+            Some((Arc::new(queues), wake))
+        }
+        _ => None,
+    };
     let udp = match &config.dataplane {
         Dataplane::Kernel => UdpBackend::Kernel(
-            UdpWorkers::spawn(
+            UdpWorkers::spawn_with_punt(
                 UdpConfig {
                     listen: config.listen.clone(),
                     workers: config.workers,
@@ -85,15 +106,44 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                 },
                 Arc::clone(&engine),
                 table.clone(),
+                punt.as_ref().map(|(queues, _)| Arc::clone(queues)),
             )
             .map_err(ServeError::Udp)?,
         ),
-        Dataplane::Dpdk(settings) => UdpBackend::Dpdk(
-            start_dpdk(settings, &config.listen, Arc::clone(&engine), table.clone()).await?,
-        ),
+        Dataplane::Dpdk(settings) => {
+            if forwarder.is_some() {
+                warn!(
+                    "the DPDK dataplane answers UDP queries outside the local zones REFUSED; \
+                     only DNS over TCP is forwarded"
+                );
+            }
+            UdpBackend::Dpdk(
+                start_dpdk(settings, &config.listen, Arc::clone(&engine), table.clone()).await?,
+            )
+        }
     };
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut forward_tasks = Vec::new();
+    if let (Some(forwarder), Some((queues, wake)), UdpBackend::Kernel(workers)) =
+        (&forwarder, punt, &udp)
+    {
+        forward_tasks.push(tokio::spawn(forwarder.clone().serve_udp(
+            queues,
+            wake,
+            workers.replier(),
+            shutdown_rx.clone(),
+        )));
+    }
+    if let Some(forwarder) = &forwarder {
+        tokio::spawn(forwarder.clone().log_stats(shutdown_rx.clone()));
+        info!(
+            nameservers = config.forward.nameservers.len(),
+            zones = config.forward.zones.len(),
+            cache_size = config.forward.cache_size,
+            "forwarding names outside the local zones"
+        );
+    }
     let mut tcp_tasks = Vec::new();
     for &addr in &config.listen {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -109,6 +159,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             Arc::clone(&engine),
             table.clone(),
             tcp_config,
+            forwarder.clone(),
             shutdown_rx.clone(),
         )));
     }
@@ -132,6 +183,13 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             Ok(Ok(())) => {}
             Ok(Err(e)) => warn!("TCP listener ended with an error: {e}"),
             Err(e) => warn!("TCP listener task failed: {e}"),
+        }
+    }
+    for task in forward_tasks {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!("forwarder ended with an error: {e}"),
+            Err(e) => warn!("forwarder task failed: {e}"),
         }
     }
     tokio::task::spawn_blocking(move || udp.stop())

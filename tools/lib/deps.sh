@@ -12,6 +12,9 @@
 # Debian packages the project's scripts and tests need today.
 #   dnsutils       dig, used by tools/demo and the integration tests
 #   knot-dnsutils  kdig, used by the integration tests
+#   knot           knotd, an upstream the forwarder tests forward to
+#   unbound        unbound, another upstream the forwarder tests forward to
+#   dnsperf        load for the forwarder bench and the DPDK end-to-end test
 #   dpdk-dev libdpdk-dev
 #                  DPDK 22.11 (libraries, headers, pkg-config `libdpdk`, dpdk-testpmd)
 #                  for the dpdk/ crate, its tests and the DPDK benchmark
@@ -19,14 +22,13 @@
 #                  bindgen generates the DPDK bindings through libclang; clang is
 #                  the C compiler of the dpdk/ shim
 #   pkg-config     finds DPDK's flags and libraries at build time
-#   dnsperf        the DPDK end-to-end test's zero-loss run
 #   iproute2       network namespaces and veth pairs of the DPDK end-to-end test
 #   iputils-ping   ping of the DPDK end-to-end test
 #   ethtool        turns off checksum offload on the test veth (see dpdk_veth.rs)
 FERRODNS_DEBIAN_PACKAGES=(
-    dnsutils knot-dnsutils
+    dnsutils knot-dnsutils knot unbound dnsperf
     dpdk-dev libdpdk-dev clang libclang-dev pkg-config
-    dnsperf iproute2 iputils-ping ethtool
+    iproute2 iputils-ping ethtool
 )
 
 # Prints, one per line, those of the named Debian packages that are not installed.
