@@ -104,6 +104,60 @@ pub fn compile(
     Ok(edit.finish())
 }
 
+/// Compiles one name of a zone on its own, for a [`super::TableEdit`] of a
+/// published version: the same node [`compile`] would build for that name from
+/// `records` (every record owned by `name`, in the order given). At the apex the
+/// synthetic SOA and NS are added when `records` hold none; elsewhere no records
+/// make an empty non-terminal. The caller decides whether the name belongs in the
+/// table at all (a name with no records and nothing below it does not).
+pub fn compile_name(
+    zone: &ZoneRef<'_>,
+    name: &Name,
+    records: &[&Record],
+    down: &HashSet<IpAddr>,
+) -> Result<Arc<[u8]>, CompileError> {
+    let apex = zone.apex;
+    if !name.is_subdomain_of(apex) {
+        return Err(CompileError::OutsideZone {
+            zone: apex.clone(),
+            name: name.clone(),
+        });
+    }
+    let mut all: Vec<&Record> = Vec::with_capacity(records.len() + 2);
+    for &record in records {
+        if record.name != *name {
+            return Err(CompileError::OutsideZone {
+                zone: apex.clone(),
+                name: record.name.clone(),
+            });
+        }
+        if record.rtype() == RType::SOA && record.name != *apex {
+            return Err(CompileError::MisplacedSoa {
+                zone: apex.clone(),
+                name: record.name.clone(),
+            });
+        }
+        all.push(record);
+    }
+    let synthetic = if name == apex {
+        synthetic_apex_records(apex, records)
+    } else {
+        Vec::new()
+    };
+    all.extend(synthetic.iter());
+    let sets = rrsets(apex, name, &all, zone.policy, down)?;
+    encode(apex, zone.id, name, &sets)
+}
+
+/// The zone a [`compile_name`] call compiles for: its apex, its id in the
+/// version's zone list ([`TableVersion::zone_id`]) and its policy for the name.
+#[derive(Debug, Clone, Copy)]
+pub struct ZoneRef<'a> {
+    pub apex: &'a Name,
+    pub id: u16,
+    pub policy: AnswerPolicy,
+}
+
 struct CompiledZone {
     info: ZoneInfo,
     nodes: Vec<Arc<[u8]>>,
@@ -323,6 +377,7 @@ fn zone_info(apex: &Name, soa: Option<&Record>) -> ZoneInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table::NodeView;
     use std::net::Ipv4Addr;
 
     fn name(text: &str) -> Name {
@@ -381,6 +436,51 @@ mod tests {
             err.map(|_| ()).map_err(|e| e.to_string()),
             Err("zone example.: record x.other. lies outside the zone".to_owned())
         );
+    }
+
+    #[test]
+    fn compile_name_builds_the_node_compile_builds() {
+        let records = vec![
+            a("web.example.", [10, 0, 0, 1]),
+            a("web.example.", [10, 0, 0, 2]),
+            Record::new(name("example."), 60, RData::Txt(vec![b"v".to_vec()])),
+        ];
+        let down: HashSet<IpAddr> = [IpAddr::from([10, 0, 0, 2])].into();
+        let zone = ZoneInput::new(name("example."), records.clone());
+        let table = compile(&[zone], &down, 7).unwrap_or_else(|e| unreachable!("{e}"));
+        let apex = name("example.");
+        let id = table.zone_id(&apex).unwrap_or_else(|| unreachable!());
+        let zone = ZoneRef {
+            apex: &apex,
+            id,
+            policy: AnswerPolicy::RoundRobin,
+        };
+        for owner in ["web.example.", "example."] {
+            let owner = name(owner);
+            let mine: Vec<&Record> = records.iter().filter(|r| r.name == owner).collect();
+            let node =
+                compile_name(&zone, &owner, &mine, &down).unwrap_or_else(|e| unreachable!("{e}"));
+            let compiled = table.find(&owner.to_lowercase_wire());
+            assert_eq!(
+                compiled.map(|n| n.rrsets().count()),
+                Some(NodeView::new(&node).rrsets().count())
+            );
+            assert_eq!(
+                compiled.map(|n| n.rrsets().map(|s| s.records().count()).sum::<usize>()),
+                Some(
+                    NodeView::new(&node)
+                        .rrsets()
+                        .map(|s| s.records().count())
+                        .sum()
+                ),
+                "{owner}"
+            );
+        }
+        let empty = compile_name(&zone, &name("x.example."), &[], &down)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(NodeView::new(&empty).is_empty());
+        let stray = a("web.other.", [1, 2, 3, 4]);
+        assert!(compile_name(&zone, &name("web.example."), &[&stray], &down).is_err());
     }
 
     #[test]
