@@ -10,6 +10,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod etcd;
 pub mod loader;
 pub mod serve;
 pub mod store;
