@@ -7,5 +7,6 @@ pub mod containerdns;
 pub mod decode;
 pub mod health;
 mod key;
+pub mod publish;
 pub mod records;
 pub mod skydns;
