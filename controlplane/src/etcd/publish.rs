@@ -79,6 +79,10 @@ impl Publisher {
         &self.etcd
     }
 
+    pub fn etcd_mut(&mut self) -> &mut EtcdRecords {
+        &mut self.etcd
+    }
+
     /// Replaces the static zones (after SIGHUP) and rebuilds.
     pub fn set_static(&mut self, static_zones: Vec<ZoneInput>) -> Result<Published, CompileError> {
         let etcd_stubs: Vec<ZoneInput> = self

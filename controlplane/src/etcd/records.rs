@@ -84,6 +84,23 @@ impl EtcdRecords {
         }
     }
 
+    /// Builds the records from a full listing of keys; returns the keys skipped.
+    pub fn load(
+        decoder: Decoder,
+        pairs: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> (Self, Vec<DecodeError>) {
+        let mut records = EtcdRecords::new(decoder);
+        let mut update = Update::default();
+        let mut errors = Vec::new();
+        for (key, value) in pairs {
+            records.put(&key, &value, &mut update);
+            update.names.clear();
+            update.health.clear();
+            errors.append(&mut update.errors);
+        }
+        (records, errors)
+    }
+
     pub fn decoder(&self) -> &Decoder {
         &self.decoder
     }
