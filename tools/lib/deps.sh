@@ -12,7 +12,10 @@
 # Debian packages the project's scripts and tests need today.
 #   dnsutils       dig, used by tools/demo and the integration tests
 #   knot-dnsutils  kdig, used by the integration tests
-FERRODNS_DEBIAN_PACKAGES=(dnsutils knot-dnsutils)
+#   etcd-server    etcd, started by the etcd integration tests and benchmarks
+#   etcd-client    etcdctl, which those tests write records with
+#   protobuf-compiler  protoc, which the etcd-client crate's build script needs
+FERRODNS_DEBIAN_PACKAGES=(dnsutils knot-dnsutils etcd-server etcd-client protobuf-compiler)
 
 # Prints, one per line, those of the named Debian packages that are not installed.
 _ferrodns_missing_packages() {
