@@ -25,12 +25,33 @@ use ferrodns_dataplane::engine::AnswerPolicy;
 use ferrodns_dataplane::name::Name;
 use ferrodns_dataplane::record::{RData, Record};
 use ferrodns_dataplane::table::{
-    CompileError, Table, TableEdit, TableVersion, ZoneInput, ZoneRef, compile, compile_name,
+    CompileError, Table, TableEdit, TableVersion, ZoneInput, compile, compile_name,
 };
 use tracing::warn;
 
 use super::decode::DecodeError;
 use super::records::{EtcdRecords, Update};
+
+/// The zone a name is compiled for: its apex, its id in the version's zone list
+/// and the name's effective policy.
+#[derive(Debug, Clone, Copy)]
+struct ZoneRef<'a> {
+    apex: &'a Name,
+    id: u16,
+    policy: AnswerPolicy,
+}
+
+impl ZoneRef<'_> {
+    /// The node of `name` from `records` (see [`compile_name`]).
+    fn compile(
+        &self,
+        name: &Name,
+        records: &[Record],
+        down: &HashSet<IpAddr>,
+    ) -> Result<std::sync::Arc<[u8]>, CompileError> {
+        compile_name(self.apex, self.id, name, records, self.policy, down).map(|(node, _)| node)
+    }
+}
 
 /// What a build or an update did, for logs and status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -191,15 +212,14 @@ impl Publisher {
     ) -> usize {
         let (records, errors) = self.etcd.name_records(name, name == zone.apex);
         report(&errors);
-        let refs: Vec<&Record> = records.iter().collect();
-        match compile_name(zone, name, &refs, down) {
+        match zone.compile(name, &records, down) {
             Ok(node) => {
                 edit.insert(node);
                 errors.len()
             }
             Err(error) => {
                 warn!("etcd name {name} cannot be served, answering it empty: {error}");
-                if let Ok(node) = compile_name(zone, name, &[], down) {
+                if let Ok(node) = zone.compile(name, &[], down) {
                     edit.insert(node);
                 }
                 errors.len() + 1
@@ -217,7 +237,7 @@ impl Publisher {
             {
                 break;
             }
-            if let Ok(node) = compile_name(zone, &parent, &[], &HashSet::new()) {
+            if let Ok(node) = zone.compile(&parent, &[], &HashSet::new()) {
                 edit.insert(node);
             }
             cursor = parent.parent();
@@ -227,7 +247,7 @@ impl Publisher {
     /// A name etcd gives nothing: an empty node when names lie below it, else gone.
     fn settle_empty(&self, edit: &mut TableEdit, zone: &ZoneRef<'_>, name: &Name) {
         if self.etcd.has_descendants(name) {
-            if let Ok(node) = compile_name(zone, name, &[], &HashSet::new()) {
+            if let Ok(node) = zone.compile(name, &[], &HashSet::new()) {
                 edit.insert(node);
             }
         } else {
@@ -255,8 +275,12 @@ impl Publisher {
                 continue;
             };
             for name in names {
-                let records: Vec<&Record> =
-                    input.records.iter().filter(|r| r.name == *name).collect();
+                let records: Vec<Record> = input
+                    .records
+                    .iter()
+                    .filter(|r| r.name == *name)
+                    .cloned()
+                    .collect();
                 let policy: AnswerPolicy = input
                     .name_policies
                     .iter()
@@ -267,7 +291,7 @@ impl Publisher {
                     id,
                     policy,
                 };
-                match compile_name(&zone, name, &records, down) {
+                match zone.compile(name, &records, down) {
                     Ok(node) => {
                         edit.insert(node);
                         count += 1;

@@ -104,58 +104,49 @@ pub fn compile(
     Ok(edit.finish())
 }
 
-/// Compiles one name of a zone on its own, for a [`super::TableEdit`] of a
-/// published version: the same node [`compile`] would build for that name from
-/// `records` (every record owned by `name`, in the order given). At the apex the
-/// synthetic SOA and NS are added when `records` hold none; elsewhere no records
-/// make an empty non-terminal. The caller decides whether the name belongs in the
-/// table at all (a name with no records and nothing below it does not).
+/// Rebuilds the node of one name exactly as [`compile`] would, for updates that
+/// touch a few names of a large table (see [`TableVersion::edit`]).
+///
+/// `records` are every record `name` owns in zone `apex` (zone id `id`), in the
+/// order the full compile would see them; `policy` is the name's effective answer
+/// policy (its override, else the zone's). No records makes an empty node, what
+/// an empty non-terminal is. At the apex, the synthesised SOA and NS are added as
+/// in [`compile`], and the zone's [`ZoneInfo`] (which carries the negative-answer
+/// SOA) comes back beside the node; elsewhere it is `None`.
 pub fn compile_name(
-    zone: &ZoneRef<'_>,
+    apex: &Name,
+    id: u16,
     name: &Name,
-    records: &[&Record],
+    records: &[Record],
+    policy: AnswerPolicy,
     down: &HashSet<IpAddr>,
-) -> Result<Arc<[u8]>, CompileError> {
-    let apex = zone.apex;
-    if !name.is_subdomain_of(apex) {
-        return Err(CompileError::OutsideZone {
-            zone: apex.clone(),
-            name: name.clone(),
-        });
-    }
-    let mut all: Vec<&Record> = Vec::with_capacity(records.len() + 2);
-    for &record in records {
-        if record.name != *name {
+) -> Result<(Arc<[u8]>, Option<ZoneInfo>), CompileError> {
+    let mut refs: Vec<&Record> = Vec::with_capacity(records.len() + 2);
+    for record in records {
+        if record.name != *name || !name.is_subdomain_of(apex) {
             return Err(CompileError::OutsideZone {
                 zone: apex.clone(),
                 name: record.name.clone(),
             });
         }
-        if record.rtype() == RType::SOA && record.name != *apex {
+        if record.rtype() == RType::SOA && *name != *apex {
             return Err(CompileError::MisplacedSoa {
                 zone: apex.clone(),
-                name: record.name.clone(),
+                name: name.clone(),
             });
         }
-        all.push(record);
+        refs.push(record);
     }
-    let synthetic = if name == apex {
-        synthetic_apex_records(apex, records)
-    } else {
-        Vec::new()
-    };
-    all.extend(synthetic.iter());
-    let sets = rrsets(apex, name, &all, zone.policy, down)?;
-    encode(apex, zone.id, name, &sets)
-}
-
-/// The zone a [`compile_name`] call compiles for: its apex, its id in the
-/// version's zone list ([`TableVersion::zone_id`]) and its policy for the name.
-#[derive(Debug, Clone, Copy)]
-pub struct ZoneRef<'a> {
-    pub apex: &'a Name,
-    pub id: u16,
-    pub policy: AnswerPolicy,
+    let mut info = None;
+    let synthetic;
+    if *name == *apex {
+        synthetic = synthetic_apex_records(apex, &refs);
+        refs.extend(synthetic.iter());
+        let soa = refs.iter().find(|r| r.rtype() == RType::SOA).copied();
+        info = Some(zone_info(apex, soa));
+    }
+    let sets = rrsets(apex, name, &refs, policy, down)?;
+    Ok((encode(apex, id, name, &sets)?, info))
 }
 
 struct CompiledZone {
@@ -439,48 +430,75 @@ mod tests {
     }
 
     #[test]
-    fn compile_name_builds_the_node_compile_builds() {
+    fn one_name_compiles_as_in_the_whole_zone() {
         let records = vec![
             a("web.example.", [10, 0, 0, 1]),
             a("web.example.", [10, 0, 0, 2]),
-            Record::new(name("example."), 60, RData::Txt(vec![b"v".to_vec()])),
+            Record::new(name("web.example."), 30, RData::Txt(vec![b"x".to_vec()])),
+            Record::new(name("example."), 60, RData::Ns(name("ns.example."))),
         ];
-        let down: HashSet<IpAddr> = [IpAddr::from([10, 0, 0, 2])].into();
-        let zone = ZoneInput::new(name("example."), records.clone());
-        let table = compile(&[zone], &down, 7).unwrap_or_else(|e| unreachable!("{e}"));
+        let table =
+            compiled(records.clone(), &[[10, 0, 0, 2]]).unwrap_or_else(|e| unreachable!("{e}"));
+        let down = HashSet::from([IpAddr::from([10, 0, 0, 2])]);
         let apex = name("example.");
-        let id = table.zone_id(&apex).unwrap_or_else(|| unreachable!());
-        let zone = ZoneRef {
-            apex: &apex,
-            id,
-            policy: AnswerPolicy::RoundRobin,
-        };
         for owner in ["web.example.", "example."] {
-            let owner = name(owner);
-            let mine: Vec<&Record> = records.iter().filter(|r| r.name == owner).collect();
-            let node =
-                compile_name(&zone, &owner, &mine, &down).unwrap_or_else(|e| unreachable!("{e}"));
-            let compiled = table.find(&owner.to_lowercase_wire());
+            let own: Vec<Record> = records
+                .iter()
+                .filter(|r| r.name == name(owner))
+                .cloned()
+                .collect();
+            let (node, info) = compile_name(
+                &apex,
+                0,
+                &name(owner),
+                &own,
+                AnswerPolicy::RoundRobin,
+                &down,
+            )
+            .unwrap_or_else(|e| unreachable!("{e}"));
+            let full = table.find(&name(owner).to_lowercase_wire());
+            let bytes = |n: NodeView<'_>| {
+                n.rrsets()
+                    .map(|s| {
+                        (
+                            s.rtype,
+                            s.records().map(|r| r.bytes.to_vec()).collect::<Vec<_>>(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
             assert_eq!(
-                compiled.map(|n| n.rrsets().count()),
-                Some(NodeView::new(&node).rrsets().count())
-            );
-            assert_eq!(
-                compiled.map(|n| n.rrsets().map(|s| s.records().count()).sum::<usize>()),
-                Some(
-                    NodeView::new(&node)
-                        .rrsets()
-                        .map(|s| s.records().count())
-                        .sum()
-                ),
+                full.map(bytes),
+                Some(bytes(NodeView::new(&node))),
                 "{owner}"
             );
+            assert_eq!(
+                info.as_ref(),
+                (owner == "example.").then(|| &table.zones()[0])
+            );
         }
-        let empty = compile_name(&zone, &name("x.example."), &[], &down)
-            .unwrap_or_else(|e| unreachable!("{e}"));
+        // No records: an empty non-terminal. Records of another name: refused.
+        let (empty, _) = compile_name(
+            &apex,
+            0,
+            &name("a.example."),
+            &[],
+            AnswerPolicy::RoundRobin,
+            &down,
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
         assert!(NodeView::new(&empty).is_empty());
-        let stray = a("web.other.", [1, 2, 3, 4]);
-        assert!(compile_name(&zone, &name("web.example."), &[&stray], &down).is_err());
+        assert!(
+            compile_name(
+                &apex,
+                0,
+                &name("a.example."),
+                &records,
+                AnswerPolicy::RoundRobin,
+                &down
+            )
+            .is_err()
+        );
     }
 
     #[test]
