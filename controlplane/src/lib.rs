@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod etcd;
 pub mod loader;
+pub mod records;
 pub mod serve;
 pub mod store;
 pub mod store_cli;

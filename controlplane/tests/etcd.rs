@@ -7,6 +7,14 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use ferrodns::cli::ServeArgs;
+use ferrodns::etcd::EtcdSource;
+use ferrodns::etcd::writer::EtcdWriter;
+use ferrodns::loader::Loader;
+use ferrodns::records::{Change, RecordQuery, RecordWriter};
+use ferrodns_dataplane::name::Name;
+use ferrodns_dataplane::record::{RData, RType, Record};
+use ferrodns_dataplane::table::Table;
 use support::etcd::Etcd;
 use support::{Server, lines};
 
@@ -48,11 +56,11 @@ fn wait_answer(server: &Server, name: &str, qtype: &str, expected: &[&str]) {
 
 // containerdns's API keys: /containerdns/<reversed>/<fnv32a hash of the IP>/.
 const CDNS_WEB1: (&str, &str) = (
-    "/containerdns/com/example/web/5c2e9a2a/",
+    "/containerdns/com/example/web/debebe8d/",
     r#"{"host":"10.0.0.1","type":"A","ttl":30,"cluster":"c1","user":"alice"}"#,
 );
 const CDNS_WEB2: (&str, &str) = (
-    "/containerdns/com/example/web/5b2e9897/",
+    "/containerdns/com/example/web/dbbeb9d4/",
     r#"{"host":"10.0.0.2","type":"A","ttl":30,"cluster":"c1","user":"alice"}"#,
 );
 
@@ -166,7 +174,7 @@ fn records_of_both_layouts_are_answered_and_deletes_remove_them() {
 
     // Changes while running: a new target, a fixed bad key, deletes.
     etcd.put(
-        "/containerdns/com/example/web/5a2e9704/",
+        "/containerdns/com/example/web/dcbebb67/",
         r#"{"host":"10.0.0.3","type":"A","ttl":30}"#,
     );
     wait_answer(
@@ -298,4 +306,96 @@ fn a_restart_while_etcd_is_down_serves_the_snapshot() {
     etcd.restart();
     etcd.put(CDNS_WEB2.0, CDNS_WEB2.1);
     wait_answer(&server, "web.example.com", "A", &["10.0.0.1", "10.0.0.2"]);
+}
+
+#[test]
+fn the_record_writer_writes_containerdns_keys_every_appliance_answers() {
+    let etcd = Etcd::start();
+    etcd.put(CDNS_WEB1.0, CDNS_WEB1.1);
+    let server = ferrodns(&etcd, &["example.com"], &[], "web.example.com");
+
+    // A second appliance's etcd half, in this process, with the writer on top.
+    let config = ferrodns::config::load(&ServeArgs {
+        etcd: vec![etcd.url()],
+        domains: vec!["example.com".into()],
+        ..ServeArgs::default()
+    })
+    .expect("config");
+    let settings = config.etcd.clone().expect("etcd settings");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let name = |text: &str| Name::from_ascii(text).expect("name");
+    let a = |last: u8| {
+        Record::new(
+            name("web.example.com."),
+            30,
+            RData::A([10, 0, 0, last].into()),
+        )
+    };
+    runtime.block_on(async {
+        let loader = Loader::new(config.zones.clone(), config.default_policy, None)
+            .with_etcd_zones(config.etcd_zones());
+        let source = EtcdSource::start(&config, &settings, &loader, Table::new())
+            .await
+            .expect("etcd source");
+        let writer = EtcdWriter::connect(&settings, source.publisher())
+            .await
+            .expect("writer");
+        let sync = tokio::spawn(source.run(stopped));
+
+        let applied = writer
+            .apply(vec![
+                Change::Add(a(2)),
+                Change::Add(Record::new(
+                    name("alias.example.com."),
+                    30,
+                    RData::Cname(name("web.example.com.")),
+                )),
+            ])
+            .await
+            .expect("write");
+        assert_eq!(applied.written, 2);
+        // Exactly what containerdns's API would have written.
+        assert_eq!(
+            etcd.get("/containerdns/com/example/web/dbbeb9d4/")
+                .as_deref(),
+            Some(r#"{"host":"10.0.0.2","ttl":30,"type":"A"}"#)
+        );
+        wait_answer(&server, "web.example.com", "A", &["10.0.0.1", "10.0.0.2"]);
+        wait_answer(&server, "alias.example.com", "CNAME", &["web.example.com."]);
+
+        // Deleting goes through this appliance's index: wait for it to see the key
+        // written by the other tool.
+        let listed = || async {
+            writer
+                .records(RecordQuery {
+                    rtype: Some(RType::A),
+                    ..RecordQuery::default()
+                })
+                .await
+                .expect("list")
+                .records
+                .len()
+        };
+        let started = Instant::now();
+        while listed().await < 2 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "index did not catch up"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        writer
+            .apply(vec![Change::Delete {
+                name: name("web.example.com."),
+                rtype: Some(RType::A),
+                data: Some(RData::A([10, 0, 0, 1].into())),
+            }])
+            .await
+            .expect("delete");
+        assert_eq!(etcd.get(CDNS_WEB1.0), None);
+        wait_answer(&server, "web.example.com", "A", &["10.0.0.2"]);
+        let _ = stop.send(true);
+        sync.await.expect("sync loop");
+    });
 }

@@ -233,7 +233,7 @@ mod tests {
     fn a_and_aaaa_drop_the_hash_leaf() {
         assert_eq!(
             records(
-                "/containerdns/com/example/web/5c2e9a2a/",
+                "/containerdns/com/example/web/debebe8d/",
                 r#"{"host":"10.0.0.1","type":"A","ttl":30,"cluster":"cluster1","user":"alice"}"#
             ),
             ["web.example.com. 30 IN A 10.0.0.1"]

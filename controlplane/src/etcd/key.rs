@@ -42,6 +42,23 @@ pub(crate) fn path_name(path: &[u8]) -> Result<Name, String> {
     Name::from_wire(&wire).ok_or_else(|| "not a domain name".into())
 }
 
+/// The key path of a name below `prefix` (which ends in `/`), labels reversed and
+/// lowered, without a trailing `/`: the inverse of [`path_name`].
+pub(crate) fn name_path(prefix: &str, name: &Name) -> String {
+    let labels: Vec<String> = name
+        .labels()
+        .map(|label| String::from_utf8_lossy(label).to_ascii_lowercase())
+        .collect();
+    let mut path = String::from(prefix);
+    for (i, label) in labels.iter().rev().enumerate() {
+        if i > 0 {
+            path.push('/');
+        }
+        path.push_str(label);
+    }
+    path
+}
+
 /// `name` without its `count` leftmost labels; `None` when that leaves nothing
 /// but the root.
 pub(crate) fn strip_labels(name: &Name, count: usize) -> Option<Name> {

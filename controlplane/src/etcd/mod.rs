@@ -47,6 +47,7 @@ pub mod skydns;
 pub mod snapshot;
 pub mod status;
 pub mod sync;
+pub mod writer;
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};

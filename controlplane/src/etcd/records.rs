@@ -262,6 +262,26 @@ impl EtcdRecords {
         assemble(name, is_apex, entries)
     }
 
+    /// The keys that give `name` records, each with all it decodes to (records at
+    /// other names included).
+    pub fn name_keys(&self, name: &Name) -> Vec<(Vec<u8>, Vec<Entry>)> {
+        let mut out = Vec::new();
+        for key in self.names.get(name).into_iter().flatten() {
+            if let Some(KeyState::Records { value, .. }) = self.keys.get(key)
+                && let Ok(Decoded::Records(entries)) = self.decoder.decode(key, value)
+            {
+                out.push((key.to_vec(), entries));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Names from `from` on (inclusive), in canonical order.
+    pub fn names_from(&self, from: &Name) -> impl Iterator<Item = &Name> {
+        self.names.range(from..).map(|(name, _)| name)
+    }
+
     /// Every name etcd gives records to, in canonical order (parents first).
     pub fn names(&self) -> impl Iterator<Item = &Name> {
         self.names.keys()

@@ -132,6 +132,13 @@ impl Etcd {
         self.ctl_checked(&["put", key, value]);
     }
 
+    /// The value at `key`, if any.
+    pub(crate) fn get(&self, key: &str) -> Option<String> {
+        let out = self.ctl_checked(&["get", key, "--print-value-only"]);
+        let value = out.trim_end_matches('\n');
+        (!value.is_empty()).then(|| value.to_owned())
+    }
+
     pub(crate) fn delete(&self, key: &str) {
         self.ctl_checked(&["del", key]);
     }
