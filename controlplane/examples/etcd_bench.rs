@@ -399,6 +399,10 @@ fn load(n: usize) -> Result<(), Error> {
 
 /// Runs in a fresh process: starts the etcd source and reports.
 fn measure_load(url: String) -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(std::io::stderr)
+        .init();
     let before = memory();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

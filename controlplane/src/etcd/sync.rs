@@ -45,10 +45,12 @@ use super::snapshot;
 use super::status::{Counts, EtcdStatus};
 use crate::config::EtcdSettings;
 
-/// Keys per range request of a full load.
-pub const PAGE: i64 = 2000;
-/// Largest gRPC message accepted from etcd.
-const MAX_MESSAGE: usize = 64 << 20;
+/// Keys per range request of a full load. Large on purpose: etcd 3.4 walks the
+/// rest of the range on every limited request, so small pages make a big listing
+/// quadratic (2000-key pages took over a minute for a million keys).
+pub const PAGE: i64 = 50_000;
+/// Largest gRPC message accepted from etcd (a page of large values).
+const MAX_MESSAGE: usize = 512 << 20;
 /// First wait before reconnecting.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// Longest wait between reconnection attempts.
@@ -263,6 +265,7 @@ impl SyncLoop {
     pub(crate) async fn full_load(&mut self, client: &Client) -> Result<(), SyncError> {
         let started = Instant::now();
         let (pairs, revision) = list(client, &self.prefixes, self.settings.timeout).await?;
+        let listed_ms = started.elapsed().as_millis() as u64;
         let keys = pairs.len();
         let publisher = Arc::clone(&self.publisher).lock_owned().await;
         let built = tokio::task::spawn_blocking(move || {
@@ -288,6 +291,7 @@ impl SyncLoop {
             names = published.names,
             skipped = published.errors,
             revision,
+            listed_ms,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "etcd records loaded"
         );
