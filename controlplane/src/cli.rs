@@ -104,6 +104,19 @@ pub struct ServeArgs {
     #[arg(long, value_name = "NAME")]
     pub policy: Option<String>,
 
+    /// Upstream nameserver for names outside every local zone (IPv6 as
+    /// `[2001:db8::53]:53`; a bare IP means port 53); repeat for more, in order of
+    /// preference. Replaces the file's `forward.nameservers` [default: none: such
+    /// names are answered REFUSED]
+    #[arg(long = "forward", value_name = "ADDR:PORT")]
+    pub forward: Vec<String>,
+
+    /// Answer with the DPDK backend, started with these EAL arguments (one string,
+    /// split on whitespace), e.g. "-l 0-2 --vdev net_af_packet0,iface=eth1,qpairs=2".
+    /// The --listen addresses become the service addresses. See docs/dpdk.md.
+    #[arg(long, value_name = "EAL ARGS", allow_hyphen_values = true)]
+    pub dpdk: Option<String>,
+
     /// Log filter in tracing's EnvFilter syntax, e.g. `info` or `warn,ferrodns=debug`
     /// [default: info]
     #[arg(long, value_name = "LEVEL", env = "FERRODNS_LOG")]
@@ -147,6 +160,10 @@ mod tests {
             "records.redb",
             "--policy",
             "hone-one",
+            "--forward",
+            "192.0.2.53:53",
+            "--forward",
+            "[2001:db8::53]:5300",
             "--log",
             "debug",
             "--domain",
@@ -174,6 +191,8 @@ mod tests {
                 workers: Some(3),
                 store: Some("records.redb".into()),
                 policy: Some("hone-one".into()),
+                forward: vec!["192.0.2.53:53".into(), "[2001:db8::53]:5300".into()],
+                dpdk: None,
                 log: Some("debug".into()),
                 domains: vec!["svc.example.".into()],
                 etcd: vec![

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -46,6 +46,16 @@ pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
 pub const DEFAULT_TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default `etcd.timeout_ms`.
 pub const DEFAULT_ETCD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default `forward.cache_size` (answers).
+pub const DEFAULT_FORWARD_CACHE_SIZE: usize = 10_000;
+/// Default `forward.timeout_ms`: one attempt to one upstream.
+pub const DEFAULT_FORWARD_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Default `forward.deadline_ms`: every attempt of one query.
+pub const DEFAULT_FORWARD_DEADLINE: Duration = Duration::from_millis(3000);
+/// Default `forward.max_ttl` (seconds).
+pub const DEFAULT_FORWARD_MAX_TTL: u32 = 86_400;
+/// Default `forward.max_negative_ttl` (seconds).
+pub const DEFAULT_FORWARD_MAX_NEGATIVE_TTL: u32 = 300;
 /// Longest CHAOS TXT answer: one character-string (RFC 1035 §3.3).
 const MAX_CHAOS_LEN: usize = 255;
 
@@ -73,6 +83,9 @@ pub struct ServeConfig {
     /// are unique. A zone without a file takes its records from etcd when etcd is
     /// configured, from the store otherwise.
     pub zones: Vec<ZoneConfig>,
+    pub forward: ForwardSettings,
+    /// Which I/O backend answers UDP.
+    pub dataplane: Dataplane,
     /// Where records and health come from when etcd is used.
     pub etcd: Option<EtcdSettings>,
 }
@@ -112,6 +125,86 @@ impl ServeConfig {
             .collect()
     }
 }
+
+/// Forwarding of names outside every local zone to upstream nameservers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardSettings {
+    /// Default upstreams, in order of preference; empty: none.
+    pub nameservers: Vec<SocketAddr>,
+    /// Upstreams per zone, zones unique, in canonical order; the longest zone
+    /// containing a name wins over the default upstreams.
+    pub zones: Vec<(Name, Vec<SocketAddr>)>,
+    /// Answers kept in the cache; 0 disables it.
+    pub cache_size: usize,
+    /// Time one upstream gets to answer one attempt.
+    pub timeout: Duration,
+    /// Time all attempts of one query get; then SERVFAIL. At least `timeout`.
+    pub deadline: Duration,
+    /// Forwarded queries per second per client address; 0: no limit.
+    pub per_client_qps: u32,
+    /// Longest time, in seconds, a positive answer is cached.
+    pub max_ttl: u32,
+    /// Longest time, in seconds, a negative answer (NXDOMAIN, NODATA) is cached.
+    pub max_negative_ttl: u32,
+}
+
+impl Default for ForwardSettings {
+    fn default() -> Self {
+        ForwardSettings {
+            nameservers: Vec::new(),
+            zones: Vec::new(),
+            cache_size: DEFAULT_FORWARD_CACHE_SIZE,
+            timeout: DEFAULT_FORWARD_TIMEOUT,
+            deadline: DEFAULT_FORWARD_DEADLINE,
+            per_client_qps: 0,
+            max_ttl: DEFAULT_FORWARD_MAX_TTL,
+            max_negative_ttl: DEFAULT_FORWARD_MAX_NEGATIVE_TTL,
+        }
+    }
+}
+
+/// The I/O backend of the dataplane.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Dataplane {
+    /// Kernel UDP sockets, one pinned worker thread each (`server.workers`).
+    #[default]
+    Kernel,
+    /// DPDK owns a NIC; the listen addresses become the appliance's service
+    /// addresses. See docs/dpdk.md.
+    Dpdk(DpdkSettings),
+}
+
+/// `[dataplane]` settings of the DPDK backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpdkSettings {
+    /// EAL arguments, split on whitespace.
+    pub eal_args: Vec<String>,
+    /// DPDK port to answer on; `None` for the first one the EAL arguments create.
+    pub port: Option<String>,
+    /// Name of the exception path's kernel (TAP) interface.
+    pub kernel_interface: String,
+    pub ipv4_prefix_len: u8,
+    pub ipv6_prefix_len: u8,
+    /// Mbufs in the packet pool.
+    pub mbufs: u32,
+    /// Descriptors per receive and per transmit queue.
+    pub descriptors: u16,
+    /// Idle sleep of a worker lcore that found no work; `None` to busy-poll.
+    pub idle_sleep: Option<Duration>,
+}
+
+/// Default `dataplane.kernel_interface`.
+pub const DEFAULT_KERNEL_INTERFACE: &str = "ferrodns0";
+/// Default `dataplane.ipv4_prefix_len`.
+pub const DEFAULT_IPV4_PREFIX_LEN: u8 = 24;
+/// Default `dataplane.ipv6_prefix_len`.
+pub const DEFAULT_IPV6_PREFIX_LEN: u8 = 64;
+/// Default `dataplane.mbufs`.
+pub const DEFAULT_MBUFS: u32 = 16383;
+/// Default `dataplane.descriptors`.
+pub const DEFAULT_DESCRIPTORS: u16 = 1024;
+/// Longest Linux interface name (IFNAMSIZ less the terminating NUL).
+const MAX_INTERFACE_NAME: usize = 15;
 
 /// DNS-over-TCP limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,6 +382,31 @@ pub fn render(config: &ServeConfig) -> String {
                 timeout_ms: millis(etcd.timeout),
             }
         }),
+        forward: RenderForward {
+            nameservers: config
+                .forward
+                .nameservers
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            cache_size: config.forward.cache_size,
+            timeout_ms: millis(config.forward.timeout),
+            deadline_ms: millis(config.forward.deadline),
+            per_client_qps: config.forward.per_client_qps,
+            max_ttl: config.forward.max_ttl,
+            max_negative_ttl: config.forward.max_negative_ttl,
+            zones: config
+                .forward
+                .zones
+                .iter()
+                .map(|(zone, servers)| {
+                    (
+                        zone.to_string(),
+                        servers.iter().map(ToString::to_string).collect(),
+                    )
+                })
+                .collect(),
+        },
         zone: config
             .zones
             .iter()
@@ -303,6 +421,22 @@ pub fn render(config: &ServeConfig) -> String {
                     .collect(),
             })
             .collect(),
+        dataplane: match &config.dataplane {
+            Dataplane::Kernel => None,
+            Dataplane::Dpdk(dpdk) => Some(RenderDataplane {
+                backend: "dpdk",
+                eal: dpdk.eal_args.join(" "),
+                port: dpdk.port.clone(),
+                kernel_interface: dpdk.kernel_interface.clone(),
+                ipv4_prefix_len: dpdk.ipv4_prefix_len,
+                ipv6_prefix_len: dpdk.ipv6_prefix_len,
+                mbufs: dpdk.mbufs,
+                descriptors: dpdk.descriptors,
+                idle_sleep_us: dpdk
+                    .idle_sleep
+                    .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
+            }),
+        },
     };
     let body = toml::to_string(&out).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
     format!(
@@ -334,7 +468,39 @@ struct RawConfig {
     log: RawLog,
     etcd: Option<Spanned<RawEtcd>>,
     #[serde(default)]
+    forward: RawForward,
+    #[serde(default)]
     zone: Vec<RawZone>,
+    #[serde(default)]
+    dataplane: RawDataplane,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDataplane {
+    backend: Option<Spanned<String>>,
+    eal: Option<Spanned<String>>,
+    port: Option<Spanned<String>>,
+    kernel_interface: Option<Spanned<String>>,
+    ipv4_prefix_len: Option<Spanned<u8>>,
+    ipv6_prefix_len: Option<Spanned<u8>>,
+    mbufs: Option<Spanned<u32>>,
+    descriptors: Option<Spanned<u16>>,
+    idle_sleep_us: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawForward {
+    nameservers: Option<Spanned<Vec<Spanned<String>>>>,
+    cache_size: Option<Spanned<usize>>,
+    timeout_ms: Option<Spanned<u64>>,
+    deadline_ms: Option<Spanned<u64>>,
+    per_client_qps: Option<Spanned<u32>>,
+    max_ttl: Option<Spanned<u32>>,
+    max_negative_ttl: Option<Spanned<u32>>,
+    #[serde(default)]
+    zones: BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -412,8 +578,38 @@ struct RenderConfig {
     log: RenderLog,
     #[serde(skip_serializing_if = "Option::is_none")]
     etcd: Option<RenderEtcd>,
+    forward: RenderForward,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     zone: Vec<RenderZone>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dataplane: Option<RenderDataplane>,
+}
+
+#[derive(Serialize)]
+struct RenderDataplane {
+    backend: &'static str,
+    eal: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    port: Option<String>,
+    kernel_interface: String,
+    ipv4_prefix_len: u8,
+    ipv6_prefix_len: u8,
+    mbufs: u32,
+    descriptors: u16,
+    idle_sleep_us: u64,
+}
+
+#[derive(Serialize)]
+struct RenderForward {
+    nameservers: Vec<String>,
+    cache_size: usize,
+    timeout_ms: u64,
+    deadline_ms: u64,
+    per_client_qps: u32,
+    max_ttl: u32,
+    max_negative_ttl: u32,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    zones: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Serialize)]
@@ -599,6 +795,8 @@ impl Merge<'_> {
                     .into(),
             });
         }
+        let forward = self.forward(raw.forward)?;
+        let dataplane = self.dataplane(raw.dataplane, &listen)?;
         Ok(ServeConfig {
             listen,
             workers,
@@ -611,7 +809,230 @@ impl Merge<'_> {
             log_level,
             zones,
             etcd,
+            forward,
+            dataplane,
         })
+    }
+
+    fn forward(&self, raw: RawForward) -> Result<ForwardSettings, ConfigError> {
+        let mut forward = ForwardSettings::default();
+        if !self.args.forward.is_empty() {
+            for text in &self.args.forward {
+                let addr = upstream_addr(text).map_err(|r| flag_error("--forward", text, r))?;
+                if forward.nameservers.contains(&addr) {
+                    return Err(flag_error("--forward", text, "given twice".into()));
+                }
+                forward.nameservers.push(addr);
+            }
+        } else if let Some(list) = raw.nameservers {
+            forward.nameservers = self.upstream_list(list, "forward.nameservers", true)?;
+        }
+        if let Some(size) = raw.cache_size {
+            forward.cache_size = *size.get_ref();
+        }
+        if let Some(ms) = &raw.timeout_ms {
+            forward.timeout = self.positive_ms(ms, "forward.timeout_ms")?;
+        }
+        if let Some(ms) = &raw.deadline_ms {
+            forward.deadline = self.positive_ms(ms, "forward.deadline_ms")?;
+        }
+        if forward.deadline < forward.timeout {
+            let reason = format!(
+                "must be at least forward.timeout_ms ({} ms)",
+                millis(forward.timeout)
+            );
+            return Err(match &raw.deadline_ms {
+                Some(ms) => self.invalid(ms, "forward.deadline_ms", reason),
+                None => match &raw.timeout_ms {
+                    Some(ms) => self.invalid(
+                        ms,
+                        "forward.timeout_ms",
+                        format!(
+                            "must be at most forward.deadline_ms ({} ms)",
+                            millis(forward.deadline)
+                        ),
+                    ),
+                    None => unreachable!("defaults are consistent"),
+                },
+            });
+        }
+        if let Some(qps) = raw.per_client_qps {
+            forward.per_client_qps = *qps.get_ref();
+        }
+        if let Some(ttl) = raw.max_ttl {
+            forward.max_ttl = *ttl.get_ref();
+        }
+        if let Some(ttl) = raw.max_negative_ttl {
+            forward.max_negative_ttl = *ttl.get_ref();
+        }
+        for (zone_text, servers) in raw.zones {
+            let key = format!("forward.zones.{:?}", zone_text.get_ref());
+            let zone = Name::from_ascii(zone_text.get_ref()).map_err(|e| ConfigError::Invalid {
+                at: self.source().at(zone_text.span()),
+                key: key.clone(),
+                value: format!("{:?}", zone_text.get_ref()),
+                reason: e.to_string(),
+            })?;
+            if forward.zones.iter().any(|(z, _)| *z == zone) {
+                return Err(ConfigError::Invalid {
+                    at: self.source().at(zone_text.span()),
+                    key,
+                    value: format!("{:?}", zone_text.get_ref()),
+                    reason: format!("{zone} is listed twice (names ignore case)"),
+                });
+            }
+            let servers = self.upstream_list(servers, &key, false)?;
+            forward.zones.push((zone, servers));
+        }
+        forward.zones.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(forward)
+    }
+
+    /// A list of upstream addresses from the file; `may_be_empty` for the default
+    /// nameservers (empty: no forwarding).
+    fn upstream_list(
+        &self,
+        list: Spanned<Vec<Spanned<String>>>,
+        key: &str,
+        may_be_empty: bool,
+    ) -> Result<Vec<SocketAddr>, ConfigError> {
+        if list.get_ref().is_empty() && !may_be_empty {
+            return Err(self.invalid(&list, key, "needs at least one address".into()));
+        }
+        let mut out: Vec<SocketAddr> = Vec::new();
+        for text in list.into_inner() {
+            let addr = upstream_addr(text.get_ref()).map_err(|r| self.invalid(&text, key, r))?;
+            if out.contains(&addr) {
+                return Err(self.invalid(&text, key, "listed twice".into()));
+            }
+            out.push(addr);
+        }
+        Ok(out)
+    }
+
+    /// `[dataplane]` and `--dpdk`. The DPDK backend answers for the listen
+    /// addresses itself, so each must be a concrete address and port.
+    fn dataplane(
+        &self,
+        raw: RawDataplane,
+        listen: &[SocketAddr],
+    ) -> Result<Dataplane, ConfigError> {
+        let dpdk = match (&self.args.dpdk, &raw.backend) {
+            (Some(_), _) => true,
+            (None, None) => false,
+            (None, Some(backend)) => match backend.get_ref().as_str() {
+                "kernel" => false,
+                "dpdk" => true,
+                _ => {
+                    let reason = "expected \"kernel\" or \"dpdk\"".to_owned();
+                    return Err(self.invalid(backend, "dataplane.backend", reason));
+                }
+            },
+        };
+        if !dpdk {
+            return Ok(Dataplane::Kernel);
+        }
+        let eal_args: Vec<String> = match (&self.args.dpdk, &raw.eal) {
+            (Some(flag), _) => {
+                let args = split_eal(flag);
+                if args.is_empty() {
+                    return Err(flag_error("--dpdk", flag, "needs the EAL arguments".into()));
+                }
+                args
+            }
+            (None, Some(value)) if !value.get_ref().trim().is_empty() => split_eal(value.get_ref()),
+            (None, Some(value)) => {
+                let reason = "needs the EAL arguments".to_owned();
+                return Err(self.invalid(value, "dataplane.eal", reason));
+            }
+            (None, None) => {
+                let reason = "the DPDK backend needs dataplane.eal (the EAL arguments) or --dpdk";
+                return Err(match &raw.backend {
+                    Some(backend) => self.invalid(backend, "dataplane.backend", reason.into()),
+                    None => flag_error("--dpdk", "", reason.into()),
+                });
+            }
+        };
+        for addr in listen {
+            if addr.ip().is_unspecified() || addr.port() == 0 {
+                let reason = "the DPDK backend answers for each listen address itself: give a \
+                              concrete IP address and port";
+                return Err(ConfigError::Invalid {
+                    at: Location::CommandLine,
+                    key: "--listen/server.listen".into(),
+                    value: format!("{addr:?}"),
+                    reason: reason.into(),
+                });
+            }
+        }
+        let kernel_interface = match &raw.kernel_interface {
+            Some(value) => {
+                let name = value.get_ref();
+                let valid = !name.is_empty()
+                    && name.len() <= MAX_INTERFACE_NAME
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+                if !valid {
+                    let reason = format!(
+                        "an interface name: 1 to {MAX_INTERFACE_NAME} letters, digits, '-', '_' or '.'"
+                    );
+                    return Err(self.invalid(value, "dataplane.kernel_interface", reason));
+                }
+                name.clone()
+            }
+            None => DEFAULT_KERNEL_INTERFACE.to_owned(),
+        };
+        let ipv4_prefix_len =
+            self.ranged(&raw.ipv4_prefix_len, "dataplane.ipv4_prefix_len", 1..=32)?;
+        let ipv6_prefix_len =
+            self.ranged(&raw.ipv6_prefix_len, "dataplane.ipv6_prefix_len", 1..=128)?;
+        let mbufs = match &raw.mbufs {
+            Some(value) if *value.get_ref() < 1023 => {
+                return Err(self.invalid(value, "dataplane.mbufs", "must be at least 1023".into()));
+            }
+            Some(value) => *value.get_ref(),
+            None => DEFAULT_MBUFS,
+        };
+        let descriptors = match &raw.descriptors {
+            Some(value) if !(64..=4096).contains(value.get_ref()) => {
+                let reason = "must be 64 to 4096".to_owned();
+                return Err(self.invalid(value, "dataplane.descriptors", reason));
+            }
+            Some(value) => *value.get_ref(),
+            None => DEFAULT_DESCRIPTORS,
+        };
+        let idle_sleep = raw
+            .idle_sleep_us
+            .as_ref()
+            .map(|us| Duration::from_micros(*us.get_ref()))
+            .filter(|d| !d.is_zero());
+        Ok(Dataplane::Dpdk(DpdkSettings {
+            eal_args,
+            port: raw.port.map(Spanned::into_inner),
+            kernel_interface,
+            ipv4_prefix_len: ipv4_prefix_len.unwrap_or(DEFAULT_IPV4_PREFIX_LEN),
+            ipv6_prefix_len: ipv6_prefix_len.unwrap_or(DEFAULT_IPV6_PREFIX_LEN),
+            mbufs,
+            descriptors,
+            idle_sleep,
+        }))
+    }
+
+    fn ranged(
+        &self,
+        value: &Option<Spanned<u8>>,
+        key: &str,
+        range: RangeInclusive<u8>,
+    ) -> Result<Option<u8>, ConfigError> {
+        match value {
+            Some(v) if !range.contains(v.get_ref()) => {
+                let reason = format!("must be {} to {}", range.start(), range.end());
+                Err(self.invalid(v, key, reason))
+            }
+            Some(v) => Ok(Some(*v.get_ref())),
+            None => Ok(None),
+        }
     }
 
     /// Adds the `--domain ORIGIN` flags: zones without a file.
@@ -1038,6 +1459,11 @@ fn flag_path(flag: &str, path: &Path) -> Result<PathBuf, ConfigError> {
         .map_err(|e| flag_error(flag, &path.to_string_lossy(), format!("bad path: {e}")))
 }
 
+/// EAL arguments as one string, split on whitespace (no shell quoting).
+fn split_eal(text: &str) -> Vec<String> {
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
 /// An etcd endpoint: `http://HOST:PORT` or `https://HOST:PORT`.
 fn etcd_endpoint(text: &str) -> Result<String, String> {
     let rest = text
@@ -1059,6 +1485,22 @@ fn socket_addr(text: &str) -> Result<SocketAddr, String> {
     text.parse().map_err(|_| {
         "expected IP:PORT such as 127.0.0.1:53 or [::1]:53 (host names are not resolved)".into()
     })
+}
+
+/// An upstream nameserver: `IP:PORT`, or a bare IP meaning port 53.
+fn upstream_addr(text: &str) -> Result<SocketAddr, String> {
+    let addr = text
+        .parse::<SocketAddr>()
+        .or_else(|_| text.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+        .map_err(|_| {
+            "expected IP:PORT such as 192.0.2.53:53 or [2001:db8::53]:53, or an IP for \
+             port 53 (host names are not resolved)"
+                .to_owned()
+        })?;
+    if addr.port() == 0 || addr.ip().is_unspecified() {
+        return Err("an upstream needs a real address and a port other than 0".into());
+    }
+    Ok(addr)
 }
 
 fn policy(text: &str) -> Result<AnswerPolicy, String> {
@@ -1104,6 +1546,16 @@ version = "ferrodns"
 id = "dns1"
 [log]
 level = "warn,ferrodns=debug"
+[forward]
+nameservers = ["192.0.2.53:53", "2001:db8::53"]
+cache_size = 5000
+timeout_ms = 500
+deadline_ms = 2000
+per_client_qps = 100
+max_negative_ttl = 60
+[forward.zones]
+"corp.example." = ["10.0.0.1:53", "10.0.0.2"]
+"Lab.Example" = ["[fd00::53]:5353"]
 [[zone]]
 origin = "svc.cluster.local."
 file = "svc.cluster.local.zone"
@@ -1199,6 +1651,32 @@ origin = "store.only."
                 },
             ],
             etcd: None,
+            forward: ForwardSettings {
+                nameservers: vec![
+                    "192.0.2.53:53".parse().unwrap(),
+                    "[2001:db8::53]:53".parse().unwrap(),
+                ],
+                zones: vec![
+                    (
+                        name("corp.example."),
+                        vec![
+                            "10.0.0.1:53".parse().unwrap(),
+                            "10.0.0.2:53".parse().unwrap(),
+                        ],
+                    ),
+                    (
+                        name("lab.example."),
+                        vec!["[fd00::53]:5353".parse().unwrap()],
+                    ),
+                ],
+                cache_size: 5000,
+                timeout: Duration::from_millis(500),
+                deadline: Duration::from_millis(2000),
+                per_client_qps: 100,
+                max_ttl: DEFAULT_FORWARD_MAX_TTL,
+                max_negative_ttl: 60,
+            },
+            dataplane: Dataplane::Kernel,
         };
         assert_eq!(config, expected);
     }
@@ -1518,6 +1996,79 @@ origin = "store.only."
     }
 
     #[test]
+    fn forward_flags_replace_the_nameservers() {
+        let args = ServeArgs {
+            forward: vec!["127.0.0.1:5300".into(), "::1".into()],
+            ..ServeArgs::default()
+        };
+        let config = parse_with(&args, FULL).expect("valid");
+        assert_eq!(
+            config.forward.nameservers,
+            vec![
+                "127.0.0.1:5300".parse::<SocketAddr>().unwrap(),
+                "[::1]:53".parse().unwrap()
+            ]
+        );
+        assert_eq!(config.forward.zones.len(), 2, "zones stay");
+        let defaults = load(&ServeArgs::default()).unwrap().forward;
+        assert_eq!(defaults, ForwardSettings::default());
+        assert!(defaults.nameservers.is_empty() && defaults.zones.is_empty());
+        assert_eq!(defaults.per_client_qps, 0, "rate limit off by default");
+    }
+
+    #[test]
+    fn bad_forward_settings_are_rejected() {
+        let message = file_error("[forward]\nnameservers = [\"dns.google:53\"]\n");
+        assert_mentions(
+            &message,
+            &[":2:16:", "forward.nameservers", "dns.google:53"],
+        );
+        let message = file_error("[forward]\nnameservers = [\"10.0.0.1:0\"]\n");
+        assert_mentions(&message, &["forward.nameservers", "port other than 0"]);
+        let message = file_error("[forward]\nnameservers = [\"10.0.0.1\", \"10.0.0.1:53\"]\n");
+        assert_mentions(&message, &["forward.nameservers", "twice"]);
+        let message = file_error("[forward]\ntimeout_ms = 0\n");
+        assert_mentions(&message, &[":2:", "forward.timeout_ms"]);
+        let message = file_error("[forward]\ntimeout_ms = 500\ndeadline_ms = 100\n");
+        assert_mentions(
+            &message,
+            &[":3:", "forward.deadline_ms = 100", "timeout_ms (500 ms)"],
+        );
+        let message = file_error("[forward]\ntimeout_ms = 5000\n");
+        assert_mentions(
+            &message,
+            &["forward.timeout_ms = 5000", "deadline_ms (3000 ms)"],
+        );
+        let message = file_error("[forward]\nper_client_qps = -1\n");
+        assert_mentions(&message, &[":2:", "per_client_qps"]);
+        let message = file_error("[forward]\nupstreams = []\n");
+        assert_mentions(&message, &[":2:1:", "upstreams"]);
+        let message = file_error("[forward.zones]\n\"corp..example\" = [\"10.0.0.1\"]\n");
+        assert_mentions(&message, &[":2:", "forward.zones.\"corp..example\""]);
+        let message = file_error("[forward.zones]\n\"corp.example\" = []\n");
+        assert_mentions(
+            &message,
+            &[":2:", "forward.zones.\"corp.example\"", "at least one"],
+        );
+        let message = file_error(
+            "[forward.zones]\n\"corp.example\" = [\"10.0.0.1\"]\n\"CORP.example.\" = [\"10.0.0.2\"]\n",
+        );
+        assert_mentions(&message, &["forward.zones", "twice"]);
+        let message = file_error("[forward.zones]\n\"corp.example\" = [\"x\"]\n");
+        assert_mentions(&message, &[":2:", "forward.zones.\"corp.example\" = \"x\""]);
+        let message = flag_error_of(&ServeArgs {
+            forward: vec!["resolver:53".into()],
+            ..ServeArgs::default()
+        });
+        assert_mentions(&message, &["--forward", "\"resolver:53\""]);
+        let message = flag_error_of(&ServeArgs {
+            forward: vec!["10.0.0.1".into(), "10.0.0.1:53".into()],
+            ..ServeArgs::default()
+        });
+        assert_mentions(&message, &["--forward", "twice"]);
+    }
+
+    #[test]
     fn unreadable_file_names_the_path() {
         let args = ServeArgs {
             config: Some("/nonexistent/ferrodns.toml".into()),
@@ -1760,5 +2311,111 @@ file = "static.zone"
         let at = text.find('=').map(|_| text.rfind('=').unwrap()).unwrap();
         assert_eq!(line_column(text, at), (2, 4));
         assert_eq!(line_column(text, text.len() + 10), (3, 1));
+    }
+
+    const DPDK: &str = r#"
+[server]
+listen = ["192.0.2.53:53", "[2001:db8::53]:53"]
+[dataplane]
+backend = "dpdk"
+eal = "-l 0-2  --vdev net_af_packet0,iface=eth1,qpairs=2"
+port = "net_af_packet0"
+kernel_interface = "fdns-test"
+ipv4_prefix_len = 25
+ipv6_prefix_len = 112
+mbufs = 8191
+descriptors = 512
+idle_sleep_us = 50
+"#;
+
+    #[test]
+    fn the_dpdk_dataplane_section_parses_and_renders_back() {
+        let config = parse(DPDK).expect("valid");
+        let expected = Dataplane::Dpdk(DpdkSettings {
+            eal_args: vec![
+                "-l".into(),
+                "0-2".into(),
+                "--vdev".into(),
+                "net_af_packet0,iface=eth1,qpairs=2".into(),
+            ],
+            port: Some("net_af_packet0".into()),
+            kernel_interface: "fdns-test".into(),
+            ipv4_prefix_len: 25,
+            ipv6_prefix_len: 112,
+            mbufs: 8191,
+            descriptors: 512,
+            idle_sleep: Some(Duration::from_micros(50)),
+        });
+        assert_eq!(config.dataplane, expected);
+        let again = parse(&render(&config)).expect("rendered config loads");
+        assert_eq!(again, config);
+    }
+
+    #[test]
+    fn the_dpdk_flag_selects_the_backend_with_defaults() {
+        let args = ServeArgs {
+            listen: vec!["192.0.2.53:53".into()],
+            dpdk: Some("-l 0-1 --vdev=net_pcap0,rx_pcap=q.pcap".into()),
+            ..ServeArgs::default()
+        };
+        let config = load(&args).expect("valid");
+        let Dataplane::Dpdk(dpdk) = config.dataplane else {
+            panic!("expected the DPDK backend, got {:?}", config.dataplane);
+        };
+        assert_eq!(
+            dpdk.eal_args,
+            ["-l", "0-1", "--vdev=net_pcap0,rx_pcap=q.pcap"]
+        );
+        assert_eq!(dpdk.port, None);
+        assert_eq!(dpdk.kernel_interface, DEFAULT_KERNEL_INTERFACE);
+        assert_eq!((dpdk.ipv4_prefix_len, dpdk.ipv6_prefix_len), (24, 64));
+        assert_eq!(
+            (dpdk.mbufs, dpdk.descriptors, dpdk.idle_sleep),
+            (DEFAULT_MBUFS, DEFAULT_DESCRIPTORS, None)
+        );
+        // The flag overrides the file's EAL arguments.
+        let file = load_text(&args, Some((Path::new(PATH), DPDK))).expect("valid");
+        let Dataplane::Dpdk(dpdk) = file.dataplane else {
+            panic!()
+        };
+        assert_eq!(
+            dpdk.eal_args,
+            ["-l", "0-1", "--vdev=net_pcap0,rx_pcap=q.pcap"]
+        );
+        assert_eq!(dpdk.kernel_interface, "fdns-test");
+    }
+
+    #[test]
+    fn bad_dataplane_settings_are_rejected_with_their_line() {
+        let cases = [
+            ("[dataplane]\nbackend = \"xdp\"\n", "dataplane.backend"),
+            ("[dataplane]\nbackend = \"dpdk\"\n", "needs dataplane.eal"),
+            (
+                "[dataplane]\nbackend = \"dpdk\"\neal = \" \"\n",
+                "dataplane.eal",
+            ),
+            (
+                "[server]\nlisten = [\"1.2.3.4:53\"]\n[dataplane]\nbackend = \"dpdk\"\neal = \"-l 0-1\"\nipv4_prefix_len = 33\n",
+                "dataplane.ipv4_prefix_len",
+            ),
+            (
+                "[server]\nlisten = [\"1.2.3.4:53\"]\n[dataplane]\nbackend = \"dpdk\"\neal = \"-l 0-1\"\nkernel_interface = \"a-name-that-is-too-long\"\n",
+                "dataplane.kernel_interface",
+            ),
+            (
+                "[server]\nlisten = [\"1.2.3.4:53\"]\n[dataplane]\nbackend = \"dpdk\"\neal = \"-l 0-1\"\ndescriptors = 8\n",
+                "dataplane.descriptors",
+            ),
+            ("[dataplane]\nqueues = 2\n", "queues"),
+        ];
+        for (text, part) in cases {
+            let message = file_error(text);
+            assert_mentions(&message, &[PATH, part]);
+        }
+        let wildcard = "[server]\nlisten = [\"0.0.0.0:53\"]\n[dataplane]\nbackend = \"dpdk\"\neal = \"-l 0-1\"\n";
+        assert_mentions(
+            &file_error(wildcard),
+            &["0.0.0.0:53", "concrete IP address"],
+        );
     }
 }

@@ -5,12 +5,14 @@
 //! - [`zonefile`]: RFC 1035 master files into records.
 //! - [`store`]: the embedded record store (redb); [`store_cli`] edits it offline.
 //! - [`loader`]: every source into one compiled table version.
+//! - [`forward`]: answers for names outside every local zone, from upstreams.
 //! - [`serve`]: start-up, UDP workers and [`tcp`] listeners, SIGHUP/SIGTERM.
 #![deny(unsafe_code)]
 
 pub mod cli;
 pub mod config;
 pub mod etcd;
+pub mod forward;
 pub mod loader;
 pub mod records;
 pub mod serve;

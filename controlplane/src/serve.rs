@@ -2,9 +2,16 @@
 //!
 //! Start-up loads every record source and compiles the first table before any
 //! socket opens, so the server never answers from a half-loaded table; a load error
-//! at start-up is fatal and names its cause. Then UDP poll loops (one pinned thread
-//! per worker) and a TCP listener per address start, all reading the same
-//! published table.
+//! at start-up is fatal and names its cause. Then the UDP dataplane and a TCP
+//! listener per address start, all reading the same published table. The UDP
+//! dataplane is either kernel sockets (one pinned poll thread per worker) or DPDK
+//! (one poll loop per worker lcore, see `ferrodns_dpdk::backend`); with DPDK the
+//! TCP listeners bind the service addresses on the exception path's kernel
+//! interface, which exists once the DPDK backend has started.
+//!
+//! With upstreams configured (`[forward]`, `--forward`), a forwarder runs on the
+//! same runtime: the UDP workers punt queries for names outside every local zone
+//! onto its queues, the TCP listeners hand them to it directly.
 //!
 //! SIGHUP reloads the zone files and the store off to the side and publishes the new
 //! table in one pointer swap: queries keep being answered from the old table
@@ -23,20 +30,25 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ferrodns_dataplane::engine::{Engine, EngineConfig};
+use ferrodns_dataplane::io::punt::PuntQueues;
 use ferrodns_dataplane::io::udp::{UdpConfig, UdpWorkers};
 use ferrodns_dataplane::table::Table;
+use ferrodns_dpdk::{DpdkBackend, DpdkConfig, DpdkError, DpdkStats};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Mutex, watch};
 use tracing::{error, info, warn};
 
-use crate::config::ServeConfig;
+use crate::config::{Dataplane, DpdkSettings, ServeConfig};
 use crate::etcd::publish::Publisher;
 use crate::etcd::{EtcdSource, StartError};
+use crate::forward::Forwarder;
 use crate::loader::{LoadError, Loader};
 use crate::tcp::{TcpConfig, serve_tcp};
 
 /// UDP packets per `recvmmsg`/`sendmmsg` batch.
 const UDP_BATCH: usize = 64;
+/// Punted queries each UDP worker may have waiting for the forwarder.
+const PUNT_QUEUE: usize = 4096;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +59,10 @@ pub enum ServeError {
     Etcd(#[from] StartError),
     #[error("cannot start UDP workers: {0}")]
     Udp(io::Error),
+    #[error("cannot start the forwarder: {0}")]
+    Forwarder(io::Error),
+    #[error("cannot start the DPDK dataplane: {0}")]
+    Dpdk(DpdkError),
     #[error("cannot listen on TCP {addr}: {source}")]
     Tcp { addr: SocketAddr, source: io::Error },
     #[error("cannot start the runtime: {0}")]
@@ -84,19 +100,66 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         chaos_version: config.chaos_version.clone(),
         chaos_id: config.chaos_id.clone(),
     }));
-    let udp = UdpWorkers::spawn(
-        UdpConfig {
-            listen: config.listen.clone(),
-            workers: config.workers,
-            cores: config.cores.clone(),
-            batch: UDP_BATCH,
-        },
-        Arc::clone(&engine),
-        table.clone(),
-    )
-    .map_err(ServeError::Udp)?;
+    let forwarder = Forwarder::new(&config.forward);
+    // Only the kernel backend punts UDP queries to the forwarder so far; the DPDK
+    // backend answers them REFUSED (its TCP listeners still forward).
+    let punt = match (&forwarder, &config.dataplane) {
+        (Some(_), Dataplane::Kernel) => {
+            let (queues, wake) =
+                PuntQueues::new(config.workers, PUNT_QUEUE).map_err(ServeError::Forwarder)?;
+            Some((Arc::new(queues), wake))
+        }
+        _ => None,
+    };
+    let udp = match &config.dataplane {
+        Dataplane::Kernel => UdpBackend::Kernel(
+            UdpWorkers::spawn_with_punt(
+                UdpConfig {
+                    listen: config.listen.clone(),
+                    workers: config.workers,
+                    cores: config.cores.clone(),
+                    batch: UDP_BATCH,
+                },
+                Arc::clone(&engine),
+                table.clone(),
+                punt.as_ref().map(|(queues, _)| Arc::clone(queues)),
+            )
+            .map_err(ServeError::Udp)?,
+        ),
+        Dataplane::Dpdk(settings) => {
+            if forwarder.is_some() {
+                warn!(
+                    "the DPDK dataplane answers UDP queries outside the local zones REFUSED; \
+                     only DNS over TCP is forwarded"
+                );
+            }
+            UdpBackend::Dpdk(
+                start_dpdk(settings, &config.listen, Arc::clone(&engine), table.clone()).await?,
+            )
+        }
+    };
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut forward_tasks = Vec::new();
+    if let (Some(forwarder), Some((queues, wake)), UdpBackend::Kernel(workers)) =
+        (&forwarder, punt, &udp)
+    {
+        forward_tasks.push(tokio::spawn(forwarder.clone().serve_udp(
+            queues,
+            wake,
+            workers.replier(),
+            shutdown_rx.clone(),
+        )));
+    }
+    if let Some(forwarder) = &forwarder {
+        tokio::spawn(forwarder.clone().log_stats(shutdown_rx.clone()));
+        info!(
+            nameservers = config.forward.nameservers.len(),
+            zones = config.forward.zones.len(),
+            cache_size = config.forward.cache_size,
+            "forwarding names outside the local zones"
+        );
+    }
     let mut tcp_tasks = Vec::new();
     for &addr in &config.listen {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -112,11 +175,20 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             Arc::clone(&engine),
             table.clone(),
             tcp_config,
+            forwarder.clone(),
             shutdown_rx.clone(),
         )));
     }
     let addrs: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
-    info!(listen = %addrs.join(" "), workers = config.workers, "ferrodns ready");
+    match &udp {
+        UdpBackend::Kernel(_) => {
+            info!(listen = %addrs.join(" "), workers = config.workers, "ferrodns ready");
+        }
+        UdpBackend::Dpdk(dpdk) => {
+            let workers = dpdk.info().queues;
+            info!(listen = %addrs.join(" "), workers, backend = "dpdk", "ferrodns ready");
+        }
+    }
 
     let publisher = etcd.as_ref().map(EtcdSource::publisher);
     let etcd_task = etcd.map(|source| tokio::spawn(source.run(shutdown_rx.clone())));
@@ -137,11 +209,84 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             Err(e) => warn!("TCP listener task failed: {e}"),
         }
     }
+    for task in forward_tasks {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!("forwarder ended with an error: {e}"),
+            Err(e) => warn!("forwarder task failed: {e}"),
+        }
+    }
     tokio::task::spawn_blocking(move || udp.stop())
         .await
-        .unwrap_or_else(|e| warn!("UDP workers did not stop cleanly: {e}"));
+        .unwrap_or_else(|e| warn!("the UDP dataplane did not stop cleanly: {e}"));
     info!("stopped");
     Ok(())
+}
+
+/// The running UDP dataplane.
+enum UdpBackend {
+    Kernel(UdpWorkers),
+    Dpdk(DpdkBackend),
+}
+
+impl UdpBackend {
+    fn stop(self) {
+        match self {
+            UdpBackend::Kernel(workers) => workers.stop(),
+            UdpBackend::Dpdk(dpdk) => log_dpdk_stats(&dpdk.stop()),
+        }
+    }
+}
+
+/// Starts DPDK on a blocking thread (EAL initialisation takes a moment): the
+/// listen addresses become the service addresses.
+async fn start_dpdk(
+    settings: &DpdkSettings,
+    listen: &[SocketAddr],
+    engine: Arc<Engine>,
+    table: Table,
+) -> Result<DpdkBackend, ServeError> {
+    let config = DpdkConfig {
+        eal_args: settings.eal_args.clone(),
+        port: settings.port.clone(),
+        services: listen.to_vec(),
+        kernel_interface: settings.kernel_interface.clone(),
+        ipv4_prefix_len: settings.ipv4_prefix_len,
+        ipv6_prefix_len: settings.ipv6_prefix_len,
+        mbufs: settings.mbufs,
+        descriptors: settings.descriptors,
+        idle_sleep: settings.idle_sleep,
+    };
+    tokio::task::spawn_blocking(move || DpdkBackend::start(config, engine, table))
+        .await
+        .map_err(|e| ServeError::Runtime(io::Error::other(e.to_string())))?
+        .map_err(ServeError::Dpdk)
+}
+
+/// One log line with the DPDK dataplane's totals, summed over lcores.
+fn log_dpdk_stats(stats: &DpdkStats) {
+    let sum = |f: fn(&ferrodns_dpdk::LcoreStats) -> u64| stats.lcores.iter().map(f).sum::<u64>();
+    let per_lcore: Vec<String> = stats
+        .lcores
+        .iter()
+        .map(|l| format!("{}/{}", l.rx, l.answered()))
+        .collect();
+    info!(
+        rx = sum(|l| l.rx),
+        tx = sum(|l| l.tx),
+        answered = sum(|l| l.answered()),
+        nxdomain = sum(|l| l.answers[3]),
+        refused = sum(|l| l.answers[5]),
+        punts = sum(|l| l.punts),
+        control_replies = sum(|l| l.control_replies),
+        to_kernel = sum(|l| l.to_kernel),
+        from_kernel = sum(|l| l.from_kernel),
+        dropped = sum(|l| l.dropped()),
+        queue_full = sum(|l| l.queue_full),
+        rx_missed = stats.port.rx_missed,
+        per_lcore_rx_answered = %per_lcore.join(" "),
+        "DPDK dataplane totals"
+    );
 }
 
 /// Loads every source on a blocking thread and publishes the result.

@@ -24,6 +24,10 @@
 //!   message the engine drops (a response, or no readable header) closes the
 //!   connection; answers already produced are flushed first.
 //!
+//! Queries for names outside every local zone go to the [`Forwarder`] when one
+//! is given (and are answered REFUSED otherwise); its answer is written in the
+//! query's turn, so pipelined answers stay in order.
+//!
 //! The table version is looked up per query ([`Table::current`]): a TCP query is
 //! rare and slow next to a UDP one, and one atomic increment is nothing beside a
 //! TCP round trip.
@@ -42,6 +46,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 use tracing::{debug, warn};
+
+use crate::forward::Forwarder;
 
 /// Largest query accepted. A query is a header, one question (a name is at most
 /// 255 bytes) and an OPT record with a few options: anything longer is not a query
@@ -88,6 +94,7 @@ pub async fn serve_tcp(
     engine: Arc<Engine>,
     table: Table,
     config: TcpConfig,
+    forwarder: Option<Forwarder>,
     mut shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(config.max_connections));
@@ -114,6 +121,7 @@ pub async fn serve_tcp(
                         engine: Arc::clone(&engine),
                         table: table.clone(),
                         config: Arc::clone(&config),
+                        forwarder: forwarder.clone(),
                         peer,
                         _permit: permit,
                     };
@@ -149,6 +157,7 @@ struct Connection {
     engine: Arc<Engine>,
     table: Table,
     config: Arc<TcpConfig>,
+    forwarder: Option<Forwarder>,
     peer: SocketAddr,
     /// Held for the connection's life: one of the `max_connections`.
     _permit: OwnedSemaphorePermit,
@@ -225,7 +234,7 @@ impl Connection {
             };
             let version = self.table.current();
             let verdict = match self.engine.respond(&version, message, len, &ctx) {
-                Verdict::Punt => engine::refuse(message, len),
+                Verdict::Punt => self.forward(message, len).await,
                 verdict => verdict,
             };
             let answer_len = match verdict {
@@ -268,6 +277,31 @@ async fn read_frame(reader: &mut BufReader<OwnedReadHalf>, buf: &mut [u8]) -> Re
     let body = buf.get_mut(2..2 + len).ok_or(Close::BadFrame(len))?;
     reader.read_exact(body).await.map_err(client_gone)?;
     Ok(len)
+}
+
+impl Connection {
+    /// A punted query: the forwarder's answer written over the query, or REFUSED
+    /// without a forwarder (and when the client is over its rate limit: TCP
+    /// answers cannot be spoofed, so answering costs nothing but the write).
+    async fn forward(&self, message: &mut [u8], len: usize) -> Verdict {
+        let Some(forwarder) = &self.forwarder else {
+            return engine::refuse(message, len);
+        };
+        let query = message.get(..len).unwrap_or_default();
+        let answer = forwarder
+            .answer(query, self.peer.ip(), Transport::Tcp)
+            .await;
+        match answer {
+            Some(answer) => match message.get_mut(..answer.len()) {
+                Some(slot) => {
+                    slot.copy_from_slice(&answer);
+                    Verdict::Reply(answer.len())
+                }
+                None => Verdict::Drop,
+            },
+            None => engine::refuse(message, len),
+        }
+    }
 }
 
 fn client_gone(e: io::Error) -> Close {
@@ -366,7 +400,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let (shutdown, rx) = watch::channel(false);
         let engine = Arc::new(Engine::new(EngineConfig::default()));
-        let task = tokio::spawn(serve_tcp(listener, engine, table(), config, rx));
+        let task = tokio::spawn(serve_tcp(listener, engine, table(), config, None, rx));
         Server {
             addr,
             shutdown,

@@ -23,6 +23,7 @@
 pub mod engine;
 pub mod io;
 pub mod name;
+pub mod packet;
 pub mod record;
 pub mod table;
 pub mod wire;

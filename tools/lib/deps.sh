@@ -15,7 +15,25 @@
 #   etcd-server    etcd, started by the etcd integration tests and benchmarks
 #   etcd-client    etcdctl, which those tests write records with
 #   protobuf-compiler  protoc, which the etcd-client crate's build script needs
-FERRODNS_DEBIAN_PACKAGES=(dnsutils knot-dnsutils etcd-server etcd-client protobuf-compiler)
+#   knot           knotd, an upstream the forwarder tests forward to
+#   unbound        unbound, another upstream the forwarder tests forward to
+#   dnsperf        load for the forwarder bench and the DPDK end-to-end test
+#   dpdk-dev libdpdk-dev
+#                  DPDK 22.11 (libraries, headers, pkg-config `libdpdk`, dpdk-testpmd)
+#                  for the dpdk/ crate, its tests and the DPDK benchmark
+#   clang libclang-dev
+#                  bindgen generates the DPDK bindings through libclang; clang is
+#                  the C compiler of the dpdk/ shim
+#   pkg-config     finds DPDK's flags and libraries at build time
+#   iproute2       network namespaces and veth pairs of the DPDK end-to-end test
+#   iputils-ping   ping of the DPDK end-to-end test
+#   ethtool        turns off checksum offload on the test veth (see dpdk_veth.rs)
+FERRODNS_DEBIAN_PACKAGES=(
+    dnsutils knot-dnsutils knot unbound dnsperf
+    dpdk-dev libdpdk-dev clang libclang-dev pkg-config
+    iproute2 iputils-ping ethtool
+    etcd-server etcd-client protobuf-compiler
+)
 
 # Prints, one per line, those of the named Debian packages that are not installed.
 _ferrodns_missing_packages() {

@@ -1,5 +1,6 @@
 //! Starting the real `ferrodns` binary on a free loopback port and asking it with
-//! the real `dig` and `kdig`.
+//! the real `dig` and `kdig`; starting `knotd` as an upstream to forward to. Shared
+//! by the integration tests and the forwarder bench (`benches/forward.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 pub(crate) mod etcd;
@@ -255,4 +256,97 @@ pub(crate) fn lines(output: &str) -> Vec<String> {
 
 pub(crate) fn write(path: &Path, text: &str) {
     fs::write(path, text).expect("write");
+}
+
+/// The zone [`Knot`] serves: a name, a CNAME to it, and a wildcard that answers
+/// any number of distinct names.
+pub(crate) const UPSTREAM_ZONE: &str = "\
+$ORIGIN upstream.test.
+$TTL 60
+@       IN SOA ns hostmaster ( 1 3600 600 86400 30 )
+@       IN NS  ns
+ns      IN A   127.0.0.1
+www     IN A   192.0.2.10
+alias   IN CNAME www
+*.wild  IN A   192.0.2.20
+";
+
+/// `knotd` serving `upstream.test.` on a free loopback port, in the foreground.
+pub(crate) struct Knot {
+    child: Child,
+    pub(crate) port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Knot {
+    pub(crate) fn start() -> Knot {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let d = dir.path().display();
+        write(&dir.path().join("upstream.test.zone"), UPSTREAM_ZONE);
+        write(
+            &dir.path().join("knot.conf"),
+            &format!(
+                "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n    \
+                 udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
+                 database:\n    storage: \"{d}\"\n\
+                 log:\n  - target: stderr\n    any: warning\n\
+                 zone:\n  - domain: upstream.test.\n    file: \"{d}/upstream.test.zone\"\n"
+            ),
+        );
+        let child = Command::new("knotd")
+            .arg("-c")
+            .arg(dir.path().join("knot.conf"))
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(dir.path().join("knot.log")).unwrap())
+            .spawn()
+            .expect("start knotd (Debian package knot; tools/test installs it)");
+        let knot = Knot {
+            child,
+            port,
+            _dir: dir,
+        };
+        wait_for_answer(port, "www.upstream.test", "knotd");
+        knot
+    }
+
+    pub(crate) fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Knot {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits up to 10 s until the server on `port` answers `name` (`what` names it
+/// in the failure).
+pub(crate) fn wait_for_answer(port: u16, name: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let port = port.to_string();
+    while run(
+        "dig",
+        &[
+            "@127.0.0.1",
+            "-p",
+            &port,
+            "+short",
+            "+time=1",
+            "+tries=1",
+            name,
+        ],
+    )
+    .trim()
+    .is_empty()
+    {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        sleep(Duration::from_millis(50));
+    }
 }

@@ -46,6 +46,7 @@
 //!
 //! [`engine`]: crate::engine
 
+pub mod punt;
 pub mod udp;
 
 mod pktinfo;

@@ -14,6 +14,11 @@
 //!   readable socket in batches, refreshes its table version once per batch and
 //!   publishes its counters after each batch.
 //! - [`UdpWorkers::stop`] raises the flag, wakes every `poll` and joins the threads.
+//! - Punted queries (names outside every local zone) go to the forwarder's
+//!   [`PuntQueues`] when one is given ([`UdpWorkers::spawn_with_punt`]), and are
+//!   answered REFUSED otherwise. The forwarder answers them through
+//!   [`UdpReplier`], which sends from a duplicate of the very socket the query
+//!   came in on (and, on wildcard sockets, from the address the client asked).
 //!
 //! This file holds the crate's `unsafe`: the `poll`, `recvmmsg`, `sendmmsg` and
 //! `setsockopt` calls and the reading of the kernel's socket addresses. Every
@@ -21,9 +26,9 @@
 //! worker owns for its whole life, with lengths that are those buffers' lengths.
 #![allow(unsafe_code)]
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::mem::size_of;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixDatagram;
 use std::ptr;
@@ -31,10 +36,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, MsgHdr, Protocol, SockAddr, SockRef, Socket, Type};
 use tracing::{debug, error, warn};
 
 use super::pktinfo::{self, CONTROL_LEN, Control, Dest};
+use super::punt::{PuntQueues, PuntedQuery, ReplyPath};
 use crate::engine::{self, Engine, QueryContext, Transport, Verdict};
 use crate::table::{Table, TableReader, TableVersion};
 
@@ -82,8 +88,13 @@ pub struct WorkerStats {
     pub tx: u64,
     /// Queries the engine answered.
     pub replies: u64,
-    /// Queries punted by the engine and answered REFUSED (no forwarder yet).
+    /// Queries punted by the engine and answered REFUSED (no forwarder).
     pub refused: u64,
+    /// Queries punted by the engine and queued for the forwarder.
+    pub punted: u64,
+    /// Punted queries dropped: the forwarder's queue was full, or the query was
+    /// longer than [`PUNT_MAX_QUERY`](super::punt::PUNT_MAX_QUERY).
+    pub punt_drops: u64,
     /// Datagrams not answered: dropped by the engine, truncated on receipt, or from
     /// an address family we cannot read.
     pub drops: u64,
@@ -104,6 +115,8 @@ struct SharedCounters {
     tx: AtomicU64,
     replies: AtomicU64,
     refused: AtomicU64,
+    punted: AtomicU64,
+    punt_drops: AtomicU64,
     drops: AtomicU64,
     send_errors: AtomicU64,
     recv_errors: AtomicU64,
@@ -119,6 +132,8 @@ struct Tally {
     tx: u64,
     replies: u64,
     refused: u64,
+    punted: u64,
+    punt_drops: u64,
     drops: u64,
     send_errors: u64,
     recv_errors: u64,
@@ -130,6 +145,8 @@ impl SharedCounters {
         self.tx.store(t.tx, Ordering::Relaxed);
         self.replies.store(t.replies, Ordering::Relaxed);
         self.refused.store(t.refused, Ordering::Relaxed);
+        self.punted.store(t.punted, Ordering::Relaxed);
+        self.punt_drops.store(t.punt_drops, Ordering::Relaxed);
         self.drops.store(t.drops, Ordering::Relaxed);
         self.send_errors.store(t.send_errors, Ordering::Relaxed);
         self.recv_errors.store(t.recv_errors, Ordering::Relaxed);
@@ -146,6 +163,8 @@ impl SharedCounters {
             tx: self.tx.load(Ordering::Relaxed),
             replies: self.replies.load(Ordering::Relaxed),
             refused: self.refused.load(Ordering::Relaxed),
+            punted: self.punted.load(Ordering::Relaxed),
+            punt_drops: self.punt_drops.load(Ordering::Relaxed),
             drops: self.drops.load(Ordering::Relaxed),
             send_errors: self.send_errors.load(Ordering::Relaxed),
             recv_errors: self.recv_errors.load(Ordering::Relaxed),
@@ -163,16 +182,42 @@ pub struct UdpWorkers {
     /// so the other end stays readable).
     wake: UnixDatagram,
     local_addrs: Vec<SocketAddr>,
+    replier: UdpReplier,
 }
 
 impl UdpWorkers {
     /// Opens `config.workers` sockets per listen address and starts the workers.
     /// Fails, naming the address, if any socket cannot be opened or bound; then
-    /// nothing is left running.
+    /// nothing is left running. Punted queries are answered REFUSED.
     pub fn spawn(config: UdpConfig, engine: Arc<Engine>, table: Table) -> io::Result<UdpWorkers> {
+        Self::spawn_with_punt(config, engine, table, None)
+    }
+
+    /// [`spawn`](Self::spawn), with punted queries pushed onto `punt` (worker `i`
+    /// onto queue `i`, so it needs one queue per worker) for a forwarder that
+    /// answers them through [`replier`](Self::replier).
+    pub fn spawn_with_punt(
+        config: UdpConfig,
+        engine: Arc<Engine>,
+        table: Table,
+        punt: Option<Arc<PuntQueues>>,
+    ) -> io::Result<UdpWorkers> {
         validate(&config)?;
+        if let Some(queues) = &punt
+            && queues.workers() != config.workers
+        {
+            return Err(invalid(format!(
+                "{} punt queues for {} UDP workers",
+                queues.workers(),
+                config.workers
+            )));
+        }
+        if config.workers > usize::from(u16::MAX) || config.listen.len() > usize::from(u16::MAX) {
+            return Err(invalid("too many UDP workers or listen addresses".into()));
+        }
         let cores = plan_cores(&config);
         let (sockets, local_addrs) = open_sockets(&config)?;
+        let replier = UdpReplier::new(&sockets)?;
         let (wake, wake_rx) = UnixDatagram::pair()?;
         wake.set_nonblocking(true)?;
         let wake_rx = Arc::new(wake_rx);
@@ -190,6 +235,7 @@ impl UdpWorkers {
             stop,
             wake,
             local_addrs,
+            replier,
         };
         for (index, (sockets, core)) in sockets.into_iter().zip(cores).enumerate() {
             let start = WorkerStart {
@@ -202,6 +248,7 @@ impl UdpWorkers {
                 counters: Arc::clone(&workers.counters),
                 stop: Arc::clone(&workers.stop),
                 wake: Arc::clone(&wake_rx),
+                punt: punt.clone(),
             };
             let spawned = std::thread::Builder::new()
                 .name(format!("ferrodns-udp-{index}"))
@@ -223,6 +270,11 @@ impl UdpWorkers {
     /// The addresses the workers answer on, with the ports chosen for port 0.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// Sends the forwarder's replies from the workers' sockets.
+    pub fn replier(&self) -> UdpReplier {
+        self.replier.clone()
     }
 
     /// Every worker's counters as they are now. Lock-free: each value is read with
@@ -395,6 +447,7 @@ struct WorkerStart {
     counters: Arc<[SharedCounters]>,
     stop: Arc<AtomicBool>,
     wake: Arc<UnixDatagram>,
+    punt: Option<Arc<PuntQueues>>,
 }
 
 impl WorkerStart {
@@ -438,6 +491,8 @@ impl WorkerStart {
             })
             .collect();
         let mut worker = Worker {
+            index: self.index as u16,
+            punt: self.punt.as_deref(),
             engine: &self.engine,
             reader: self.reader,
             slots: Slots::new(self.batch),
@@ -460,9 +515,9 @@ impl WorkerStart {
             if wake_fd.iter().any(|p| p.revents != 0) {
                 break;
             }
-            for (pollfd, listener) in socket_fds.iter().zip(&listeners) {
+            for (index, (pollfd, listener)) in socket_fds.iter().zip(&listeners).enumerate() {
                 if pollfd.revents != 0 {
-                    worker.drain(listener);
+                    worker.drain(index as u16, listener);
                 }
             }
         }
@@ -622,6 +677,8 @@ impl Slots {
 
 /// A worker's running state.
 struct Worker<'a> {
+    index: u16,
+    punt: Option<&'a PuntQueues>,
     engine: &'a Engine,
     reader: TableReader,
     slots: Slots,
@@ -633,7 +690,7 @@ struct Worker<'a> {
 impl Worker<'_> {
     /// Reads, answers and sends batches from one socket until it is empty or the
     /// per-wake budget is spent.
-    fn drain(&mut self, listener: &Listener) {
+    fn drain(&mut self, index: u16, listener: &Listener) {
         for _ in 0..MAX_BATCHES_PER_WAKE {
             let received = match self.receive(listener) {
                 Ok(0) => return,
@@ -648,7 +705,13 @@ impl Worker<'_> {
                 }
             };
             self.tally.rx += received as u64;
-            self.answer(received, listener.pktinfo);
+            let punted_before = self.tally.punted;
+            self.answer(received, index, listener.pktinfo);
+            if self.tally.punted != punted_before
+                && let Some(punt) = self.punt
+            {
+                punt.notify();
+            }
             let replies = self.slots.prepare_send(received);
             self.send(listener.fd, replies);
             self.counters.publish(&self.tally);
@@ -684,7 +747,7 @@ impl Worker<'_> {
 
     /// Runs the engine over the first `received` datagrams, leaving each slot's
     /// reply length in its [`SlotMeta`].
-    fn answer(&mut self, received: usize, pktinfo: bool) {
+    fn answer(&mut self, received: usize, listener: u16, pktinfo: bool) {
         let version: &TableVersion = self.reader.load();
         let slots = &mut self.slots;
         let batch = slots
@@ -699,7 +762,7 @@ impl Worker<'_> {
             meta.reply_len = 0;
             meta.namelen = hdr.msg_hdr.msg_namelen;
             let len = hdr.msg_len as usize;
-            let client = client_ip(addr, meta.namelen);
+            let client = client_addr(addr, meta.namelen);
             let (Some(client), false) = (client, hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0)
             else {
                 self.tally.drops += 1;
@@ -712,11 +775,32 @@ impl Worker<'_> {
                 None
             };
             let ctx = QueryContext {
-                client,
+                client: client.ip(),
                 transport: Transport::Udp,
                 entropy: self.rng.u32(..),
             };
             let verdict = match self.engine.respond(version, buf, len, &ctx) {
+                Verdict::Punt if self.punt.is_some() => {
+                    let path = ReplyPath {
+                        worker: self.index,
+                        listener,
+                        dest: meta.dest,
+                    };
+                    let punted = buf
+                        .get(..len)
+                        .and_then(|query| PuntedQuery::new(query, client, path));
+                    let pushed = match (punted, self.punt) {
+                        (Some(query), Some(punt)) => punt.push(usize::from(self.index), query),
+                        _ => false,
+                    };
+                    if pushed {
+                        self.tally.punted += 1;
+                    } else {
+                        self.tally.punt_drops += 1;
+                    }
+                    // Answered later by the forwarder, or not at all.
+                    continue;
+                }
                 Verdict::Punt => match engine::refuse(buf, len) {
                     Verdict::Reply(n) => {
                         self.tally.refused += 1;
@@ -805,8 +889,8 @@ impl Worker<'_> {
     }
 }
 
-/// The client's IP address from the `sockaddr_storage` `recvmmsg` filled in.
-fn client_ip(addr: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<IpAddr> {
+/// The client's address from the `sockaddr_storage` `recvmmsg` filled in.
+fn client_addr(addr: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
     let len = len as usize;
     match libc::c_int::from(addr.ss_family) {
         libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
@@ -815,17 +899,69 @@ fn client_ip(addr: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<IpAd
             // (family AF_INET, length checked). Reading it by copy creates no
             // reference to the storage.
             let sin = unsafe { ptr::read(ptr::from_ref(addr).cast::<libc::sockaddr_in>()) };
-            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
-                sin.sin_addr.s_addr,
-            ))))
+            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(sin.sin_port),
+            )))
         }
         libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
             // SAFETY: as above, for a `sockaddr_in6` (family AF_INET6, length
             // checked).
             let sin6 = unsafe { ptr::read(ptr::from_ref(addr).cast::<libc::sockaddr_in6>()) };
-            Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                u16::from_be(sin6.sin6_port),
+                u32::from_be(sin6.sin6_flowinfo),
+                sin6.sin6_scope_id,
+            )))
         }
         _ => None,
+    }
+}
+
+/// Sends replies to punted queries from the workers' own sockets: each holds a
+/// duplicate descriptor of every worker socket, so a reply leaves from the local
+/// address and port the client queried, as the worker's own replies do. Sends
+/// never block: a full send buffer is an error ([`io::ErrorKind::WouldBlock`]).
+#[derive(Debug, Clone)]
+pub struct UdpReplier {
+    /// `sockets[worker][listener]`.
+    sockets: Arc<[Box<[UdpSocket]>]>,
+}
+
+impl UdpReplier {
+    fn new(sockets: &[Vec<UdpSocket>]) -> io::Result<UdpReplier> {
+        let sockets = sockets
+            .iter()
+            .map(|worker| worker.iter().map(UdpSocket::try_clone).collect())
+            .collect::<io::Result<Vec<Box<[UdpSocket]>>>>()?;
+        Ok(UdpReplier {
+            sockets: sockets.into(),
+        })
+    }
+
+    /// Sends `reply` to `client` the way `path` says the query came in.
+    pub fn send(&self, path: &ReplyPath, client: SocketAddr, reply: &[u8]) -> io::Result<()> {
+        let socket = self
+            .sockets
+            .get(usize::from(path.worker))
+            .and_then(|worker| worker.get(usize::from(path.listener)))
+            .ok_or_else(|| invalid("reply path names no socket".into()))?;
+        let Some(dest) = path.dest else {
+            return socket.send_to(reply, client).map(drop);
+        };
+        let mut control = Control::default();
+        let control_len = pktinfo::write(&mut control.0, dest);
+        let addr = SockAddr::from(client);
+        let bufs = [IoSlice::new(reply)];
+        let msg = MsgHdr::new()
+            .with_addr(&addr)
+            .with_buffers(&bufs)
+            .with_control(control.0.get(..control_len).unwrap_or_default());
+        SockRef::from(socket)
+            .sendmsg(&msg, libc::MSG_DONTWAIT)
+            .map(drop)
     }
 }
 
@@ -938,6 +1074,8 @@ mod tests {
                 t.tx += s.tx;
                 t.replies += s.replies;
                 t.refused += s.refused;
+                t.punted += s.punted;
+                t.punt_drops += s.punt_drops;
                 t.drops += s.drops;
                 t.send_errors += s.send_errors;
                 t.recv_errors += s.recv_errors;
@@ -1056,6 +1194,52 @@ mod tests {
 
         let t = wait_for(&workers, |t| t.refused >= 1 && t.drops >= 2);
         assert_eq!((t.rx, t.tx, t.refused, t.drops, t.replies), (3, 1, 1, 2, 0));
+        workers.stop();
+    }
+
+    #[test]
+    fn punts_go_to_the_queue_and_replies_leave_from_the_queried_address() {
+        let table = Table::new();
+        publish(&table, Ipv4Addr::new(10, 0, 0, 1));
+        let engine = Arc::new(Engine::default());
+        let (queues, wake) = PuntQueues::new(1, 4).unwrap();
+        let queues = Arc::new(queues);
+        assert!(queues.prepare_sleep(), "consumer asleep");
+        let listen = vec!["0.0.0.0:0".parse().unwrap(), "127.0.0.1:0".parse().unwrap()];
+        let workers =
+            UdpWorkers::spawn_with_punt(config(listen, 1), engine, table, Some(queues.clone()))
+                .unwrap();
+        let replier = workers.replier();
+        let [wild, plain] = workers.local_addrs() else {
+            panic!("two addresses expected")
+        };
+        let wake_timeout = Some(Duration::from_secs(2));
+        wake.set_nonblocking(false).unwrap();
+        wake.set_read_timeout(wake_timeout).unwrap();
+        for target in [
+            SocketAddr::from((Ipv4Addr::new(127, 0, 0, 3), wild.port())),
+            *plain,
+        ] {
+            let socket = client("127.0.0.1:0");
+            let q = query(9, "elsewhere.test.", A);
+            socket.send_to(&q, target).unwrap();
+            // The worker wakes the sleeping consumer.
+            let mut byte = [0u8; 1];
+            wake.recv(&mut byte).unwrap();
+            queues.awake();
+            let punted = queues.pop(0).expect("punted query");
+            assert_eq!(punted.query(), &q[..]);
+            assert_eq!(punted.client(), socket.local_addr().unwrap());
+            assert!(queues.prepare_sleep());
+            replier
+                .send(&punted.path(), punted.client(), b"reply bytes")
+                .unwrap();
+            let mut buf = [0u8; 64];
+            let (n, from) = socket.recv_from(&mut buf).unwrap();
+            assert_eq!((&buf[..n], from), (&b"reply bytes"[..], target));
+        }
+        let t = wait_for(&workers, |t| t.punted >= 2);
+        assert_eq!((t.punted, t.refused, t.tx, t.punt_drops), (2, 0, 0, 0));
         workers.stop();
     }
 
