@@ -77,6 +77,21 @@ pub struct ServeArgs {
     #[arg(long = "zone", value_name = "ORIGIN=PATH")]
     pub zones: Vec<String>,
 
+    /// Serve zone ORIGIN from etcd (or, without etcd, from the store), with an SOA
+    /// and NS made up when none is stored; repeat for more zones.
+    #[arg(long = "domain", value_name = "ORIGIN")]
+    pub domains: Vec<String>,
+
+    /// etcd v3 endpoint, http://HOST:PORT or https://HOST:PORT; repeat for more.
+    /// Replaces the file's `etcd.endpoints`.
+    #[arg(long = "etcd", value_name = "URL")]
+    pub etcd: Vec<String>,
+
+    /// File where a copy of etcd's records is kept, served at start when etcd is
+    /// unreachable.
+    #[arg(long = "etcd-snapshot", value_name = "PATH")]
+    pub etcd_snapshot: Option<PathBuf>,
+
     /// Number of UDP worker threads [default: number of CPUs]
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
@@ -151,6 +166,14 @@ mod tests {
             "[2001:db8::53]:5300",
             "--log",
             "debug",
+            "--domain",
+            "svc.example.",
+            "--etcd",
+            "http://127.0.0.1:2379",
+            "--etcd",
+            "http://127.0.0.2:2379",
+            "--etcd-snapshot",
+            "etcd.snap",
         ])
         .expect("parses");
         let Command::Serve(args) = cli.command else {
@@ -171,6 +194,12 @@ mod tests {
                 forward: vec!["192.0.2.53:53".into(), "[2001:db8::53]:5300".into()],
                 dpdk: None,
                 log: Some("debug".into()),
+                domains: vec!["svc.example.".into()],
+                etcd: vec![
+                    "http://127.0.0.1:2379".into(),
+                    "http://127.0.0.2:2379".into()
+                ],
+                etcd_snapshot: Some("etcd.snap".into()),
             }
         );
     }

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::cli::ServeArgs;
+use crate::etcd::decode::Layouts;
 
 /// Listen addresses when neither `--listen` nor `server.listen` is given.
 pub const DEFAULT_LISTEN: [SocketAddr; 2] = [
@@ -43,6 +44,8 @@ pub const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
 /// Default `tcp.write_timeout_ms`.
 pub const DEFAULT_TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default `etcd.timeout_ms`.
+pub const DEFAULT_ETCD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default `forward.cache_size` (answers).
 pub const DEFAULT_FORWARD_CACHE_SIZE: usize = 10_000;
 /// Default `forward.timeout_ms`: one attempt to one upstream.
@@ -76,11 +79,51 @@ pub struct ServeConfig {
     pub chaos_id: Option<String>,
     /// tracing `EnvFilter` directives.
     pub log_level: String,
-    /// Zones in file order, then those added by `--zone`. Origins are unique.
+    /// Zones in file order, then those added by `--zone` and `--domain`. Origins
+    /// are unique. A zone without a file takes its records from etcd when etcd is
+    /// configured, from the store otherwise.
     pub zones: Vec<ZoneConfig>,
     pub forward: ForwardSettings,
     /// Which I/O backend answers UDP.
     pub dataplane: Dataplane,
+    /// Where records and health come from when etcd is used.
+    pub etcd: Option<EtcdSettings>,
+}
+
+/// The etcd v3 cluster records and backend health come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdSettings {
+    /// `http://host:port` or `https://host:port`, all of one scheme. Never empty.
+    pub endpoints: Vec<String>,
+    /// CA certificate (PEM) that signed the servers' certificates, for https.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (PEM) for mutual TLS; both or neither.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// User for etcd authentication; its password is read from `password_file`.
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// Key prefixes of the layouts read.
+    pub layouts: Layouts,
+    /// Local copy of what etcd held, served at start when etcd is unreachable.
+    pub snapshot: Option<PathBuf>,
+    /// Time allowed to connect and for each request.
+    pub timeout: Duration,
+}
+
+impl ServeConfig {
+    /// Origins of the zones fed by etcd: those without a zone file, when etcd is
+    /// configured.
+    pub fn etcd_zones(&self) -> Vec<Name> {
+        if self.etcd.is_none() {
+            return Vec::new();
+        }
+        self.zones
+            .iter()
+            .filter(|z| z.file.is_none())
+            .map(|z| z.origin.clone())
+            .collect()
+    }
 }
 
 /// Forwarding of names outside every local zone to upstream nameservers.
@@ -322,6 +365,23 @@ pub fn render(config: &ServeConfig) -> String {
         log: RenderLog {
             level: config.log_level.clone(),
         },
+        etcd: config.etcd.as_ref().map(|etcd| {
+            let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+            let prefix = |p: &Option<String>| p.clone().unwrap_or_default();
+            RenderEtcd {
+                endpoints: etcd.endpoints.clone(),
+                ca_file: path(&etcd.ca_file),
+                cert_file: path(&etcd.cert_file),
+                key_file: path(&etcd.key_file),
+                username: etcd.username.clone(),
+                password_file: path(&etcd.password_file),
+                containerdns_prefix: prefix(&etcd.layouts.containerdns),
+                skydns_prefix: prefix(&etcd.layouts.skydns),
+                health_prefix: prefix(&etcd.layouts.health),
+                snapshot: path(&etcd.snapshot),
+                timeout_ms: millis(etcd.timeout),
+            }
+        }),
         forward: RenderForward {
             nameservers: config
                 .forward
@@ -406,6 +466,7 @@ struct RawConfig {
     chaos: RawChaos,
     #[serde(default)]
     log: RawLog,
+    etcd: Option<Spanned<RawEtcd>>,
     #[serde(default)]
     forward: RawForward,
     #[serde(default)]
@@ -440,6 +501,22 @@ struct RawForward {
     max_negative_ttl: Option<Spanned<u32>>,
     #[serde(default)]
     zones: BTreeMap<Spanned<String>, Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEtcd {
+    endpoints: Option<Spanned<Vec<Spanned<String>>>>,
+    ca_file: Option<Spanned<String>>,
+    cert_file: Option<Spanned<String>>,
+    key_file: Option<Spanned<String>>,
+    username: Option<Spanned<String>>,
+    password_file: Option<Spanned<String>>,
+    containerdns_prefix: Option<Spanned<String>>,
+    skydns_prefix: Option<Spanned<String>>,
+    health_prefix: Option<Spanned<String>>,
+    snapshot: Option<Spanned<String>>,
+    timeout_ms: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -499,6 +576,8 @@ struct RenderConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     chaos: Option<RenderChaos>,
     log: RenderLog,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    etcd: Option<RenderEtcd>,
     forward: RenderForward,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     zone: Vec<RenderZone>,
@@ -531,6 +610,27 @@ struct RenderForward {
     max_negative_ttl: u32,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     zones: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Serialize)]
+struct RenderEtcd {
+    endpoints: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cert_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    password_file: Option<String>,
+    containerdns_prefix: String,
+    skydns_prefix: String,
+    health_prefix: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    snapshot: Option<String>,
+    timeout_ms: u64,
 }
 
 #[derive(Serialize)]
@@ -680,6 +780,21 @@ impl Merge<'_> {
         };
         let mut zones = self.file_zones(raw.zone)?;
         self.flag_zones(&mut zones)?;
+        self.flag_domains(&mut zones)?;
+        let etcd = self.etcd(raw.etcd)?;
+        if etcd.is_some() && zones.iter().all(|z| z.file.is_some()) {
+            return Err(ConfigError::Invalid {
+                at: Location::CommandLine,
+                key: "etcd".into(),
+                value: etcd
+                    .as_ref()
+                    .map(|e| e.endpoints.join(" "))
+                    .unwrap_or_default(),
+                reason: "etcd is configured but no zone takes its records: add --domain ORIGIN \
+                         or a [[zone]] without a file"
+                    .into(),
+            });
+        }
         let forward = self.forward(raw.forward)?;
         let dataplane = self.dataplane(raw.dataplane, &listen)?;
         Ok(ServeConfig {
@@ -693,6 +808,7 @@ impl Merge<'_> {
             chaos_id,
             log_level,
             zones,
+            etcd,
             forward,
             dataplane,
         })
@@ -917,6 +1033,186 @@ impl Merge<'_> {
             Some(v) => Ok(Some(*v.get_ref())),
             None => Ok(None),
         }
+    }
+
+    /// Adds the `--domain ORIGIN` flags: zones without a file.
+    fn flag_domains(&self, zones: &mut Vec<ZoneConfig>) -> Result<(), ConfigError> {
+        let mut given: Vec<Name> = Vec::new();
+        for text in &self.args.domains {
+            let origin = Name::from_ascii(text)
+                .map_err(|e| flag_error("--domain", text, format!("bad origin: {e}")))?;
+            if given.contains(&origin) {
+                return Err(flag_error("--domain", text, "given twice".into()));
+            }
+            given.push(origin.clone());
+            match zones.iter().find(|z| z.origin == origin) {
+                Some(zone) if zone.file.is_some() => {
+                    let reason = format!(
+                        "zone {origin} is served from a zone file; a --domain zone takes its \
+                         records from etcd or the store"
+                    );
+                    return Err(flag_error("--domain", text, reason));
+                }
+                Some(_) => {}
+                None => zones.push(ZoneConfig {
+                    origin,
+                    file: None,
+                    policy: None,
+                    name_policies: Vec::new(),
+                }),
+            }
+        }
+        Ok(())
+    }
+
+    fn etcd(&self, raw: Option<Spanned<RawEtcd>>) -> Result<Option<EtcdSettings>, ConfigError> {
+        let (span, raw) = match raw {
+            Some(raw) => (Some(raw.span()), raw.into_inner()),
+            None => (None, RawEtcd::default()),
+        };
+        let mut endpoints: Vec<String> = Vec::new();
+        if !self.args.etcd.is_empty() {
+            for text in &self.args.etcd {
+                let endpoint = etcd_endpoint(text).map_err(|r| flag_error("--etcd", text, r))?;
+                endpoints.push(endpoint);
+            }
+        } else if let Some(list) = raw.endpoints {
+            for text in list.get_ref() {
+                let endpoint = etcd_endpoint(text.get_ref())
+                    .map_err(|r| self.invalid(text, "etcd.endpoints", r))?;
+                endpoints.push(endpoint);
+            }
+            if endpoints.is_empty() {
+                return Err(self.invalid(
+                    &list,
+                    "etcd.endpoints",
+                    "needs at least one endpoint".into(),
+                ));
+            }
+        }
+        if endpoints.is_empty() {
+            if let Some(span) = span {
+                return Err(ConfigError::Invalid {
+                    at: self.source().at(span),
+                    key: "etcd.endpoints".into(),
+                    value: "[]".into(),
+                    reason: "an [etcd] section needs endpoints (or --etcd URL)".into(),
+                });
+            }
+            if let Some(path) = &self.args.etcd_snapshot {
+                return Err(flag_error(
+                    "--etcd-snapshot",
+                    &path.to_string_lossy(),
+                    "needs etcd endpoints (--etcd URL)".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        let https = endpoints
+            .iter()
+            .filter(|e| e.starts_with("https://"))
+            .count();
+        if https != 0 && https != endpoints.len() {
+            return Err(ConfigError::Invalid {
+                at: Location::CommandLine,
+                key: "etcd.endpoints".into(),
+                value: endpoints.join(" "),
+                reason: "mixes http:// and https:// endpoints".into(),
+            });
+        }
+        let path =
+            |value: &Option<Spanned<String>>, key: &str| -> Result<Option<PathBuf>, ConfigError> {
+                value.as_ref().map(|v| self.file_path(v, key)).transpose()
+            };
+        let ca_file = path(&raw.ca_file, "etcd.ca_file")?;
+        let cert_file = path(&raw.cert_file, "etcd.cert_file")?;
+        let key_file = path(&raw.key_file, "etcd.key_file")?;
+        if let (Some(value), None) | (None, Some(value)) = (&raw.cert_file, &raw.key_file) {
+            return Err(self.invalid(
+                value,
+                if raw.cert_file.is_some() {
+                    "etcd.cert_file"
+                } else {
+                    "etcd.key_file"
+                },
+                "etcd.cert_file and etcd.key_file go together".into(),
+            ));
+        }
+        if https == 0
+            && let Some(value) = raw.ca_file.as_ref().or(raw.cert_file.as_ref())
+        {
+            return Err(self.invalid(
+                value,
+                "etcd TLS",
+                "TLS files are given but the endpoints use http://".into(),
+            ));
+        }
+        let username = raw.username.as_ref().map(|v| v.get_ref().clone());
+        let password_file = path(&raw.password_file, "etcd.password_file")?;
+        if username.is_some() != password_file.is_some() {
+            let value = raw.username.as_ref().or(raw.password_file.as_ref());
+            if let Some(value) = value {
+                return Err(self.invalid(
+                    value,
+                    "etcd.username",
+                    "etcd.username and etcd.password_file go together".into(),
+                ));
+            }
+        }
+        let layouts = Layouts {
+            containerdns: self
+                .prefix(&raw.containerdns_prefix, "etcd.containerdns_prefix")?
+                .unwrap_or_else(|| Layouts::default().containerdns),
+            skydns: self
+                .prefix(&raw.skydns_prefix, "etcd.skydns_prefix")?
+                .unwrap_or_else(|| Layouts::default().skydns),
+            health: self
+                .prefix(&raw.health_prefix, "etcd.health_prefix")?
+                .unwrap_or_else(|| Layouts::default().health),
+        };
+        let snapshot = match (&self.args.etcd_snapshot, &raw.snapshot) {
+            (Some(flag), _) => Some(flag_path("--etcd-snapshot", flag)?),
+            (None, Some(value)) => Some(self.file_path(value, "etcd.snapshot")?),
+            (None, None) => None,
+        };
+        let timeout = match &raw.timeout_ms {
+            Some(ms) => self.positive_ms(ms, "etcd.timeout_ms")?,
+            None => DEFAULT_ETCD_TIMEOUT,
+        };
+        Ok(Some(EtcdSettings {
+            endpoints,
+            ca_file,
+            cert_file,
+            key_file,
+            username,
+            password_file,
+            layouts,
+            snapshot,
+            timeout,
+        }))
+    }
+
+    /// A layout prefix: `""` turns the layout off, anything else is an absolute key
+    /// path ending in `/`. `None` when not given.
+    #[allow(clippy::option_option)]
+    fn prefix(
+        &self,
+        value: &Option<Spanned<String>>,
+        key: &str,
+    ) -> Result<Option<Option<String>>, ConfigError> {
+        let Some(value) = value else { return Ok(None) };
+        let text = value.get_ref();
+        if text.is_empty() {
+            return Ok(Some(None));
+        }
+        if !text.starts_with('/') || !text.ends_with('/') || text.len() < 3 {
+            return Err(self.invalid(
+                value,
+                key,
+                "expected a key prefix that starts and ends with `/`, such as \"/skydns/\" (or \"\" to turn the layout off)".into(),
+            ));
+        }
+        Ok(Some(Some(text.clone())))
     }
 
     fn source(&self) -> &Source<'_> {
@@ -1168,6 +1464,23 @@ fn split_eal(text: &str) -> Vec<String> {
     text.split_whitespace().map(str::to_owned).collect()
 }
 
+/// An etcd endpoint: `http://HOST:PORT` or `https://HOST:PORT`.
+fn etcd_endpoint(text: &str) -> Result<String, String> {
+    let rest = text
+        .strip_prefix("http://")
+        .or_else(|| text.strip_prefix("https://"))
+        .ok_or_else(|| "expected http://HOST:PORT or https://HOST:PORT".to_owned())?;
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let port = rest
+        .rsplit_once(':')
+        .filter(|(host, _)| !host.is_empty())
+        .and_then(|(_, port)| port.parse::<u16>().ok());
+    if port.is_none() || rest.contains('/') {
+        return Err("expected http://HOST:PORT or https://HOST:PORT (with the port)".into());
+    }
+    Ok(text.strip_suffix('/').unwrap_or(text).to_owned())
+}
+
 fn socket_addr(text: &str) -> Result<SocketAddr, String> {
     text.parse().map_err(|_| {
         "expected IP:PORT such as 127.0.0.1:53 or [::1]:53 (host names are not resolved)".into()
@@ -1337,6 +1650,7 @@ origin = "store.only."
                     name_policies: vec![],
                 },
             ],
+            etcd: None,
             forward: ForwardSettings {
                 nameservers: vec![
                     "192.0.2.53:53".parse().unwrap(),
@@ -1816,6 +2130,177 @@ origin = "store.only."
             ]
         );
         assert!(config.chaos_version.is_some() && config.store.is_some());
+    }
+
+    const ETCD: &str = r#"
+[etcd]
+endpoints = ["https://etcd1:2379", "https://10.0.0.2:2379/"]
+ca_file = "tls/ca.pem"
+cert_file = "/etc/ferrodns/tls/client.pem"
+key_file = "tls/client-key.pem"
+username = "ferrodns"
+password_file = "etcd.password"
+skydns_prefix = ""
+health_prefix = "/health/"
+snapshot = "/var/lib/ferrodns/etcd.snapshot"
+timeout_ms = 2000
+[[zone]]
+origin = "svc.example."
+policy = "hone-one"
+[[zone]]
+origin = "static.example."
+file = "static.zone"
+"#;
+
+    #[test]
+    fn etcd_section_parses() {
+        let config = parse(ETCD).expect("valid");
+        let etcd = config.etcd.clone().expect("etcd");
+        assert_eq!(
+            etcd.endpoints,
+            ["https://etcd1:2379", "https://10.0.0.2:2379"]
+        );
+        assert_eq!(
+            etcd.ca_file,
+            Some(PathBuf::from("/etc/ferrodns/tls/ca.pem"))
+        );
+        assert_eq!(
+            etcd.cert_file,
+            Some(PathBuf::from("/etc/ferrodns/tls/client.pem"))
+        );
+        assert_eq!(
+            etcd.key_file,
+            Some(PathBuf::from("/etc/ferrodns/tls/client-key.pem"))
+        );
+        assert_eq!(etcd.username.as_deref(), Some("ferrodns"));
+        assert_eq!(
+            etcd.password_file,
+            Some(PathBuf::from("/etc/ferrodns/etcd.password"))
+        );
+        assert_eq!(etcd.layouts.containerdns.as_deref(), Some("/containerdns/"));
+        assert_eq!(etcd.layouts.skydns, None);
+        assert_eq!(etcd.layouts.health.as_deref(), Some("/health/"));
+        assert_eq!(etcd.timeout, Duration::from_millis(2000));
+        assert_eq!(config.etcd_zones(), [name("svc.example.")]);
+        // Round trip through check-config's output.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("effective.toml");
+        std::fs::write(&path, render(&config)).expect("write");
+        let again = load(&ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        })
+        .expect("rendered config loads");
+        assert_eq!(again, config);
+    }
+
+    #[test]
+    fn etcd_and_domain_flags() {
+        let args = ServeArgs {
+            etcd: vec!["https://127.0.0.1:2379".into()],
+            domains: vec!["svc.example".into(), "other.example.".into()],
+            etcd_snapshot: Some("snap".into()),
+            ..ServeArgs::default()
+        };
+        let config = parse_with(&args, ETCD).expect("valid");
+        let etcd = config.etcd.clone().expect("etcd");
+        // --etcd replaces the endpoints.
+        assert_eq!(etcd.endpoints, ["https://127.0.0.1:2379"]);
+        assert_eq!(config.zones.len(), 3, "svc.example. is not added twice");
+        assert_eq!(config.zones[0].policy, Some(AnswerPolicy::HoneOne));
+        assert_eq!(
+            config.etcd_zones(),
+            [name("svc.example."), name("other.example.")]
+        );
+        assert!(etcd.snapshot.is_some_and(|p| p.is_absolute()));
+
+        // Without etcd a --domain zone is a store zone.
+        let config = load(&ServeArgs {
+            domains: vec!["svc.example".into()],
+            ..ServeArgs::default()
+        })
+        .expect("valid");
+        assert_eq!((config.zones.len(), config.etcd_zones().len()), (1, 0));
+    }
+
+    #[test]
+    fn bad_etcd_settings_are_rejected() {
+        let with_domain = |section: &str| format!("{section}\n[[zone]]\norigin = \"a.\"\n");
+        let cases = [
+            (
+                "[etcd]\nendpoints = [\"127.0.0.1:2379\"]",
+                vec![":2:", "etcd.endpoints", "http://HOST:PORT"],
+            ),
+            (
+                "[etcd]\nendpoints = [\"http://etcd\"]",
+                vec!["etcd.endpoints", "with the port"],
+            ),
+            (
+                "[etcd]\nendpoints = []",
+                vec!["etcd.endpoints", "at least one"],
+            ),
+            ("[etcd]\ntimeout_ms = 5", vec!["needs endpoints"]),
+            (
+                "[etcd]\nendpoints = [\"http://a:1\", \"https://b:2\"]",
+                vec!["mixes http:// and https://"],
+            ),
+            (
+                "[etcd]\nendpoints = [\"http://a:1\"]\nca_file = \"ca.pem\"",
+                vec!["use http://"],
+            ),
+            (
+                "[etcd]\nendpoints = [\"https://a:1\"]\ncert_file = \"c.pem\"",
+                vec!["etcd.cert_file", "go together"],
+            ),
+            (
+                "[etcd]\nendpoints = [\"http://a:1\"]\nusername = \"u\"",
+                vec!["password_file"],
+            ),
+            (
+                "[etcd]\nendpoints = [\"http://a:1\"]\nskydns_prefix = \"skydns\"",
+                vec![":3:", "etcd.skydns_prefix", "starts and ends with `/`"],
+            ),
+            (
+                "[etcd]\nendpoints = [\"http://a:1\"]\ntimeout_ms = 0",
+                vec!["etcd.timeout_ms"],
+            ),
+            (
+                "[etcd]\nendpoint = [\"http://a:1\"]",
+                vec!["unknown field `endpoint`"],
+            ),
+        ];
+        for (text, words) in cases {
+            assert_mentions(&file_error(&with_domain(text)), &words);
+        }
+        let message = file_error("[etcd]\nendpoints = [\"http://a:1\"]\n");
+        assert_mentions(&message, &["no zone takes its records", "--domain"]);
+        let message = flag_error_of(&ServeArgs {
+            etcd: vec!["etcd:2379".into()],
+            domains: vec!["a.".into()],
+            ..ServeArgs::default()
+        });
+        assert_mentions(&message, &["--etcd", "etcd:2379"]);
+        let message = flag_error_of(&ServeArgs {
+            domains: vec!["a..b".into()],
+            ..ServeArgs::default()
+        });
+        assert_mentions(&message, &["--domain", "a..b"]);
+        let message = flag_error_of(&ServeArgs {
+            domains: vec!["a.".into(), "A".into()],
+            ..ServeArgs::default()
+        });
+        assert_mentions(&message, &["--domain", "twice"]);
+        let message = flag_error_of(&ServeArgs {
+            zones: vec!["a.=a.zone".into()],
+            domains: vec!["a.".into()],
+            ..ServeArgs::default()
+        });
+        assert_mentions(&message, &["--domain", "zone file"]);
+        let message = flag_error_of(&ServeArgs {
+            etcd_snapshot: Some("s".into()),
+            ..ServeArgs::default()
+        });
+        assert_mentions(&message, &["--etcd-snapshot", "--etcd URL"]);
     }
 
     #[test]

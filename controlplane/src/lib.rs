@@ -11,8 +11,10 @@
 
 pub mod cli;
 pub mod config;
+pub mod etcd;
 pub mod forward;
 pub mod loader;
+pub mod records;
 pub mod serve;
 pub mod store;
 pub mod store_cli;

@@ -17,6 +17,7 @@ use ferrodns_dataplane::table::{CompileError, TableVersion, ZoneInput, compile};
 use crate::config::ZoneConfig;
 use crate::store::{Store, StoreError};
 use crate::zonefile::{ZoneFileError, parse_zone_file};
+use tracing::warn;
 
 /// Why a load failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +46,8 @@ pub struct Loader {
     zones: Vec<ZoneConfig>,
     default_policy: AnswerPolicy,
     store: Option<PathBuf>,
+    /// Zones fed by etcd: the loader gives them no records (see [`crate::etcd`]).
+    etcd_zones: Vec<Name>,
 }
 
 impl Loader {
@@ -59,18 +62,24 @@ impl Loader {
             zones,
             default_policy,
             store,
+            etcd_zones: Vec::new(),
         }
     }
 
-    /// Reads every source and compiles a fresh version. `down` holds the addresses
-    /// health checks marked DOWN; `seed` keys the table's hash.
-    pub fn load(
-        &self,
-        down: &HashSet<IpAddr>,
-        seed: u64,
-    ) -> Result<(TableVersion, LoadSummary), LoadError> {
+    /// Leaves the zones etcd feeds to etcd: [`Loader::inputs`] skips them, and
+    /// store records inside them.
+    pub fn with_etcd_zones(mut self, etcd_zones: Vec<Name>) -> Self {
+        self.etcd_zones = etcd_zones;
+        self
+    }
+
+    /// The zone inputs of every zone file and the store, not compiled.
+    pub fn inputs(&self) -> Result<Vec<ZoneInput>, LoadError> {
         let mut inputs: BTreeMap<Name, ZoneInput> = BTreeMap::new();
         for zone in &self.zones {
+            if self.etcd_zones.contains(&zone.origin) {
+                continue;
+            }
             let records = match &zone.file {
                 Some(path) => parse_zone_file(path, &zone.origin)?,
                 None => Vec::new(),
@@ -83,6 +92,14 @@ impl Loader {
         if let Some(path) = &self.store {
             let stored = Store::open(path)?.all_records()?;
             for (apex, records) in stored {
+                if self
+                    .etcd_zones
+                    .iter()
+                    .any(|etcd| apex.is_subdomain_of(etcd))
+                {
+                    warn!(zone = %apex, "the store's records for this zone are not served: etcd feeds it");
+                    continue;
+                }
                 let default_policy = self.default_policy;
                 inputs
                     .entry(apex.clone())
@@ -95,7 +112,17 @@ impl Loader {
                     .extend(records);
             }
         }
-        let inputs: Vec<ZoneInput> = inputs.into_values().collect();
+        Ok(inputs.into_values().collect())
+    }
+
+    /// Reads every source and compiles a fresh version. `down` holds the addresses
+    /// health checks marked DOWN; `seed` keys the table's hash.
+    pub fn load(
+        &self,
+        down: &HashSet<IpAddr>,
+        seed: u64,
+    ) -> Result<(TableVersion, LoadSummary), LoadError> {
+        let inputs = self.inputs()?;
         let records = inputs.iter().map(|z| z.records.len()).sum();
         let version = compile(&inputs, down, seed)?;
         let summary = LoadSummary {

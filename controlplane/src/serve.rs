@@ -17,6 +17,11 @@
 //! table in one pointer swap: queries keep being answered from the old table
 //! meanwhile, and a failed reload logs why and keeps the old table. SIGTERM and
 //! SIGINT stop the listeners and join the workers.
+//!
+//! With etcd configured, the table is written by the etcd source's [`Publisher`]:
+//! start-up loads etcd (or its snapshot) with the static zones, the sync loop runs
+//! beside the listeners, and SIGHUP rebuilds the static zones through the same
+//! publisher so etcd's names survive the reload.
 
 use std::collections::HashSet;
 use std::io;
@@ -30,10 +35,12 @@ use ferrodns_dataplane::io::udp::{UdpConfig, UdpWorkers};
 use ferrodns_dataplane::table::Table;
 use ferrodns_dpdk::{DpdkBackend, DpdkConfig, DpdkError, DpdkStats};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
+use tokio::sync::{Mutex, watch};
 use tracing::{error, info, warn};
 
 use crate::config::{Dataplane, DpdkSettings, ServeConfig};
+use crate::etcd::publish::Publisher;
+use crate::etcd::{EtcdSource, StartError};
 use crate::forward::Forwarder;
 use crate::loader::{LoadError, Loader};
 use crate::tcp::{TcpConfig, serve_tcp};
@@ -48,6 +55,8 @@ const PUNT_QUEUE: usize = 4096;
 pub enum ServeError {
     #[error("cannot load records: {0}")]
     Load(#[from] LoadError),
+    #[error("cannot start the etcd source: {0}")]
+    Etcd(#[from] StartError),
     #[error("cannot start UDP workers: {0}")]
     Udp(io::Error),
     #[error("cannot start the forwarder: {0}")]
@@ -76,9 +85,16 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         config.zones.clone(),
         config.default_policy,
         config.store.clone(),
-    );
+    )
+    .with_etcd_zones(config.etcd_zones());
     let table = Table::new();
-    load_and_publish(&loader, &table).await?;
+    let etcd = match &config.etcd {
+        Some(settings) => Some(EtcdSource::start(&config, settings, &loader, table.clone()).await?),
+        None => {
+            load_and_publish(&loader, &table).await?;
+            None
+        }
+    };
 
     let engine = Arc::new(Engine::new(EngineConfig {
         chaos_version: config.chaos_version.clone(),
@@ -174,10 +190,18 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         }
     }
 
-    wait_for_signals(&loader, &table).await;
+    let publisher = etcd.as_ref().map(EtcdSource::publisher);
+    let etcd_task = etcd.map(|source| tokio::spawn(source.run(shutdown_rx.clone())));
+
+    wait_for_signals(&loader, &table, publisher.as_ref()).await;
 
     info!("stopping");
     let _ = shutdown_tx.send(true);
+    if let Some(task) = etcd_task
+        && let Err(e) = task.await
+    {
+        warn!("etcd sync task failed: {e}");
+    }
     for task in tcp_tasks {
         match task.await {
             Ok(Ok(())) => {}
@@ -283,7 +307,35 @@ async fn load_and_publish(loader: &Loader, table: &Table) -> Result<(), LoadErro
     Ok(())
 }
 
-async fn wait_for_signals(loader: &Loader, table: &Table) {
+/// Rereads the zone files and the store and rebuilds the table with etcd's names.
+async fn reload_static(loader: &Loader, publisher: &Arc<Mutex<Publisher>>) -> Result<(), String> {
+    let started = Instant::now();
+    let job = loader.clone();
+    let inputs = tokio::task::spawn_blocking(move || job.inputs())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let publisher = Arc::clone(publisher).lock_owned().await;
+    let published = tokio::task::spawn_blocking(move || {
+        let mut publisher = publisher;
+        publisher.set_static(inputs)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    info!(
+        etcd_names = published.names,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "table rebuilt"
+    );
+    Ok(())
+}
+
+async fn wait_for_signals(
+    loader: &Loader,
+    table: &Table,
+    publisher: Option<&Arc<Mutex<Publisher>>>,
+) {
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::hangup()),
         signal(SignalKind::terminate()),
@@ -297,7 +349,11 @@ async fn wait_for_signals(loader: &Loader, table: &Table) {
         tokio::select! {
             _ = hup.recv() => {
                 info!("SIGHUP: reloading");
-                if let Err(e) = load_and_publish(loader, table).await {
+                let reloaded = match publisher {
+                    Some(publisher) => reload_static(loader, publisher).await,
+                    None => load_and_publish(loader, table).await.map_err(|e| e.to_string()),
+                };
+                if let Err(e) = reloaded {
                     error!("reload failed, still serving the previous table: {e}");
                 }
             }

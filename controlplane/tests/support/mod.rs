@@ -3,6 +3,8 @@
 //! by the integration tests and the forwarder bench (`benches/forward.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+pub(crate) mod etcd;
+
 use std::fs;
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};

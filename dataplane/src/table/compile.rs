@@ -104,6 +104,51 @@ pub fn compile(
     Ok(edit.finish())
 }
 
+/// Rebuilds the node of one name exactly as [`compile`] would, for updates that
+/// touch a few names of a large table (see [`TableVersion::edit`]).
+///
+/// `records` are every record `name` owns in zone `apex` (zone id `id`), in the
+/// order the full compile would see them; `policy` is the name's effective answer
+/// policy (its override, else the zone's). No records makes an empty node, what
+/// an empty non-terminal is. At the apex, the synthesised SOA and NS are added as
+/// in [`compile`], and the zone's [`ZoneInfo`] (which carries the negative-answer
+/// SOA) comes back beside the node; elsewhere it is `None`.
+pub fn compile_name(
+    apex: &Name,
+    id: u16,
+    name: &Name,
+    records: &[Record],
+    policy: AnswerPolicy,
+    down: &HashSet<IpAddr>,
+) -> Result<(Arc<[u8]>, Option<ZoneInfo>), CompileError> {
+    let mut refs: Vec<&Record> = Vec::with_capacity(records.len() + 2);
+    for record in records {
+        if record.name != *name || !name.is_subdomain_of(apex) {
+            return Err(CompileError::OutsideZone {
+                zone: apex.clone(),
+                name: record.name.clone(),
+            });
+        }
+        if record.rtype() == RType::SOA && *name != *apex {
+            return Err(CompileError::MisplacedSoa {
+                zone: apex.clone(),
+                name: name.clone(),
+            });
+        }
+        refs.push(record);
+    }
+    let mut info = None;
+    let synthetic;
+    if *name == *apex {
+        synthetic = synthetic_apex_records(apex, &refs);
+        refs.extend(synthetic.iter());
+        let soa = refs.iter().find(|r| r.rtype() == RType::SOA).copied();
+        info = Some(zone_info(apex, soa));
+    }
+    let sets = rrsets(apex, name, &refs, policy, down)?;
+    Ok((encode(apex, id, name, &sets)?, info))
+}
+
 struct CompiledZone {
     info: ZoneInfo,
     nodes: Vec<Arc<[u8]>>,
@@ -323,6 +368,7 @@ fn zone_info(apex: &Name, soa: Option<&Record>) -> ZoneInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table::NodeView;
     use std::net::Ipv4Addr;
 
     fn name(text: &str) -> Name {
@@ -380,6 +426,78 @@ mod tests {
         assert_eq!(
             err.map(|_| ()).map_err(|e| e.to_string()),
             Err("zone example.: record x.other. lies outside the zone".to_owned())
+        );
+    }
+
+    #[test]
+    fn one_name_compiles_as_in_the_whole_zone() {
+        let records = vec![
+            a("web.example.", [10, 0, 0, 1]),
+            a("web.example.", [10, 0, 0, 2]),
+            Record::new(name("web.example."), 30, RData::Txt(vec![b"x".to_vec()])),
+            Record::new(name("example."), 60, RData::Ns(name("ns.example."))),
+        ];
+        let table =
+            compiled(records.clone(), &[[10, 0, 0, 2]]).unwrap_or_else(|e| unreachable!("{e}"));
+        let down = HashSet::from([IpAddr::from([10, 0, 0, 2])]);
+        let apex = name("example.");
+        for owner in ["web.example.", "example."] {
+            let own: Vec<Record> = records
+                .iter()
+                .filter(|r| r.name == name(owner))
+                .cloned()
+                .collect();
+            let (node, info) = compile_name(
+                &apex,
+                0,
+                &name(owner),
+                &own,
+                AnswerPolicy::RoundRobin,
+                &down,
+            )
+            .unwrap_or_else(|e| unreachable!("{e}"));
+            let full = table.find(&name(owner).to_lowercase_wire());
+            let bytes = |n: NodeView<'_>| {
+                n.rrsets()
+                    .map(|s| {
+                        (
+                            s.rtype,
+                            s.records().map(|r| r.bytes.to_vec()).collect::<Vec<_>>(),
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(
+                full.map(bytes),
+                Some(bytes(NodeView::new(&node))),
+                "{owner}"
+            );
+            assert_eq!(
+                info.as_ref(),
+                (owner == "example.").then(|| &table.zones()[0])
+            );
+        }
+        // No records: an empty non-terminal. Records of another name: refused.
+        let (empty, _) = compile_name(
+            &apex,
+            0,
+            &name("a.example."),
+            &[],
+            AnswerPolicy::RoundRobin,
+            &down,
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(NodeView::new(&empty).is_empty());
+        assert!(
+            compile_name(
+                &apex,
+                0,
+                &name("a.example."),
+                &records,
+                AnswerPolicy::RoundRobin,
+                &down
+            )
+            .is_err()
         );
     }
 

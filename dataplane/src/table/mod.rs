@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Cache};
 
-pub use compile::{CompileError, ZoneInput, compile};
+pub use compile::{CompileError, ZoneInput, compile, compile_name};
 pub use node::{NodeView, RRsetSpec, RRsetView, RecordView};
 pub use version::{TableEdit, TableVersion, ZoneInfo};
 

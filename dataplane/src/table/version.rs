@@ -53,6 +53,14 @@ impl TableVersion {
         &self.zones
     }
 
+    /// The id of the zone whose apex is `apex` (nodes carry it; see
+    /// [`crate::table::compile_name`]).
+    pub fn zone_id(&self, apex: &crate::name::Name) -> Option<u16> {
+        let wire = apex.to_lowercase_wire();
+        let index = self.zones.iter().position(|z| *z.apex == *wire)?;
+        u16::try_from(index).ok()
+    }
+
     /// Number of names, empty non-terminals included.
     pub fn name_count(&self) -> usize {
         self.names.len()

@@ -1,0 +1,439 @@
+//! etcd benchmarks: how fast a write to etcd becomes an answer, and what loading a
+//! million records costs. Prints figures; asserts nothing.
+//!
+//! ```sh
+//! cargo build --release -p ferrodns --example etcd_bench
+//! /work/cpu measure target/release/examples/etcd_bench latency 1000
+//! /work/cpu measure target/release/examples/etcd_bench load 1000000
+//! ```
+//!
+//! Both start a real etcd (Debian's `etcd-server`) on free loopback ports with a
+//! temporary data directory, and the etcd half of ferrodns in this process: the
+//! same [`EtcdSource`] and UDP poll loop `ferrodns serve` runs.
+//!
+//! - `latency N`: N writes of a new address for one name (a put through the
+//!   etcd client), each timed from the put until a DNS query over UDP answers the
+//!   new address; then N health flips (a DOWN status written for one of a name's
+//!   two addresses, then UP again), each timed until the answers change.
+//! - `load N`: writes N containerdns A records (one name each) into etcd, then
+//!   runs a fresh process that starts the etcd source and reports the full load's
+//!   time and the process's resident memory.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use etcd_client::{Client, Txn, TxnOp};
+use ferrodns::cli::ServeArgs;
+use ferrodns::etcd::EtcdSource;
+use ferrodns::loader::Loader;
+use ferrodns_dataplane::engine::{Engine, EngineConfig};
+use ferrodns_dataplane::io::udp::{UdpConfig, UdpWorkers};
+use ferrodns_dataplane::table::Table;
+
+type Error = Box<dyn std::error::Error>;
+
+fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().collect();
+    let count = |default: usize| args.get(2).and_then(|n| n.parse().ok()).unwrap_or(default);
+    match args.get(1).map(String::as_str) {
+        Some("latency") => latency(count(1000)),
+        Some("load") => load(count(1_000_000)),
+        Some("measure-load") => measure_load(args.get(2).cloned().unwrap_or_default()),
+        _ => {
+            eprintln!("usage: etcd_bench latency [N] | load [N]");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// A throw-away etcd on loopback.
+struct Etcd {
+    child: Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Etcd {
+    fn start() -> Result<Etcd, Error> {
+        let dir = tempfile::tempdir()?;
+        let client = free_port()?;
+        let peer = free_port()?;
+        let url = format!("http://127.0.0.1:{client}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let child = Command::new("etcd")
+            .args(["--name", "bench", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args([
+                "--listen-client-urls",
+                &url,
+                "--advertise-client-urls",
+                &url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer_url,
+                "--initial-advertise-peer-urls",
+                &peer_url,
+            ])
+            .args(["--initial-cluster", &format!("bench={peer_url}")])
+            .args(["--quota-backend-bytes", &(8u64 << 30).to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let etcd = Etcd {
+            child,
+            url,
+            _dir: dir,
+        };
+        let started = Instant::now();
+        while !etcd.healthy() {
+            if started.elapsed() > Duration::from_secs(20) {
+                return Err("etcd did not start".into());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(etcd)
+    }
+
+    fn healthy(&self) -> bool {
+        Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .args(["--endpoints", &self.url, "endpoint", "health"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> Result<u16, Error> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The etcd half of ferrodns plus one UDP poll loop, in this process.
+struct Appliance {
+    _udp: UdpWorkers,
+    addr: SocketAddr,
+    source_started: Duration,
+}
+
+async fn appliance(
+    url: &str,
+    runtime_stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Appliance, Error> {
+    let config = ferrodns::config::load(&ServeArgs {
+        etcd: vec![url.to_owned()],
+        domains: vec!["bench.test".into()],
+        ..ServeArgs::default()
+    })?;
+    let settings = config.etcd.clone().ok_or("no etcd settings")?;
+    let loader = Loader::new(config.zones.clone(), config.default_policy, None)
+        .with_etcd_zones(config.etcd_zones());
+    let table = Table::new();
+    let started = Instant::now();
+    let source = EtcdSource::start(&config, &settings, &loader, table.clone()).await?;
+    let source_started = started.elapsed();
+    tokio::spawn(source.run(runtime_stop));
+    let udp = UdpWorkers::spawn(
+        UdpConfig {
+            listen: vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 0))],
+            workers: 1,
+            cores: None,
+            batch: 64,
+        },
+        Arc::new(Engine::new(EngineConfig {
+            chaos_version: None,
+            chaos_id: None,
+        })),
+        table,
+    )?;
+    let addr = *udp.local_addrs().first().ok_or("no UDP address")?;
+    Ok(Appliance {
+        _udp: udp,
+        addr,
+        source_started,
+    })
+}
+
+/// A queries for one name over UDP, answers read back as addresses.
+struct Resolver {
+    socket: UdpSocket,
+    query: Vec<u8>,
+    id: u16,
+}
+
+impl Resolver {
+    fn new(server: SocketAddr, name: &str) -> Result<Resolver, Error> {
+        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        socket.connect(server)?;
+        socket.set_read_timeout(Some(Duration::from_millis(200)))?;
+        let mut query = vec![0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        for label in name.trim_end_matches('.').split('.') {
+            query.push(label.len() as u8);
+            query.extend_from_slice(label.as_bytes());
+        }
+        query.extend_from_slice(&[0, 0, 1, 0, 1]);
+        Ok(Resolver {
+            socket,
+            query,
+            id: 0,
+        })
+    }
+
+    /// The A addresses in the answer, sorted.
+    fn ask(&mut self) -> Vec<[u8; 4]> {
+        self.id = self.id.wrapping_add(1);
+        self.query[..2].copy_from_slice(&self.id.to_be_bytes());
+        if self.socket.send(&self.query).is_err() {
+            return Vec::new();
+        }
+        let mut buf = [0u8; 1500];
+        loop {
+            let Ok(len) = self.socket.recv(&mut buf) else {
+                return Vec::new();
+            };
+            if buf[..2] == self.id.to_be_bytes() {
+                let mut out = answers(&buf[..len]);
+                out.sort();
+                return out;
+            }
+        }
+    }
+}
+
+/// A rdata of the answer section (a deliberately small parser).
+fn answers(msg: &[u8]) -> Vec<[u8; 4]> {
+    let count = |at: usize| {
+        msg.get(at..at + 2)
+            .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    let (qd, an) = (count(4), count(6));
+    let skip_name = |mut at: usize| -> usize {
+        while let Some(&len) = msg.get(at) {
+            if len == 0 {
+                return at + 1;
+            }
+            if len & 0xc0 == 0xc0 {
+                return at + 2;
+            }
+            at += 1 + usize::from(len);
+        }
+        at
+    };
+    let mut at = 12;
+    for _ in 0..qd {
+        at = skip_name(at) + 4;
+    }
+    let mut out = Vec::new();
+    for _ in 0..an {
+        at = skip_name(at);
+        let (rtype, rdlen) = (count(at), usize::from(count(at + 8)));
+        at += 10;
+        if rtype == 1
+            && rdlen == 4
+            && let Some(rdata) = msg.get(at..at + 4)
+        {
+            out.push([rdata[0], rdata[1], rdata[2], rdata[3]]);
+        }
+        at += rdlen;
+    }
+    out
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(index).copied().unwrap_or_default()
+}
+
+fn summary(what: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{what}: n={} p50={:.2} ms p90={:.2} ms p99={:.2} ms max={:.2} ms",
+        samples.len(),
+        ms(percentile(&samples, 0.50)),
+        ms(percentile(&samples, 0.90)),
+        ms(percentile(&samples, 0.99)),
+        ms(percentile(&samples, 1.0)),
+    );
+}
+
+/// Polls until `done` holds for the answer; the time it took.
+fn until(
+    resolver: &mut Resolver,
+    started: Instant,
+    done: impl Fn(&[[u8; 4]]) -> bool,
+) -> Result<Duration, Error> {
+    loop {
+        if done(&resolver.ask()) {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > Duration::from_secs(5) {
+            return Err("the answer did not change within 5 s".into());
+        }
+    }
+}
+
+fn latency(n: usize) -> Result<(), Error> {
+    let etcd = Etcd::start()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let appliance = runtime.block_on(appliance(&etcd.url, stopped))?;
+    let mut client = runtime.block_on(Client::connect([etcd.url.as_str()], None))?;
+    let mut resolver = Resolver::new(appliance.addr, "web.bench.test")?;
+
+    let mut visible = Vec::with_capacity(n);
+    let mut acked = Vec::with_capacity(n);
+    for i in 0..n {
+        let ip = [10, 1, (i >> 8) as u8, i as u8];
+        let value = format!(
+            r#"{{"type":"A","host":"{}.{}.{}.{}"}}"#,
+            ip[0], ip[1], ip[2], ip[3]
+        );
+        let started = Instant::now();
+        runtime.block_on(client.put("/containerdns/test/bench/web/x/", value, None))?;
+        acked.push(started.elapsed());
+        visible.push(until(&mut resolver, started, |a| a == [ip])?);
+    }
+    summary("etcd put acknowledged", acked);
+    summary("etcd write -> answer visible", visible);
+
+    runtime.block_on(async {
+        client
+            .put(
+                "/containerdns/test/bench/web/x/",
+                r#"{"type":"A","host":"10.2.0.1"}"#,
+                None,
+            )
+            .await?;
+        client
+            .put(
+                "/containerdns/test/bench/web/y/",
+                r#"{"type":"A","host":"10.2.0.2"}"#,
+                None,
+            )
+            .await
+    })?;
+    until(&mut resolver, Instant::now(), |a| a.len() == 2)?;
+    let mut flips = Vec::with_capacity(n);
+    for i in 0..n {
+        let down = i % 2 == 0;
+        let status = if down { "DOWN" } else { "UP" };
+        let value = format!(r#"{{"status":"{status}","ports":["80"]}}"#);
+        let started = Instant::now();
+        runtime.block_on(client.put("/containerdns/monitor/status/10.2.0.1", value, None))?;
+        flips.push(until(&mut resolver, started, |a| {
+            if down {
+                a == [[10, 2, 0, 2]]
+            } else {
+                a.len() == 2
+            }
+        })?);
+    }
+    summary("health DOWN/UP write -> answers change", flips);
+    Ok(())
+}
+
+fn load(n: usize) -> Result<(), Error> {
+    let etcd = Etcd::start()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let started = Instant::now();
+    runtime.block_on(async {
+        let client = Client::connect([etcd.url.as_str()], None).await?;
+        let mut tasks = Vec::new();
+        let workers = 16;
+        for w in 0..workers {
+            let mut client = client.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut i = w * 128;
+                while i < n {
+                    let ops: Vec<TxnOp> = (i..(i + 128).min(n))
+                        .map(|k| {
+                            let key = format!("/containerdns/test/bench/h{k}/a/");
+                            let value = format!(
+                                r#"{{"host":"10.{}.{}.{}","type":"A","ttl":30}}"#,
+                                (k >> 16) & 255,
+                                (k >> 8) & 255,
+                                k & 255
+                            );
+                            TxnOp::put(key, value, None)
+                        })
+                        .collect();
+                    client.txn(Txn::new().and_then(ops)).await?;
+                    i += workers * 128;
+                }
+                Ok::<(), etcd_client::Error>(())
+            }));
+        }
+        for task in tasks {
+            task.await??;
+        }
+        Ok::<(), Error>(())
+    })?;
+    println!(
+        "wrote {n} records to etcd in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let me = std::env::current_exe()?;
+    let status = Command::new(me)
+        .args(["measure-load", &etcd.url])
+        .status()?;
+    if !status.success() {
+        return Err("the load measurement failed".into());
+    }
+    Ok(())
+}
+
+/// Runs in a fresh process: starts the etcd source and reports.
+fn measure_load(url: String) -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(std::io::stderr)
+        .init();
+    let before = memory();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let appliance = runtime.block_on(appliance(&url, stopped))?;
+    let after = memory();
+    let mut resolver = Resolver::new(appliance.addr, "h12345.bench.test")?;
+    let answered = resolver.ask();
+    println!(
+        "full load from etcd: {:.2} s; resident memory {} MiB (peak {} MiB, {} MiB before); h12345 -> {:?}",
+        appliance.source_started.as_secs_f64(),
+        after.0 >> 10,
+        after.1 >> 10,
+        before.0 >> 10,
+        answered
+    );
+    Ok(())
+}
+
+/// (VmRSS, VmHWM) in KiB.
+fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}

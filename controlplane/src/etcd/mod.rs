@@ -1,0 +1,247 @@
+//! Records and backend health from etcd v3.
+//!
+//! A fleet of ferrodns appliances can share one etcd cluster: whatever writes the
+//! records (containerdns's API, external-dns, `etcdctl`, ferrodns's own REST API)
+//! writes them once, and every appliance answers them within milliseconds.
+//!
+//! The design keeps I/O at the edge:
+//!
+//! - [`decode`] (with [`key`], [`containerdns`], [`skydns`] and [`health`]) is a
+//!   sans-IO decoder: a key and its value in, the records it contributes (or a
+//!   health status, or an error about that key alone) out.
+//! - [`assemble`] applies the rules that need all of a name's keys (groups, SRV
+//!   weights, CNAME conflicts).
+//! - [`records`] keeps what etcd holds, event by event, indexed so that a change
+//!   names exactly the table names to rebuild.
+//! - [`publish`] turns that into the answer table: a full build published in one
+//!   swap, or an edit of just the changed names.
+//! - [`sync`] talks to etcd: full load, watch, reconnect, compaction, snapshot.
+//! - [`snapshot`] is the local copy that lets a restart serve while etcd is down.
+//! - [`status`] exposes how it is going ([`EtcdStatus`], lock-free) to `/metrics`.
+//! - [`writer`] writes records in the containerdns layout for the REST API.
+//!
+//! docs/etcd.md describes the layouts and behaviour for operators.
+//!
+//! # Reading the status
+//!
+//! [`EtcdSource::status`] returns an `Arc<EtcdStatus>` that stays valid for the life
+//! of the process; every getter is one relaxed atomic load, so a metrics handler
+//! can read it on every scrape:
+//!
+//! ```text
+//! ferrodns_etcd_connected          status.connected()            1 while a watch is live
+//! ferrodns_etcd_revision           status.revision()             newest revision applied
+//! ferrodns_etcd_staleness_seconds  status.staleness()            0 when connected; None: never synced
+//! ferrodns_etcd_keys               status.keys(), bad_keys()     keys used / skipped
+//! ferrodns_health_targets{UP|DOWN} status.health_up(), health_down()
+//! ```
+
+pub mod assemble;
+pub mod containerdns;
+pub mod decode;
+pub mod health;
+mod key;
+pub mod publish;
+pub mod records;
+pub mod skydns;
+pub mod snapshot;
+pub mod status;
+pub mod sync;
+pub mod writer;
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use ferrodns_dataplane::name::Name;
+use ferrodns_dataplane::table::{Table, ZoneInput};
+use tokio::sync::{Mutex, watch};
+use tracing::{info, warn};
+
+pub use status::EtcdStatus;
+
+use self::decode::{Decoder, Zones};
+use self::publish::{Publisher, report};
+use self::records::EtcdRecords;
+use self::sync::{SyncError, SyncLoop, connect, counts};
+use crate::config::{EtcdSettings, ServeConfig};
+use crate::loader::{LoadError, Loader};
+
+/// Why the etcd source could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("cannot build the table: {0}")]
+    Build(String),
+}
+
+/// The etcd source of a running server, between start-up and the sync loop.
+#[derive(Debug)]
+pub struct EtcdSource {
+    publisher: Arc<Mutex<Publisher>>,
+    status: Arc<EtcdStatus>,
+    settings: EtcdSettings,
+    prefixes: Vec<String>,
+    fingerprint: String,
+    resume: Option<Vec<i64>>,
+}
+
+impl EtcdSource {
+    /// Builds and publishes the first table: the static zones from `loader`, and
+    /// the etcd zones from etcd if it answers within the timeout, else from the
+    /// snapshot, else empty (SOA and NS only). Never fails because etcd is down.
+    pub async fn start(
+        config: &ServeConfig,
+        settings: &EtcdSettings,
+        loader: &Loader,
+        table: Table,
+    ) -> Result<EtcdSource, StartError> {
+        let job = loader.clone();
+        let static_zones = tokio::task::spawn_blocking(move || job.inputs())
+            .await
+            .map_err(|e| LoadError::Interrupted(e.to_string()))??;
+        let etcd_apexes = config.etcd_zones();
+        let other_apexes: Vec<Name> = static_zones.iter().map(|z| z.apex.clone()).collect();
+        let zones = Zones::new(&etcd_apexes, &other_apexes);
+        let decoder = Decoder::new(settings.layouts.clone(), zones);
+        let stubs: Vec<ZoneInput> = config
+            .zones
+            .iter()
+            .filter(|z| etcd_apexes.contains(&z.origin))
+            .map(|z| {
+                let mut input = ZoneInput::new(z.origin.clone(), Vec::new());
+                input.policy = z.policy.unwrap_or(config.default_policy);
+                input.name_policies = z.name_policies.clone();
+                input
+            })
+            .collect();
+        let fingerprint = format!("{:?} {:?}", settings.layouts, decoder.zones);
+        let prefixes = settings.layouts.watched_prefixes();
+        let status = Arc::new(EtcdStatus::default());
+        let publisher = Publisher::new(
+            table,
+            static_zones,
+            stubs,
+            EtcdRecords::new(decoder.clone()),
+        );
+        let mut sync = SyncLoop {
+            settings: settings.clone(),
+            prefixes: prefixes.clone(),
+            fingerprint: fingerprint.clone(),
+            publisher: Arc::new(Mutex::new(publisher)),
+            status: Arc::clone(&status),
+            resume: None,
+            dirty: false,
+            last_snapshot: Instant::now(),
+        };
+
+        let first = async {
+            let client = connect(settings).await?;
+            sync.full_load(&client).await
+        };
+        if let Err(error) = first.await {
+            warn!("etcd unavailable at start-up: {error}");
+            sync.resume = restore(&sync, decoder, &fingerprint, prefixes.len()).await?;
+        }
+        Ok(EtcdSource {
+            publisher: sync.publisher,
+            status,
+            settings: settings.clone(),
+            prefixes,
+            fingerprint,
+            resume: sync.resume,
+        })
+    }
+
+    /// The status gauges, shared with the sync loop.
+    pub fn status(&self) -> Arc<EtcdStatus> {
+        Arc::clone(&self.status)
+    }
+
+    /// The table's writer, for SIGHUP reloads of the static zones.
+    pub fn publisher(&self) -> Arc<Mutex<Publisher>> {
+        Arc::clone(&self.publisher)
+    }
+
+    /// Keeps the table in step with etcd until `shutdown` turns true.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        SyncLoop {
+            settings: self.settings,
+            prefixes: self.prefixes,
+            fingerprint: self.fingerprint,
+            publisher: self.publisher,
+            status: self.status,
+            resume: self.resume,
+            dirty: false,
+            last_snapshot: Instant::now(),
+        }
+        .run(shutdown)
+        .await;
+    }
+}
+
+/// Serves the snapshot, or empty etcd zones; returns where the watch may resume.
+async fn restore(
+    sync: &SyncLoop,
+    decoder: Decoder,
+    fingerprint: &str,
+    watchers: usize,
+) -> Result<Option<Vec<i64>>, StartError> {
+    let snapshot = match &sync.settings.snapshot {
+        Some(path) => {
+            let path = path.clone();
+            match tokio::task::spawn_blocking(move || snapshot::read(&path)).await {
+                Ok(Ok(snapshot)) => Some(snapshot),
+                Ok(Err(error)) => {
+                    warn!("{error}");
+                    None
+                }
+                Err(error) => {
+                    warn!("reading the etcd snapshot failed: {error}");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let mut publisher = Arc::clone(&sync.publisher).lock_owned().await;
+    let Some(snapshot) = snapshot else {
+        warn!("no etcd snapshot: serving the etcd zones empty until etcd answers");
+        tokio::task::spawn_blocking(move || publisher.rebuild().map(|_| ()))
+            .await
+            .map_err(|e| StartError::Build(e.to_string()))?
+            .map_err(|e| StartError::Build(e.to_string()))?;
+        return Ok(None);
+    };
+    let resume = (snapshot.fingerprint == fingerprint).then(|| vec![snapshot.revision; watchers]);
+    let (saved_at, revision, keys) = (snapshot.saved_at, snapshot.revision, snapshot.pairs.len());
+    let counts = tokio::task::spawn_blocking(move || {
+        let (records, errors) = EtcdRecords::load(decoder, snapshot.pairs);
+        report(&errors);
+        publisher
+            .set_etcd(records)
+            .map(|_| counts(publisher.etcd()))
+    })
+    .await
+    .map_err(|e| StartError::Build(e.to_string()))?
+    .map_err(|e| StartError::Build(e.to_string()))?;
+    sync.status.set_counts(counts);
+    sync.status.set_synced_at(saved_at);
+    sync.status.reset_revision(revision);
+    let age = SystemTime::now()
+        .duration_since(saved_at)
+        .unwrap_or_default();
+    info!(
+        keys,
+        revision,
+        age_s = age.as_secs(),
+        "serving the etcd snapshot until etcd answers"
+    );
+    Ok(resume)
+}
+
+impl From<SyncError> for StartError {
+    fn from(error: SyncError) -> Self {
+        StartError::Build(error.to_string())
+    }
+}

@@ -1,0 +1,509 @@
+//! What etcd holds for ferrodns, kept up to date event by event (sans-IO).
+//!
+//! The source of truth is the key/value pairs themselves: [`EtcdRecords`] keeps
+//! every key that contributes records or health, with its raw value, plus three
+//! indexes derived from decoding it:
+//!
+//! - owner name → keys, in canonical DNS order, so a changed name can be rebuilt
+//!   from just its keys and "does anything lie below this name?" (empty
+//!   non-terminals) is one ordered lookup;
+//! - address → keys giving an A/AAAA with it, so a health flip finds the names
+//!   to recompile without a scan;
+//! - the set of addresses marked DOWN.
+//!
+//! Records themselves are not kept: a name's records are decoded again from its
+//! keys when it is rebuilt (a few microseconds per key), which keeps memory at
+//! roughly the size of the raw keys and values.
+//!
+//! [`EtcdRecords::put`] and [`EtcdRecords::delete`] report in an [`Update`] the names
+//! whose answers may have changed (the owners the key had before and has now),
+//! the addresses whose health changed, and the keys that could not be decoded. A
+//! key whose new value is bad contributes nothing until a good value replaces it;
+//! the error names that key alone.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+use std::ops::Bound;
+use std::sync::Arc;
+
+use ferrodns_dataplane::name::Name;
+use ferrodns_dataplane::record::{RData, Record};
+
+use super::assemble::assemble;
+use super::decode::{DecodeError, Decoded, Decoder, Entry};
+
+/// What a batch of events changed.
+#[derive(Debug, Default)]
+pub struct Update {
+    /// Names whose records may differ now.
+    pub names: BTreeSet<Name>,
+    /// Addresses whose health changed.
+    pub health: BTreeSet<IpAddr>,
+    /// Keys skipped because their value could not be decoded.
+    pub errors: Vec<DecodeError>,
+}
+
+impl Update {
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty() && self.health.is_empty() && self.errors.is_empty()
+    }
+}
+
+/// What a key holds. Its owners and addresses are not stored: decoding the value
+/// again gives them (the decoder is deterministic), which saves about a hundred
+/// bytes per key at a million keys.
+#[derive(Debug)]
+enum KeyState {
+    Records { value: Box<[u8]> },
+    Health { value: Box<[u8]>, ip: IpAddr },
+    Bad,
+}
+
+/// The records and health etcd holds, indexed for name-by-name rebuilds.
+#[derive(Debug, Default)]
+pub struct EtcdRecords {
+    decoder: Decoder,
+    keys: HashMap<Arc<[u8]>, KeyState>,
+    names: BTreeMap<Name, Vec<Arc<[u8]>>>,
+    addresses: HashMap<IpAddr, Vec<Arc<[u8]>>>,
+    /// Health by address, from health keys: `true` when UP.
+    health: HashMap<IpAddr, bool>,
+    down: HashSet<IpAddr>,
+    bad: usize,
+}
+
+impl EtcdRecords {
+    pub fn new(decoder: Decoder) -> Self {
+        EtcdRecords {
+            decoder,
+            ..EtcdRecords::default()
+        }
+    }
+
+    /// Builds the records from a full listing of keys; returns the keys skipped.
+    pub fn load(
+        decoder: Decoder,
+        pairs: impl IntoIterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> (Self, Vec<DecodeError>) {
+        let mut records = EtcdRecords::new(decoder);
+        let mut update = Update::default();
+        let mut errors = Vec::new();
+        for (key, value) in pairs {
+            records.put(&key, &value, &mut update);
+            update.names.clear();
+            update.health.clear();
+            errors.append(&mut update.errors);
+        }
+        (records, errors)
+    }
+
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    /// Applies a put of `key` = `value`.
+    pub fn put(&mut self, key: &[u8], value: &[u8], update: &mut Update) {
+        let decoded = self.decoder.decode(key, value);
+        if let (
+            Ok(Decoded::Health { ip, up }),
+            Some(KeyState::Health {
+                value: old,
+                ip: was,
+            }),
+        ) = (&decoded, self.keys.get_mut(key))
+            && ip == was
+        {
+            // A new status for the same address: report a change only if it is one.
+            *old = value.into();
+            let (ip, up) = (*ip, *up);
+            self.set_health(ip, Some(up), update);
+            return;
+        }
+        self.forget(key, update);
+        match decoded {
+            Ok(Decoded::Ignored) => {}
+            Ok(Decoded::Records(entries)) if entries.is_empty() => {}
+            Ok(Decoded::Records(entries)) => {
+                let key: Arc<[u8]> = Arc::from(key);
+                let (owners, addresses) = owners_and_addresses(&entries);
+                for owner in owners {
+                    self.names
+                        .entry(owner.clone())
+                        .or_default()
+                        .push(Arc::clone(&key));
+                    update.names.insert(owner.clone());
+                }
+                for ip in addresses {
+                    self.addresses.entry(ip).or_default().push(Arc::clone(&key));
+                }
+                self.keys.insert(
+                    key,
+                    KeyState::Records {
+                        value: value.into(),
+                    },
+                );
+            }
+            Ok(Decoded::Health { ip, up }) => {
+                self.set_health(ip, Some(up), update);
+                self.keys.insert(
+                    Arc::from(key),
+                    KeyState::Health {
+                        value: value.into(),
+                        ip,
+                    },
+                );
+            }
+            Err(error) => {
+                self.keys.insert(Arc::from(key), KeyState::Bad);
+                self.bad += 1;
+                update.errors.push(error);
+            }
+        }
+    }
+
+    /// Applies a delete of `key`.
+    pub fn delete(&mut self, key: &[u8], update: &mut Update) {
+        self.forget(key, update);
+    }
+
+    /// Removes what `key` contributed, noting the names and health it touched.
+    fn forget(&mut self, key: &[u8], update: &mut Update) {
+        let Some(state) = self.keys.remove(key) else {
+            return;
+        };
+        match state {
+            KeyState::Records { value } => {
+                let entries = match self.decoder.decode(key, &value) {
+                    Ok(Decoded::Records(entries)) => entries,
+                    _ => Vec::new(),
+                };
+                let (owners, addresses) = owners_and_addresses(&entries);
+                for owner in owners {
+                    if let Some(keys) = self.names.get_mut(owner) {
+                        keys.retain(|k| **k != *key);
+                        if keys.is_empty() {
+                            self.names.remove(owner);
+                        }
+                    }
+                    update.names.insert(owner.clone());
+                }
+                for ip in addresses {
+                    if let Some(keys) = self.addresses.get_mut(&ip) {
+                        keys.retain(|k| **k != *key);
+                        if keys.is_empty() {
+                            self.addresses.remove(&ip);
+                        }
+                    }
+                }
+            }
+            KeyState::Health { ip, .. } => self.set_health(ip, None, update),
+            KeyState::Bad => self.bad = self.bad.saturating_sub(1),
+        }
+    }
+
+    fn set_health(&mut self, ip: IpAddr, up: Option<bool>, update: &mut Update) {
+        let was_down = self.down.contains(&ip);
+        match up {
+            Some(up) => {
+                self.health.insert(ip, up);
+            }
+            None => {
+                self.health.remove(&ip);
+            }
+        }
+        let is_down = up == Some(false);
+        if is_down {
+            self.down.insert(ip);
+        } else {
+            self.down.remove(&ip);
+        }
+        if was_down != is_down {
+            update.health.insert(ip);
+        }
+    }
+
+    /// The records `name` answers with now, and the keys dropped on the way
+    /// (see [`assemble`]).
+    pub fn name_records(&self, name: &Name, is_apex: bool) -> (Vec<Record>, Vec<DecodeError>) {
+        let Some(keys) = self.names.get(name) else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut entries: Vec<(&[u8], Entry)> = Vec::with_capacity(keys.len());
+        for key in keys {
+            let Some(KeyState::Records { value, .. }) = self.keys.get(key) else {
+                continue;
+            };
+            if let Ok(Decoded::Records(decoded)) = self.decoder.decode(key, value) {
+                entries.extend(
+                    decoded
+                        .into_iter()
+                        .filter(|e| e.record.name == *name)
+                        .map(|e| (&**key, e)),
+                );
+            }
+        }
+        assemble(name, is_apex, entries)
+    }
+
+    /// The keys that give `name` records, each with all it decodes to (records at
+    /// other names included).
+    pub fn name_keys(&self, name: &Name) -> Vec<(Vec<u8>, Vec<Entry>)> {
+        let mut out = Vec::new();
+        for key in self.names.get(name).into_iter().flatten() {
+            if let Some(KeyState::Records { value, .. }) = self.keys.get(key)
+                && let Ok(Decoded::Records(entries)) = self.decoder.decode(key, value)
+            {
+                out.push((key.to_vec(), entries));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Names from `from` on (inclusive), in canonical order.
+    pub fn names_from(&self, from: &Name) -> impl Iterator<Item = &Name> {
+        self.names.range(from..).map(|(name, _)| name)
+    }
+
+    /// Every name etcd gives records to, in canonical order (parents first).
+    pub fn names(&self) -> impl Iterator<Item = &Name> {
+        self.names.keys()
+    }
+
+    pub fn name_count(&self) -> usize {
+        self.names.len()
+    }
+
+    /// True when etcd gives `name` records.
+    pub fn contains(&self, name: &Name) -> bool {
+        self.names.contains_key(name)
+    }
+
+    /// True when etcd gives records to a name below `name`.
+    pub fn has_descendants(&self, name: &Name) -> bool {
+        self.names
+            .range((Bound::Excluded(name), Bound::Unbounded))
+            .next()
+            .is_some_and(|(next, _)| next.is_subdomain_of(name))
+    }
+
+    /// Names with an A/AAAA record of `ip`.
+    pub fn names_with_address(&self, ip: &IpAddr) -> BTreeSet<Name> {
+        let mut names = BTreeSet::new();
+        for key in self.addresses.get(ip).into_iter().flatten() {
+            if let Some(KeyState::Records { value }) = self.keys.get(key)
+                && let Ok(Decoded::Records(entries)) = self.decoder.decode(key, value)
+            {
+                names.extend(entries.into_iter().map(|e| e.record.name));
+            }
+        }
+        names
+    }
+
+    /// Addresses marked DOWN (status other than `UP`).
+    pub fn down(&self) -> &HashSet<IpAddr> {
+        &self.down
+    }
+
+    /// Addresses with a status, UP and DOWN counted apart.
+    pub fn health_counts(&self) -> (usize, usize) {
+        let up = self.health.values().filter(|up| **up).count();
+        (up, self.health.len() - up)
+    }
+
+    /// Keys that contribute records or health.
+    pub fn key_count(&self) -> usize {
+        self.keys.len() - self.bad
+    }
+
+    /// Keys whose current value could not be decoded.
+    pub fn bad_key_count(&self) -> usize {
+        self.bad
+    }
+
+    /// Every key that contributes records or health, with its value: what a
+    /// snapshot keeps.
+    pub fn pairs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.keys.iter().filter_map(|(key, state)| match state {
+            KeyState::Records { value, .. } | KeyState::Health { value, .. } => {
+                Some((&**key, &**value))
+            }
+            KeyState::Bad => None,
+        })
+    }
+}
+
+/// The distinct owners and A/AAAA addresses of a key's entries.
+fn owners_and_addresses(entries: &[Entry]) -> (Vec<&Name>, Vec<IpAddr>) {
+    let mut owners: Vec<&Name> = Vec::with_capacity(1);
+    let mut addresses: Vec<IpAddr> = Vec::new();
+    for entry in entries {
+        if !owners.contains(&&entry.record.name) {
+            owners.push(&entry.record.name);
+        }
+        if let Some(ip) = address(&entry.record.data)
+            && !addresses.contains(&ip)
+        {
+            addresses.push(ip);
+        }
+    }
+    (owners, addresses)
+}
+
+fn address(data: &RData) -> Option<IpAddr> {
+    match data {
+        RData::A(v4) => Some(IpAddr::V4(*v4)),
+        RData::Aaaa(v6) => Some(IpAddr::V6(*v6)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::etcd::decode::{Layouts, Zones};
+
+    fn name(text: &str) -> Name {
+        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    fn state() -> EtcdRecords {
+        EtcdRecords::new(Decoder::new(
+            Layouts::default(),
+            Zones::new(&[name("example.com.")], &[]),
+        ))
+    }
+
+    fn put(state: &mut EtcdRecords, key: &str, value: &str) -> Update {
+        let mut update = Update::default();
+        state.put(key.as_bytes(), value.as_bytes(), &mut update);
+        update
+    }
+
+    fn answers(state: &EtcdRecords, owner: &str) -> Vec<String> {
+        let (records, _) = state.name_records(&name(owner), false);
+        records.iter().map(|r| r.data.to_string()).collect()
+    }
+
+    #[test]
+    fn puts_and_deletes_touch_only_their_names() {
+        let mut state = state();
+        let update = put(
+            &mut state,
+            "/containerdns/com/example/web/h1/",
+            r#"{"type":"A","host":"10.0.0.1"}"#,
+        );
+        assert_eq!(
+            update
+                .names
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["web.example.com."]
+        );
+        put(
+            &mut state,
+            "/skydns/com/example/web/4f6c1a2b",
+            r#"{"host":"10.0.0.2","targetstrip":1}"#,
+        );
+        put(
+            &mut state,
+            "/skydns/com/example/a/b/c",
+            r#"{"host":"10.0.0.3"}"#,
+        );
+        assert_eq!(
+            answers(&state, "web.example.com."),
+            ["10.0.0.1", "10.0.0.2"]
+        );
+        assert!(state.has_descendants(&name("a.example.com.")));
+        assert!(state.has_descendants(&name("b.a.example.com.")));
+        assert!(!state.has_descendants(&name("web.example.com.")));
+
+        // Re-putting a key moves its records: the old owner and the new one change.
+        let update = put(
+            &mut state,
+            "/skydns/com/example/a/b/c",
+            r#"{"host":"10.0.0.3","targetstrip":1}"#,
+        );
+        assert_eq!(
+            update
+                .names
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["b.a.example.com.", "c.b.a.example.com."]
+        );
+        let mut update = Update::default();
+        state.delete(b"/containerdns/com/example/web/h1/", &mut update);
+        assert_eq!(answers(&state, "web.example.com."), ["10.0.0.2"]);
+        state.delete(b"/skydns/com/example/web/4f6c1a2b", &mut update);
+        assert!(!state.contains(&name("web.example.com.")));
+        assert_eq!(state.key_count(), 1);
+    }
+
+    #[test]
+    fn a_bad_value_drops_that_key_alone() {
+        let mut state = state();
+        put(
+            &mut state,
+            "/containerdns/com/example/web/h1/",
+            r#"{"type":"A","host":"10.0.0.1"}"#,
+        );
+        put(
+            &mut state,
+            "/containerdns/com/example/web/h2/",
+            r#"{"type":"A","host":"10.0.0.2"}"#,
+        );
+        let update = put(
+            &mut state,
+            "/containerdns/com/example/web/h2/",
+            r#"{"type":"A","host":"#,
+        );
+        assert_eq!(update.errors.len(), 1);
+        assert!(update.names.contains(&name("web.example.com.")));
+        assert_eq!(answers(&state, "web.example.com."), ["10.0.0.1"]);
+        assert_eq!((state.key_count(), state.bad_key_count()), (1, 1));
+        put(
+            &mut state,
+            "/containerdns/com/example/web/h2/",
+            r#"{"type":"A","host":"10.0.0.2"}"#,
+        );
+        assert_eq!((state.key_count(), state.bad_key_count()), (2, 0));
+        assert_eq!(state.pairs().count(), 2);
+    }
+
+    #[test]
+    fn health_flips_name_the_addresses_and_their_names() {
+        let mut state = state();
+        put(
+            &mut state,
+            "/containerdns/com/example/web/h1/",
+            r#"{"type":"A","host":"10.0.0.1"}"#,
+        );
+        put(
+            &mut state,
+            "/containerdns/com/example/api/h1/",
+            r#"{"type":"A","host":"10.0.0.1"}"#,
+        );
+        let ip: IpAddr = "10.0.0.1".parse().unwrap_or_else(|_| unreachable!());
+        let update = put(
+            &mut state,
+            "/containerdns/monitor/status/10.0.0.1",
+            r#"{"status":"DOWN","ports":["80"]}"#,
+        );
+        assert_eq!(update.health.iter().collect::<Vec<_>>(), [&ip]);
+        assert!(state.down().contains(&ip));
+        assert_eq!(state.names_with_address(&ip).len(), 2);
+        assert_eq!(state.health_counts(), (0, 1));
+        // Same status again: no change to report.
+        let update = put(
+            &mut state,
+            "/containerdns/monitor/status/10.0.0.1",
+            r#"{"status":"DOWN"}"#,
+        );
+        assert!(update.health.is_empty());
+        let mut update = Update::default();
+        state.delete(b"/containerdns/monitor/status/10.0.0.1", &mut update);
+        assert!(update.health.contains(&ip) && state.down().is_empty());
+    }
+}

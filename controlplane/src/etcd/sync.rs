@@ -1,0 +1,504 @@
+//! Keeping the table in step with etcd: the only part of [`crate::etcd`] that does
+//! I/O.
+//!
+//! ```text
+//!            +-------------------- compacted ---------------------+
+//!            v                                                    |
+//!  connect -> full load (paged range gets at one revision) -> watch from rev+1
+//!     ^        swap the whole table once, write the snapshot      |    events: edit
+//!     |                                                           |    changed names
+//!     +---------- disconnected: keep serving, back off -----------+
+//!                 re-watch each prefix from its last revision
+//! ```
+//!
+//! - **Full load**: every watched prefix is listed in pages of [`PAGE`] keys, all at
+//!   the revision of the first page, so the listing is one consistent cut. The new
+//!   records are compiled off to the side and published in one swap; until then
+//!   the old table keeps answering.
+//! - **Watch**: one gRPC stream, one watcher per prefix, each starting right after
+//!   the revision its data reflects. Responses are read by a small task into a
+//!   channel; the applier drains what is queued and applies it as one batch (one
+//!   table edit, one publish), so a burst of writes costs one swap, not one each.
+//! - **Disconnect** (etcd restarted, network gone): the table stays as it is,
+//!   [`EtcdStatus`] says so, and after a back-off ([`BACKOFF_MIN`] doubling to
+//!   [`BACKOFF_MAX`]) each watcher resumes from the last revision it applied, so
+//!   nothing is missed and nothing is reloaded.
+//! - **Compaction**: when etcd has compacted past a watcher's revision, the events
+//!   in between are gone; ferrodns does a full load and swaps the table at once.
+//! - **Snapshot**: after each full load, and at most every [`SNAPSHOT_EVERY`] while
+//!   changes arrive, the raw pairs are written to the snapshot file (when one is
+//!   configured), and once more on shutdown.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use etcd_client::{
+    Certificate, Client, ConnectOptions, EventType, GetOptions, Identity, TlsOptions, WatchOptions,
+    WatchResponse,
+};
+use tokio::sync::{Mutex, mpsc, watch};
+use tracing::{debug, info, warn};
+
+use super::publish::{Publisher, report};
+use super::records::{EtcdRecords, Update};
+use super::snapshot;
+use super::status::{Counts, EtcdStatus};
+use crate::config::EtcdSettings;
+
+/// Keys per range request of a full load. Large on purpose: etcd 3.4 walks the
+/// rest of the range on every limited request, so small pages make a big listing
+/// quadratic (2000-key pages took over a minute for a million keys).
+pub const PAGE: i64 = 50_000;
+/// Largest gRPC message accepted from etcd (a page of large values).
+const MAX_MESSAGE: usize = 512 << 20;
+/// First wait before reconnecting.
+pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// Longest wait between reconnection attempts.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// Shortest time between two snapshot writes caused by watch events.
+pub const SNAPSHOT_EVERY: Duration = Duration::from_secs(10);
+/// Watch responses applied in one batch at most.
+const BATCH: usize = 512;
+
+/// Why talking to etcd failed this time.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("etcd: {0}")]
+    Etcd(#[from] etcd_client::Error),
+    #[error("etcd did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("cannot read {what} {}: {source}", path.display())]
+    File {
+        what: &'static str,
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the table could not be built: {0}")]
+    Build(String),
+}
+
+/// Connects to the cluster (lazily: the first request finds out whether it is up).
+pub(crate) async fn connect(settings: &EtcdSettings) -> Result<Client, SyncError> {
+    let mut options = ConnectOptions::new()
+        .with_connect_timeout(settings.timeout)
+        .with_keep_alive(settings.timeout, settings.timeout)
+        .with_keep_alive_while_idle(true);
+    if let (Some(user), Some(path)) = (&settings.username, &settings.password_file) {
+        let password = read_file("etcd password file", path)?;
+        let password = String::from_utf8_lossy(&password)
+            .trim_end_matches(['\n', '\r'])
+            .to_owned();
+        options = options.with_user(user.clone(), password);
+    }
+    if settings.endpoints.iter().any(|e| e.starts_with("https://")) {
+        let mut tls = TlsOptions::new();
+        if let Some(path) = &settings.ca_file {
+            tls = tls.ca_certificate(Certificate::from_pem(read_file("etcd CA file", path)?));
+        }
+        if let (Some(cert), Some(key)) = (&settings.cert_file, &settings.key_file) {
+            tls = tls.identity(Identity::from_pem(
+                read_file("etcd certificate", cert)?,
+                read_file("etcd key", key)?,
+            ));
+        }
+        options = options.with_tls(tls);
+    }
+    let connecting = Client::connect(&settings.endpoints, Some(options));
+    Ok(deadline(settings.timeout, connecting).await??)
+}
+
+fn read_file(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, SyncError> {
+    std::fs::read(path).map_err(|source| SyncError::File {
+        what,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+async fn deadline<T>(limit: Duration, work: impl Future<Output = T>) -> Result<T, SyncError> {
+    tokio::time::timeout(limit, work)
+        .await
+        .map_err(|_| SyncError::Timeout(limit))
+}
+
+/// Every pair under `prefixes`, at one revision, and that revision.
+pub(crate) async fn list(
+    client: &Client,
+    prefixes: &[String],
+    timeout: Duration,
+) -> Result<(Vec<(Vec<u8>, Vec<u8>)>, i64), SyncError> {
+    let mut kv = client.kv_client().max_decoding_message_size(MAX_MESSAGE);
+    let mut revision = 0;
+    let mut pairs = Vec::new();
+    for prefix in prefixes {
+        let end = prefix_end(prefix.as_bytes());
+        let mut from = prefix.as_bytes().to_vec();
+        loop {
+            let mut options = GetOptions::new().with_range(end.clone()).with_limit(PAGE);
+            if revision != 0 {
+                options = options.with_revision(revision);
+            }
+            let mut response = deadline(timeout, kv.get(from.clone(), Some(options))).await??;
+            if revision == 0 {
+                revision = response.header().map_or(0, |h| h.revision());
+            }
+            let more = response.more();
+            let kvs = response.take_kvs();
+            let last = kvs.last().map(|kv| kv.key().to_vec());
+            pairs.extend(kvs.into_iter().map(|kv| kv.into_key_value()));
+            match (more, last) {
+                (true, Some(mut key)) => {
+                    key.push(0);
+                    from = key;
+                }
+                _ => break,
+            }
+        }
+    }
+    Ok((pairs, revision))
+}
+
+/// The first key after every key that starts with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+/// How a watch ended.
+enum WatchEnd {
+    /// A watcher's start revision was compacted away: reload everything.
+    Compacted(i64),
+    /// The stream failed or etcd cancelled the watch.
+    Lost(String),
+    Shutdown,
+}
+
+/// Aborts the response reader when the watch ends.
+struct Reader(tokio::task::JoinHandle<()>);
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The loop's state between connections.
+pub(crate) struct SyncLoop {
+    pub(crate) settings: EtcdSettings,
+    pub(crate) prefixes: Vec<String>,
+    pub(crate) fingerprint: String,
+    pub(crate) publisher: Arc<Mutex<Publisher>>,
+    pub(crate) status: Arc<EtcdStatus>,
+    /// Per prefix, the revision its data reflects; `None`: a full load is due.
+    pub(crate) resume: Option<Vec<i64>>,
+    /// Changes applied since the last snapshot write.
+    pub(crate) dirty: bool,
+    pub(crate) last_snapshot: Instant,
+}
+
+impl SyncLoop {
+    /// Runs until `shutdown` turns true.
+    pub(crate) async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = BACKOFF_MIN;
+        let mut failing = false;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let attempt = async {
+                let client = connect(&self.settings).await?;
+                if self.resume.is_none() {
+                    self.full_load(&client).await?;
+                }
+                Ok::<Client, SyncError>(client)
+            };
+            let client = tokio::select! {
+                result = attempt => result,
+                _ = shutdown.changed() => break,
+            };
+            let end = match client {
+                Ok(client) => self.watch(&client, &mut shutdown).await,
+                Err(error) => WatchEnd::Lost(error.to_string()),
+            };
+            // Only a watch that was established counts as etcd being back.
+            if self.status.connected() {
+                failing = false;
+                backoff = BACKOFF_MIN;
+            }
+            self.status.set_connected(false);
+            match end {
+                WatchEnd::Shutdown => break,
+                WatchEnd::Compacted(revision) => {
+                    info!(
+                        compacted = revision,
+                        "etcd compacted past our revision; reloading everything"
+                    );
+                    self.resume = None;
+                }
+                WatchEnd::Lost(reason) => {
+                    if failing {
+                        debug!("etcd still unreachable: {reason}");
+                    } else {
+                        warn!("etcd unreachable, serving the last table: {reason}");
+                    }
+                    failing = true;
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => break,
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+        if self.dirty {
+            self.write_snapshot().await;
+        }
+    }
+
+    /// Lists everything, swaps the table, writes the snapshot.
+    pub(crate) async fn full_load(&mut self, client: &Client) -> Result<(), SyncError> {
+        let started = Instant::now();
+        let (pairs, revision) = list(client, &self.prefixes, self.settings.timeout).await?;
+        let listed_ms = started.elapsed().as_millis() as u64;
+        let keys = pairs.len();
+        let publisher = Arc::clone(&self.publisher).lock_owned().await;
+        let built = tokio::task::spawn_blocking(move || {
+            let mut publisher = publisher;
+            let decoder = publisher.etcd().decoder().clone();
+            let (records, errors) = EtcdRecords::load(decoder, pairs);
+            report(&errors);
+            let published = publisher
+                .set_etcd(records)
+                .map_err(|e| SyncError::Build(e.to_string()))?;
+            Ok::<_, SyncError>((published, counts(publisher.etcd())))
+        })
+        .await
+        .map_err(|e| SyncError::Build(e.to_string()))??;
+        let (published, counts) = built;
+        self.status.reset_revision(revision);
+        self.status.set_counts(counts);
+        self.status.set_synced_at(SystemTime::now());
+        self.status.count_full_load();
+        self.resume = Some(vec![revision; self.prefixes.len()]);
+        info!(
+            keys,
+            names = published.names,
+            skipped = published.errors,
+            revision,
+            listed_ms,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "etcd records loaded"
+        );
+        self.dirty = true;
+        self.write_snapshot().await;
+        Ok(())
+    }
+
+    async fn watch(&mut self, client: &Client, shutdown: &mut watch::Receiver<bool>) -> WatchEnd {
+        let Some(mut revisions) = self.resume.clone() else {
+            return WatchEnd::Lost("no revision to watch from".into());
+        };
+        let options = |revision: i64| {
+            WatchOptions::new()
+                .with_prefix()
+                .with_start_revision(revision + 1)
+                .with_progress_notify()
+        };
+        let mut watch_client = client.watch_client().max_decoding_message_size(MAX_MESSAGE);
+        let mut stream = match watch_client
+            .watch(self.prefixes[0].clone(), Some(options(revisions[0])))
+            .await
+        {
+            Ok(stream) => stream,
+            Err(error) => return WatchEnd::Lost(error.to_string()),
+        };
+        for (prefix, revision) in self.prefixes.iter().zip(&revisions).skip(1) {
+            if let Err(error) = stream.watch(prefix.clone(), Some(options(*revision))).await {
+                return WatchEnd::Lost(error.to_string());
+            }
+        }
+        // The request side stays open (dropping it would end the watch).
+        let (_requests, mut responses) = stream.split();
+        let (tx, mut rx) = mpsc::channel::<Result<WatchResponse, String>>(BATCH);
+        let _reader = Reader(tokio::spawn(async move {
+            loop {
+                let next = match responses.message().await {
+                    Ok(Some(response)) => Ok(response),
+                    Ok(None) => Err("etcd closed the watch stream".to_owned()),
+                    Err(error) => Err(error.to_string()),
+                };
+                let last = next.is_err();
+                if tx.send(next).await.is_err() || last {
+                    break;
+                }
+            }
+        }));
+
+        let mut watchers: Vec<i64> = Vec::with_capacity(self.prefixes.len());
+        let mut ticker = tokio::time::interval(SNAPSHOT_EVERY);
+        loop {
+            let first = tokio::select! {
+                next = rx.recv() => next,
+                _ = ticker.tick() => {
+                    if self.dirty && self.last_snapshot.elapsed() >= SNAPSHOT_EVERY {
+                        self.write_snapshot().await;
+                    }
+                    continue;
+                }
+                _ = shutdown.changed() => return WatchEnd::Shutdown,
+            };
+            let mut batch = vec![first.unwrap_or_else(|| Err("watch reader ended".into()))];
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            let mut events: Vec<(bool, Vec<u8>, Vec<u8>)> = Vec::new();
+            let mut failure = None;
+            for response in batch {
+                let response = match response {
+                    Ok(response) => response,
+                    Err(reason) => {
+                        failure = Some(WatchEnd::Lost(reason));
+                        break;
+                    }
+                };
+                if response.compact_revision() > 0 {
+                    failure = Some(WatchEnd::Compacted(response.compact_revision()));
+                    break;
+                }
+                if response.created() {
+                    watchers.push(response.watch_id());
+                    if watchers.len() == self.prefixes.len() {
+                        self.status.set_connected(true);
+                        info!(?revisions, "watching etcd");
+                    }
+                }
+                if response.canceled() {
+                    failure = Some(WatchEnd::Lost(format!(
+                        "etcd cancelled the watch: {}",
+                        response.cancel_reason()
+                    )));
+                    break;
+                }
+                let Some(index) = watchers.iter().position(|id| *id == response.watch_id()) else {
+                    continue;
+                };
+                for event in response.events() {
+                    let Some(kv) = event.kv() else { continue };
+                    if let Some(revision) = revisions.get_mut(index) {
+                        *revision = (*revision).max(kv.mod_revision());
+                    }
+                    let put = event.event_type() == EventType::Put;
+                    events.push((put, kv.key().to_vec(), kv.value().to_vec()));
+                }
+                if response.events().is_empty()
+                    && let (Some(header), Some(revision)) =
+                        (response.header(), revisions.get_mut(index))
+                {
+                    *revision = (*revision).max(header.revision());
+                }
+            }
+            if !events.is_empty() {
+                self.apply(events).await;
+            }
+            self.resume = Some(revisions.clone());
+            if let Some(newest) = revisions.iter().max() {
+                self.status.set_revision(*newest);
+            }
+            if let Some(end) = failure {
+                return end;
+            }
+        }
+    }
+
+    /// Applies a batch of events as one table edit.
+    async fn apply(&mut self, events: Vec<(bool, Vec<u8>, Vec<u8>)>) {
+        let publisher = Arc::clone(&self.publisher).lock_owned().await;
+        let applied = tokio::task::spawn_blocking(move || {
+            let mut publisher = publisher;
+            let mut update = Update::default();
+            for (put, key, value) in &events {
+                if *put {
+                    publisher.etcd_mut().put(key, value, &mut update);
+                } else {
+                    publisher.etcd_mut().delete(key, &mut update);
+                }
+            }
+            report(&update.errors);
+            publisher.apply(&update);
+            counts(publisher.etcd())
+        })
+        .await;
+        match applied {
+            Ok(counts) => {
+                self.status.set_counts(counts);
+                self.status.count_update();
+                self.dirty = true;
+            }
+            Err(error) => warn!("applying etcd events failed: {error}"),
+        }
+    }
+
+    /// Writes the snapshot file, if one is configured.
+    pub(crate) async fn write_snapshot(&mut self) {
+        let Some(path) = self.settings.snapshot.clone() else {
+            self.dirty = false;
+            return;
+        };
+        let revision = self
+            .resume
+            .as_ref()
+            .and_then(|r| r.iter().min().copied())
+            .unwrap_or(0);
+        let fingerprint = self.fingerprint.clone();
+        let publisher = Arc::clone(&self.publisher).lock_owned().await;
+        let written = tokio::task::spawn_blocking(move || {
+            let bytes = {
+                let etcd = publisher.etcd();
+                let pairs: Vec<(&[u8], &[u8])> = etcd.pairs().collect();
+                snapshot::encode(SystemTime::now(), revision, &fingerprint, pairs.into_iter())
+            };
+            drop(publisher);
+            snapshot::write(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))
+        })
+        .await;
+        self.last_snapshot = Instant::now();
+        self.dirty = false;
+        match written {
+            Ok(Ok(())) => debug!(revision, "etcd snapshot written"),
+            Ok(Err(error)) => warn!("cannot write the etcd snapshot {error}"),
+            Err(error) => warn!("cannot write the etcd snapshot: {error}"),
+        }
+    }
+}
+
+pub(crate) fn counts(records: &EtcdRecords) -> Counts {
+    let (up, down) = records.health_counts();
+    Counts {
+        keys: records.key_count() as u64,
+        bad_keys: records.bad_key_count() as u64,
+        names: records.name_count() as u64,
+        health_up: up as u64,
+        health_down: down as u64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_is_the_first_key_past_the_prefix() {
+        assert_eq!(prefix_end(b"/skydns/"), b"/skydns0");
+        assert_eq!(prefix_end(b"a\xff"), b"b");
+        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
+    }
+}
