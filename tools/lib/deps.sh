@@ -14,7 +14,9 @@
 #   knot-dnsutils  kdig, used by the integration tests
 #   etcd-server    etcd, started by the etcd integration tests and benchmarks
 #   etcd-client    etcdctl, which those tests write records with
-#   protobuf-compiler  protoc, which the etcd-client crate's build script needs
+#   protobuf-compiler libprotobuf-dev
+#                  protoc and the well-known .proto files (google/protobuf/*.proto)
+#                  that the etcd-client crate's build script compiles against
 #   knot           knotd, an upstream the forwarder tests forward to
 #   unbound        unbound, another upstream the forwarder tests forward to
 #   dnsperf        load for the forwarder bench and the DPDK end-to-end test
@@ -32,7 +34,7 @@ FERRODNS_DEBIAN_PACKAGES=(
     dnsutils knot-dnsutils knot unbound dnsperf
     dpdk-dev libdpdk-dev clang libclang-dev pkg-config
     iproute2 iputils-ping ethtool
-    etcd-server etcd-client protobuf-compiler
+    etcd-server etcd-client protobuf-compiler libprotobuf-dev
 )
 
 # Prints, one per line, those of the named Debian packages that are not installed.
