@@ -367,11 +367,11 @@ fn open_sockets(config: &UdpConfig) -> io::Result<(Vec<Vec<UdpSocket>>, Vec<Sock
         .collect();
     let mut local_addrs = Vec::with_capacity(config.listen.len());
     for &requested in &config.listen {
-        let addr = if requested.port() == 0 {
-            free_port(requested)?
-        } else {
-            requested
-        };
+        // Either way the address is first bound by a socket without
+        // `SO_REUSEPORT`: that fails if any socket holds it, so a second server
+        // (of the same user, whose reuseport sockets would otherwise join ours
+        // and silently take a share of the queries) is refused at start.
+        let addr = exclusive_probe(requested)?;
         for sockets in &mut per_worker {
             sockets.push(open_socket(addr)?);
         }
@@ -380,10 +380,12 @@ fn open_sockets(config: &UdpConfig) -> io::Result<(Vec<Vec<UdpSocket>>, Vec<Sock
     Ok((per_worker, local_addrs))
 }
 
-/// Finds a port free on `addr`'s address with a socket *without* `SO_REUSEPORT`:
-/// the kernel's automatic choice for a reuseport socket may pick a port that
-/// another reuseport group of the same user already holds.
-fn free_port(addr: SocketAddr) -> io::Result<SocketAddr> {
+/// Binds `addr` with a socket *without* `SO_REUSEPORT` and returns the address it
+/// got: proof that no other socket holds it (a reuseport bind would succeed next
+/// to another reuseport group of the same user), and for port 0 a free port (the
+/// kernel's automatic choice for a reuseport socket may pick a port that another
+/// reuseport group already holds). The probe is closed before the workers bind.
+fn exclusive_probe(addr: SocketAddr) -> io::Result<SocketAddr> {
     let probe = UdpSocket::bind(addr).map_err(|e| bind_error(addr, e))?;
     probe.local_addr()
 }
@@ -1295,6 +1297,25 @@ mod tests {
         workers.stop();
         let took = started.elapsed();
         assert!(took < Duration::from_millis(200), "stop took {took:?}");
+    }
+
+    #[test]
+    fn a_second_server_on_a_port_in_use_is_refused() {
+        // Without the exclusive probe the second group's SO_REUSEPORT sockets would
+        // bind beside the first's and the kernel would split the queries.
+        let table = Table::new();
+        let engine = Arc::new(Engine::default());
+        let first = UdpWorkers::spawn(
+            config(vec!["127.0.0.1:0".parse().unwrap()], 2),
+            Arc::clone(&engine),
+            table.clone(),
+        )
+        .unwrap();
+        let taken = first.local_addrs()[0];
+        let error = UdpWorkers::spawn(config(vec![taken], 1), engine, table).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
+        assert!(error.to_string().contains(&taken.to_string()), "{error}");
+        first.stop();
     }
 
     #[test]
