@@ -9,6 +9,7 @@ use std::fs;
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -41,14 +42,28 @@ pub(crate) fn big_zone() -> String {
     text
 }
 
-/// A port free for both UDP and TCP on 127.0.0.1.
+/// A port free for both UDP and TCP on 127.0.0.1, and reserved for this test
+/// process: tests run in parallel processes, and two of them handed the same free
+/// port would start servers that share it (`SO_REUSEPORT`) and answer each
+/// other's queries. The reservation is a lock on a file named after the port,
+/// held until the process exits.
 pub(crate) fn free_port() -> u16 {
-    for _ in 0..50 {
+    static RESERVED: Mutex<Vec<fs::File>> = Mutex::new(Vec::new());
+    let dir = std::env::temp_dir().join("ferrodns-test-ports");
+    fs::create_dir_all(&dir).expect("port reservation dir");
+    for _ in 0..200 {
         let Ok(tcp) = TcpListener::bind("127.0.0.1:0") else {
             continue;
         };
         let Ok(addr) = tcp.local_addr() else { continue };
-        if UdpSocket::bind(addr).is_ok() {
+        if UdpSocket::bind(addr).is_err() {
+            continue;
+        }
+        let Ok(lock) = fs::File::create(dir.join(addr.port().to_string())) else {
+            continue;
+        };
+        if lock.try_lock().is_ok() {
+            RESERVED.lock().unwrap().push(lock);
             return addr.port();
         }
     }
@@ -82,57 +97,66 @@ impl Server {
         Server::spawn(dir, args, probe)
     }
 
-    pub(crate) fn spawn(dir: tempfile::TempDir, mut args: Vec<String>, probe: &str) -> Server {
+    /// Starts `ferrodns` with `args` plus `--listen` on a free port. Should a
+    /// process outside the tests' reservations take that port first (ferrodns
+    /// then refuses to start, "in use"), starts again on another.
+    pub(crate) fn spawn(dir: tempfile::TempDir, args: Vec<String>, probe: &str) -> Server {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match Server::try_spawn(&dir, &args, probe) {
+                Ok((child, port)) => {
+                    let log = dir.path().join("ferrodns.log");
+                    return Server {
+                        child,
+                        port,
+                        dir,
+                        log,
+                    };
+                }
+                Err(log) if log.contains("in use") && attempts < 3 => continue,
+                Err(log) => panic!("ferrodns did not start: {log}"),
+            }
+        }
+    }
+
+    /// One start; the log text when ferrodns exits or never answers.
+    fn try_spawn(
+        dir: &tempfile::TempDir,
+        args: &[String],
+        probe: &str,
+    ) -> Result<(Child, u16), String> {
         let port = free_port();
-        args.push("--listen".into());
-        args.push(format!("127.0.0.1:{port}"));
         let log = dir.path().join("ferrodns.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_ferrodns"))
-            .args(&args)
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrodns"))
+            .args(args)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
             .env("FERRODNS_LOG", "info")
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("start ferrodns");
-        let mut server = Server {
-            child,
-            port,
-            dir,
-            log,
-        };
+        let log_text = || fs::read_to_string(&log).unwrap_or_default();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if answered(&server.dig(&["+short", probe])) {
-                return server;
+            if answered(&dig_at(port, &["+short", probe])) {
+                return Ok((child, port));
             }
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("ferrodns exited with {status}: {}", server.log_text());
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("exited with {status}: {}", log_text()));
             }
-            assert!(
-                Instant::now() < deadline,
-                "ferrodns did not answer: {}",
-                server.log_text()
-            );
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("did not answer: {}", log_text()));
+            }
             sleep(Duration::from_millis(100));
         }
     }
 
     pub(crate) fn dig(&self, args: &[&str]) -> String {
-        run(
-            "dig",
-            &[
-                &[
-                    "@127.0.0.1",
-                    "-p",
-                    &self.port.to_string(),
-                    "+tries=1",
-                    "+time=2",
-                    "+norec",
-                ][..],
-                args,
-            ]
-            .concat(),
-        )
+        dig_at(self.port, args)
     }
 
     /// `dig` over IPv6 to `[::1]` (the server must listen there too).
@@ -324,6 +348,25 @@ impl Drop for Knot {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `dig` to 127.0.0.1 `port`: one try, 2 s, no recursion asked.
+pub(crate) fn dig_at(port: u16, args: &[&str]) -> String {
+    run(
+        "dig",
+        &[
+            &[
+                "@127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "+tries=1",
+                "+time=2",
+                "+norec",
+            ][..],
+            args,
+        ]
+        .concat(),
+    )
 }
 
 /// Waits up to 10 s until the server on `port` answers `name` (`what` names it
