@@ -295,7 +295,7 @@ alias   IN CNAME www
 *.wild  IN A   192.0.2.20
 ";
 
-/// `knotd` serving `upstream.test.` on a free loopback port, in the foreground.
+/// `knotd` serving one zone on a free loopback port, in the foreground.
 pub(crate) struct Knot {
     child: Child,
     pub(crate) port: u16,
@@ -303,11 +303,18 @@ pub(crate) struct Knot {
 }
 
 impl Knot {
+    /// `knotd` serving [`UPSTREAM_ZONE`].
     pub(crate) fn start() -> Knot {
+        Knot::serve("upstream.test.", UPSTREAM_ZONE, "www.upstream.test")
+    }
+
+    /// `knotd` serving the zone `origin` (ending in a dot) from `text`; waits
+    /// until it answers `probe`.
+    pub(crate) fn serve(origin: &str, text: &str, probe: &str) -> Knot {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let d = dir.path().display();
-        write(&dir.path().join("upstream.test.zone"), UPSTREAM_ZONE);
+        write(&dir.path().join(format!("{origin}zone")), text);
         write(
             &dir.path().join("knot.conf"),
             &format!(
@@ -315,7 +322,7 @@ impl Knot {
                  udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
                  database:\n    storage: \"{d}\"\n\
                  log:\n  - target: stderr\n    any: warning\n\
-                 zone:\n  - domain: upstream.test.\n    file: \"{d}/upstream.test.zone\"\n"
+                 zone:\n  - domain: {origin}\n    file: \"{d}/{origin}zone\"\n"
             ),
         );
         let child = Command::new("knotd")
@@ -330,7 +337,7 @@ impl Knot {
             port,
             _dir: dir,
         };
-        wait_for_answer(port, "www.upstream.test", "knotd");
+        wait_for_answer(port, probe, "knotd");
         knot
     }
 
