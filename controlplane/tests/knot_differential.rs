@@ -189,15 +189,26 @@ fn answers_match_knot_for_the_same_zone_file() {
     let knot = Knot::serve(ORIGIN, &zone, "web.diff.test");
     let ferrodns = Server::start(&[(ORIGIN, &zone)], &[], "web.diff.test");
     let questions = questions();
-    let theirs = ask(knot.port, &questions);
-    let ours = ask(ferrodns.port, &questions);
+    let mut theirs = ask(knot.port, &questions);
+    let mut ours = ask(ferrodns.port, &questions);
 
     let mut differences = String::new();
-    for (((name, qtype), knot), ferrodns) in questions.iter().zip(&theirs).zip(&ours) {
-        if knot != ferrodns {
+    for (i, (name, qtype)) in questions.iter().enumerate() {
+        if theirs[i] == ours[i] {
+            continue;
+        }
+        // A batch answer that differs is asked again of both servers alone: a
+        // stray datagram from another test's process on a busy CI machine must
+        // not pass for a server's answer, while a real difference stays one.
+        eprintln!("{name} {qtype}: the batch answers differed; asking again alone");
+        let question = [(name.clone(), *qtype)];
+        theirs[i] = ask(knot.port, &question).remove(0);
+        ours[i] = ask(ferrodns.port, &question).remove(0);
+        if theirs[i] != ours[i] {
             writeln!(
                 differences,
-                "{name} {qtype}:\n  knotd:    {knot:?}\n  ferrodns: {ferrodns:?}"
+                "{name} {qtype}:\n  knotd:    {:?}\n  ferrodns: {:?}",
+                theirs[i], ours[i]
             )
             .unwrap();
         }
