@@ -101,8 +101,8 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         chaos_id: config.chaos_id.clone(),
     }));
     let forwarder = Forwarder::new(&config.forward);
-    // Only the kernel backend punts UDP queries to the forwarder so far; the DPDK
-    // backend answers them REFUSED (its TCP listeners still forward).
+    // The kernel backend's punt queues are made here; the DPDK backend makes its
+    // own (one per lcore) and hands them over once its lcores run.
     let punt = match (&forwarder, &config.dataplane) {
         (Some(_), Dataplane::Kernel) => {
             let (queues, wake) =
@@ -111,7 +111,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         }
         _ => None,
     };
-    let udp = match &config.dataplane {
+    let mut udp = match &config.dataplane {
         Dataplane::Kernel => UdpBackend::Kernel(
             UdpWorkers::spawn_with_punt(
                 UdpConfig {
@@ -126,17 +126,16 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             )
             .map_err(ServeError::Udp)?,
         ),
-        Dataplane::Dpdk(settings) => {
-            if forwarder.is_some() {
-                warn!(
-                    "the DPDK dataplane answers UDP queries outside the local zones REFUSED; \
-                     only DNS over TCP is forwarded"
-                );
-            }
-            UdpBackend::Dpdk(
-                start_dpdk(settings, &config.listen, Arc::clone(&engine), table.clone()).await?,
+        Dataplane::Dpdk(settings) => UdpBackend::Dpdk(
+            start_dpdk(
+                settings,
+                &config.listen,
+                forwarder.is_some(),
+                Arc::clone(&engine),
+                table.clone(),
             )
-        }
+            .await?,
+        ),
     };
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -148,6 +147,16 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             queues,
             wake,
             workers.replier(),
+            shutdown_rx.clone(),
+        )));
+    }
+    if let (Some(forwarder), UdpBackend::Dpdk(dpdk)) = (&forwarder, &mut udp)
+        && let Some(punts) = dpdk.take_punts()
+    {
+        forward_tasks.push(tokio::spawn(forwarder.clone().serve_udp(
+            punts.queues,
+            punts.wake,
+            punts.replier,
             shutdown_rx.clone(),
         )));
     }
@@ -239,10 +248,12 @@ impl UdpBackend {
 }
 
 /// Starts DPDK on a blocking thread (EAL initialisation takes a moment): the
-/// listen addresses become the service addresses.
+/// listen addresses become the service addresses. With `forward`, the lcores punt
+/// queries outside the local zones instead of answering them REFUSED.
 async fn start_dpdk(
     settings: &DpdkSettings,
     listen: &[SocketAddr],
+    forward: bool,
     engine: Arc<Engine>,
     table: Table,
 ) -> Result<DpdkBackend, ServeError> {
@@ -256,6 +267,7 @@ async fn start_dpdk(
         mbufs: settings.mbufs,
         descriptors: settings.descriptors,
         idle_sleep: settings.idle_sleep,
+        forward,
     };
     tokio::task::spawn_blocking(move || DpdkBackend::start(config, engine, table))
         .await
@@ -278,6 +290,7 @@ fn log_dpdk_stats(stats: &DpdkStats) {
         nxdomain = sum(|l| l.answers[3]),
         refused = sum(|l| l.answers[5]),
         punts = sum(|l| l.punts),
+        forwarded = sum(|l| l.forwarded),
         control_replies = sum(|l| l.control_replies),
         to_kernel = sum(|l| l.to_kernel),
         from_kernel = sum(|l| l.from_kernel),

@@ -5,7 +5,9 @@
 //! the service addresses over IPv4 and IPv6; the client learns the appliance's MAC
 //! by ARP / neighbor discovery (no static entry), and DNS over TCP (and the TCP
 //! retry of a truncated answer) goes through the exception path to ferrodns's TCP
-//! listener.
+//! listener. Names outside the local zone are punted to the forwarder, which asks
+//! a `knotd` inside the server namespace; its answers leave through the lcore that
+//! received the query.
 //!
 //! The client's veth computes its checksums itself (`ethtool -K veth-c tx off`):
 //! a veth otherwise passes frames with checksums left for offload, which the
@@ -18,7 +20,10 @@
 mod dpdk_support;
 
 use std::fs;
-use std::process::Command;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
 
 use dpdk_support::{DpdkServer, ZONE, require_root, strip_ansi_line};
 
@@ -58,6 +63,67 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// The upstream the appliance forwards to: `knotd` on loopback inside the server
+/// namespace (a namespace of its own, so a fixed port is free).
+const UPSTREAM: &str = "127.0.0.1:5300";
+
+/// `knotd` running in a namespace, killed on drop.
+struct Upstream(Child);
+
+impl Upstream {
+    fn start(ns: &Netns, dir: &Path) -> Upstream {
+        let d = dir.display();
+        fs::write(
+            dir.join("upstream.test.zone"),
+            "$ORIGIN upstream.test.\n$TTL 60\n\
+             @ IN SOA ns hostmaster ( 1 3600 600 86400 30 )\n@ IN NS ns\n\
+             ns IN A 127.0.0.1\nwww IN A 192.0.2.10\n",
+        )
+        .unwrap();
+        fs::write(
+            dir.join("knot.conf"),
+            format!(
+                "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@5300\n    \
+                 udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
+                 database:\n    storage: \"{d}\"\n\
+                 log:\n  - target: stderr\n    any: warning\n\
+                 zone:\n  - domain: upstream.test.\n    file: \"{d}/upstream.test.zone\"\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &ns.0, "knotd", "-c"])
+            .arg(dir.join("knot.conf"))
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(dir.join("knot.log")).unwrap())
+            .spawn()
+            .expect("start knotd (Debian package knot; tools/test installs it)");
+        let upstream = Upstream(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let ask = [
+            "dig",
+            "@127.0.0.1",
+            "-p",
+            "5300",
+            "+short",
+            "+time=1",
+            "www.upstream.test",
+        ];
+        while ns.output(&ask).trim() != "192.0.2.10" {
+            assert!(Instant::now() < deadline, "knotd did not start");
+            sleep(Duration::from_millis(50));
+        }
+        upstream
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -134,6 +200,9 @@ fn clients_on_a_veth_link_get_answers_over_udp_and_tcp_ping_and_zero_loss_under_
         server.run(&["sysctl", "-qw", setting]);
     }
     server.run(&["ip", "link", "set", "veth-s", "arp", "off", "up"]);
+    let upstream_dir = dir.path().join("upstream");
+    fs::create_dir(&upstream_dir).unwrap();
+    let _upstream = Upstream::start(&server, &upstream_dir);
 
     let zone_path = dir.path().join("dpdk.test.zone");
     fs::write(&zone_path, zone()).unwrap();
@@ -146,7 +215,8 @@ fn clients_on_a_veth_link_get_answers_over_udp_and_tcp_ping_and_zero_loss_under_
              [dataplane]\nbackend = \"dpdk\"\n\
              eal = \"--lcores 0@0,1@0,2@1 --no-pci --in-memory \
              --vdev net_af_packet0,iface=veth-s,qpairs=2\"\n\
-             idle_sleep_us = 100\n",
+             idle_sleep_us = 100\n\
+             [forward]\nnameservers = [\"{UPSTREAM}\"]\n",
             zone_path.display()
         ),
     )
@@ -220,6 +290,18 @@ fn clients_on_a_veth_link_get_answers_over_udp_and_tcp_ping_and_zero_loss_under_
         );
         let nx = dig(server, &["missing.dpdk.test", "A"]);
         assert!(nx.contains("status: NXDOMAIN"), "{nx}");
+        // Outside the local zone: punted, forwarded to knotd, answered with RA.
+        let forwarded = dig(server, &["+rec", "www.upstream.test", "A"]);
+        assert!(
+            forwarded.contains("www.upstream.test.\t")
+                && forwarded.contains("192.0.2.10")
+                && forwarded.contains(" ra"),
+            "{forwarded}"
+        );
+        assert_eq!(
+            kdig(server, &["+short", "www.upstream.test", "A"]).trim(),
+            "192.0.2.10"
+        );
     }
 
     // The client learnt the appliance's MAC by ARP and neighbor discovery.
@@ -279,6 +361,12 @@ fn clients_on_a_veth_link_get_answers_over_udp_and_tcp_ping_and_zero_loss_under_
         .split_whitespace()
         .collect();
     assert_eq!(per_lcore.len(), 2, "{totals}");
+    let forwarded: u64 = totals
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("forwarded="))
+        .and_then(|n| n.parse().ok())
+        .expect("forwarded counter");
+    assert!(forwarded >= 4, "forwarded answers were sent: {totals}");
     for lcore in per_lcore {
         let answered: u64 = lcore.split('/').nth(1).unwrap().parse().unwrap();
         assert!(answered > 0, "each lcore answered queries: {totals}");

@@ -59,6 +59,8 @@ pub enum DpdkError {
     NoWorkerLcore,
     #[error("the DPDK thread ended before it was ready")]
     ThreadGone,
+    #[error("cannot set up the queues to the forwarder: {0}")]
+    PuntQueues(String),
     #[error("{0} must be called on the EAL main lcore, the thread that initialised DPDK")]
     NotMainLcore(&'static str),
 }

@@ -34,7 +34,7 @@ pub mod mempool;
 pub mod port;
 mod sys;
 
-pub use backend::{DpdkBackend, DpdkConfig, DpdkInfo, DpdkStats, LcoreStats};
+pub use backend::{DpdkBackend, DpdkConfig, DpdkInfo, DpdkReplier, DpdkStats, LcoreStats, Punts};
 pub use eal::{Eal, Launched, Lcore};
 pub use error::DpdkError;
 pub use mbuf::{Mbuf, TxOffload};

@@ -193,6 +193,7 @@ fn ferrodns_mpps(vdev: &str, names: &[String], window: Duration) -> Result<(f64,
         mbufs: 16383,
         descriptors: 1024,
         idle_sleep: None,
+        forward: false,
     };
     let backend = DpdkBackend::start(config, Arc::new(Engine::default()), table)
         .map_err(|e| e.to_string())?;

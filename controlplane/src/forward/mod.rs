@@ -2,11 +2,13 @@
 //! zone) by asking upstream nameservers, with a cache, per-client rate limiting,
 //! spoofing defences and metrics. docs/forwarding.md describes the behaviour.
 //!
-//! Queries arrive two ways. UDP workers push them onto per-worker lock-free
-//! queues ([`PuntQueues`]); [`Forwarder::serve_udp`] drains those, answers cache
-//! hits on the spot, spawns a task per cache miss, and sends each answer back
-//! through [`UdpReplier`] from the socket the query came in on. The TCP listener
-//! calls [`Forwarder::answer`] directly.
+//! Queries arrive two ways. Dataplane workers (kernel-socket threads or DPDK
+//! lcores) push them onto per-worker lock-free queues ([`PuntQueues`]);
+//! [`Forwarder::serve_udp`] drains those, answers cache hits on the spot, spawns a
+//! task per cache miss, and hands each answer to the backend's [`PuntReplier`],
+//! which sends it the way the query came in (the kernel backend from the socket
+//! the query arrived on; DPDK as a frame built from the query's own, queued for
+//! its lcore to transmit). The TCP listener calls [`Forwarder::answer`] directly.
 //!
 //! A query's way through: parse; rate limit (drop when over); pick the upstream
 //! set (the longest `[forward.zones]` suffix, else the default nameservers, else
@@ -32,8 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use ferrodns_dataplane::engine::{self, Transport, Verdict};
-use ferrodns_dataplane::io::punt::{PuntQueues, PuntedQuery, ReplyPath};
-use ferrodns_dataplane::io::udp::UdpReplier;
+use ferrodns_dataplane::io::punt::{PuntQueues, PuntReplier, PuntedQuery};
 use tokio::sync::watch;
 use tracing::{debug, info};
 
@@ -530,14 +531,14 @@ impl Forwarder {
         }
     }
 
-    /// Drains the UDP workers' punt queues until `shutdown` turns `true`,
-    /// answering through `replier`. `wake` is the socket [`PuntQueues::new`]
-    /// returned.
-    pub async fn serve_udp(
+    /// Drains the dataplane workers' punt queues until `shutdown` turns `true`,
+    /// answering through `replier` (the kernel backend's sockets or the DPDK
+    /// lcores' queues). `wake` is the socket [`PuntQueues::new`] returned.
+    pub async fn serve_udp<R: PuntReplier>(
         self,
         queues: Arc<PuntQueues>,
         wake: UnixDatagram,
-        replier: UdpReplier,
+        replier: R,
         mut shutdown: watch::Receiver<bool>,
     ) -> io::Result<()> {
         wake.set_nonblocking(true)?;
@@ -551,7 +552,7 @@ impl Forwarder {
             for worker in 0..queues.workers() {
                 while let Some(query) = queues.pop(worker) {
                     handled += 1;
-                    self.handle_udp(&query, &replier);
+                    self.handle_udp(query, &replier);
                 }
             }
             if handled > 0 {
@@ -579,30 +580,28 @@ impl Forwarder {
         }
     }
 
-    fn handle_udp(&self, query: &PuntedQuery, replier: &UdpReplier) {
-        let client = query.client();
-        let path = query.path();
-        match self.start(query.query(), client.ip(), Transport::Udp) {
-            Step::Done(Some(reply)) => self.send(replier, &path, client, &reply),
+    fn handle_udp<R: PuntReplier>(&self, query: PuntedQuery, replier: &R) {
+        match self.start(query.query(), query.client().ip(), Transport::Udp) {
+            Step::Done(Some(reply)) => self.send(replier, &query, &reply),
             Step::Done(None) => {}
             Step::Forward(pending) => {
                 let this = self.clone();
                 let replier = replier.clone();
                 tokio::spawn(async move {
                     let reply = this.finish(pending).await;
-                    this.send(&replier, &path, client, &reply);
+                    this.send(&replier, &query, &reply);
                 });
             }
         }
     }
 
-    fn send(&self, replier: &UdpReplier, path: &ReplyPath, client: SocketAddr, reply: &[u8]) {
-        if let Err(e) = replier.send(path, client, reply) {
+    fn send<R: PuntReplier>(&self, replier: &R, query: &PuntedQuery, reply: &[u8]) {
+        if let Err(e) = replier.reply(query, reply) {
             self.inner
                 .counters
                 .reply_errors
                 .fetch_add(1, Ordering::Relaxed);
-            debug!(%client, "cannot send forwarded answer: {e}");
+            debug!(client = %query.client(), "cannot send forwarded answer: {e}");
         }
     }
 

@@ -21,6 +21,17 @@
 //! worker pushes and then looks at `sleeping`. At least one of them sees the
 //! other's write.
 //!
+//! # Two backends, one queue
+//!
+//! The kernel backend punts the DNS message alone: its [`ReplyPath`] names the
+//! socket the reply must leave from. The DPDK backend punts the whole received
+//! frame ([`PuntedQuery::in_frame`]): Ethernet, VLAN tags, IP and UDP headers
+//! and the query, so that the reply can later be built by answering that same
+//! frame in place, exactly as the poll loop answers a local name (addresses and
+//! ports turned around, tags kept, checksums computed). Either way the forwarder
+//! sees the DNS message through [`PuntedQuery::query`] and hands its answer to
+//! the backend's [`PuntReplier`].
+//!
 //! [`Verdict::Punt`]: crate::engine::Verdict::Punt
 
 use std::fmt;
@@ -38,6 +49,13 @@ use super::pktinfo::Dest;
 /// real one. Longer punted queries are dropped and counted.
 pub const PUNT_MAX_QUERY: usize = 512;
 
+/// Largest frame header a punted frame may carry before its query: Ethernet (14),
+/// two VLAN tags (8), IPv6 (40) and UDP (8) take 70 bytes.
+pub const PUNT_MAX_HEADERS: usize = 96;
+
+/// Bytes a [`PuntedQuery`] holds: the headers of a frame and a query.
+const PUNT_BYTES: usize = PUNT_MAX_HEADERS + PUNT_MAX_QUERY;
+
 /// Where a punted query came in, hence where its reply must leave from: the
 /// worker's socket (for the kernel backend, the same socket, so the same local
 /// address and port) and, for a socket bound to a wildcard address, the address
@@ -50,11 +68,41 @@ pub struct ReplyPath {
     pub(super) dest: Option<Dest>,
 }
 
-/// A query the engine punted, copied out of the worker's receive buffer.
+impl ReplyPath {
+    /// The path of a backend whose worker alone says the way back because the
+    /// punted frame holds the addresses (DPDK).
+    pub fn of_worker(worker: u16) -> ReplyPath {
+        ReplyPath {
+            worker,
+            listener: 0,
+            dest: None,
+        }
+    }
+
+    /// The worker the query came in through.
+    pub fn worker(&self) -> usize {
+        usize::from(self.worker)
+    }
+}
+
+/// Sends the forwarder's answers back the way their queries came in. Each
+/// backend has one: the kernel backend's sends from the worker's socket
+/// ([`UdpReplier`](super::udp::UdpReplier)), the DPDK backend's builds the reply
+/// frame from the punted frame and queues it for the worker's lcore.
+pub trait PuntReplier: Clone + Send + Sync + 'static {
+    /// Sends `answer` (a DNS message) to the client of `query`.
+    fn reply(&self, query: &PuntedQuery, answer: &[u8]) -> io::Result<()>;
+}
+
+/// A query the engine punted, copied out of the worker's receive buffer (with the
+/// frame headers in front of it when the backend punts frames).
 #[derive(Clone)]
 pub struct PuntedQuery {
+    /// Bytes held: the headers and the query.
     len: u16,
-    bytes: [u8; PUNT_MAX_QUERY],
+    /// Where the query starts: 0, or the length of the frame headers.
+    query_start: u8,
+    bytes: [u8; PUNT_BYTES],
     client: SocketAddr,
     path: ReplyPath,
 }
@@ -72,13 +120,27 @@ impl fmt::Debug for PuntedQuery {
 impl PuntedQuery {
     /// Copies `query`; `None` when it is longer than [`PUNT_MAX_QUERY`].
     pub fn new(query: &[u8], client: SocketAddr, path: ReplyPath) -> Option<PuntedQuery> {
-        let len = u16::try_from(query.len())
-            .ok()
-            .filter(|&n| usize::from(n) <= PUNT_MAX_QUERY)?;
-        let mut bytes = [0u8; PUNT_MAX_QUERY];
-        bytes.get_mut(..query.len())?.copy_from_slice(query);
+        PuntedQuery::in_frame(query, 0, client, path)
+    }
+
+    /// Copies a whole `frame` whose query starts at byte `query_start`; `None`
+    /// when the headers are longer than [`PUNT_MAX_HEADERS`] or the query longer
+    /// than [`PUNT_MAX_QUERY`].
+    pub fn in_frame(
+        frame: &[u8],
+        query_start: usize,
+        client: SocketAddr,
+        path: ReplyPath,
+    ) -> Option<PuntedQuery> {
+        let query_len = frame.len().checked_sub(query_start)?;
+        if query_start > PUNT_MAX_HEADERS || query_len > PUNT_MAX_QUERY {
+            return None;
+        }
+        let mut bytes = [0u8; PUNT_BYTES];
+        bytes.get_mut(..frame.len())?.copy_from_slice(frame);
         Some(PuntedQuery {
-            len,
+            len: u16::try_from(frame.len()).ok()?,
+            query_start: u8::try_from(query_start).ok()?,
             bytes,
             client,
             path,
@@ -87,6 +149,14 @@ impl PuntedQuery {
 
     /// The query as the client sent it.
     pub fn query(&self) -> &[u8] {
+        self.bytes
+            .get(usize::from(self.query_start)..usize::from(self.len))
+            .unwrap_or_default()
+    }
+
+    /// The frame the query came in (for a backend that punts frames; otherwise
+    /// the query alone).
+    pub fn frame(&self) -> &[u8] {
         self.bytes.get(..usize::from(self.len)).unwrap_or_default()
     }
 
@@ -206,6 +276,20 @@ mod tests {
         assert_eq!(q.client(), client());
         assert!(PuntedQuery::new(&[0; PUNT_MAX_QUERY], client(), path()).is_some());
         assert!(PuntedQuery::new(&[0; PUNT_MAX_QUERY + 1], client(), path()).is_none());
+    }
+
+    #[test]
+    fn a_punted_frame_keeps_its_headers_in_front_of_the_query() {
+        let frame = [[7u8; 42].as_slice(), b"query"].concat();
+        let q = PuntedQuery::in_frame(&frame, 42, client(), ReplyPath::of_worker(3)).unwrap();
+        assert_eq!(q.query(), b"query");
+        assert_eq!(q.frame(), frame.as_slice());
+        assert_eq!(q.path().worker(), 3);
+        let headers = [0u8; PUNT_MAX_HEADERS + 1];
+        assert!(PuntedQuery::in_frame(&headers, PUNT_MAX_HEADERS + 1, client(), path()).is_none());
+        let long = [0u8; PUNT_MAX_HEADERS + PUNT_MAX_QUERY + 1];
+        assert!(PuntedQuery::in_frame(&long, PUNT_MAX_HEADERS, client(), path()).is_none());
+        assert!(PuntedQuery::in_frame(b"ab", 3, client(), path()).is_none());
     }
 
     #[test]

@@ -40,7 +40,7 @@ use socket2::{Domain, MsgHdr, Protocol, SockAddr, SockRef, Socket, Type};
 use tracing::{debug, error, warn};
 
 use super::pktinfo::{self, CONTROL_LEN, Control, Dest};
-use super::punt::{PuntQueues, PuntedQuery, ReplyPath};
+use super::punt::{PuntQueues, PuntReplier, PuntedQuery, ReplyPath};
 use crate::engine::{self, Engine, QueryContext, Transport, Verdict};
 use crate::table::{Table, TableReader, TableVersion};
 
@@ -964,6 +964,12 @@ impl UdpReplier {
         SockRef::from(socket)
             .sendmsg(&msg, libc::MSG_DONTWAIT)
             .map(drop)
+    }
+}
+
+impl PuntReplier for UdpReplier {
+    fn reply(&self, query: &PuntedQuery, answer: &[u8]) -> io::Result<()> {
+        self.send(&query.path(), query.client(), answer)
     }
 }
 

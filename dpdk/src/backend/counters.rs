@@ -23,9 +23,11 @@ pub struct LcoreStats {
     pub tx: u64,
     /// DNS answers, by header rcode (`answers[3]` is NXDOMAIN).
     pub answers: [u64; RCODES],
-    /// Queries for names outside every local zone (answered REFUSED until a
-    /// forwarder takes them).
+    /// Queries for names outside every local zone: queued for the forwarder when
+    /// one is configured, otherwise answered REFUSED.
     pub punts: u64,
+    /// The forwarder's answers sent out of the port.
+    pub forwarded: u64,
     /// ARP replies, neighbor advertisements and echo replies sent.
     pub control_replies: u64,
     /// Frames handed to the kernel through the exception port.
@@ -34,7 +36,8 @@ pub struct LcoreStats {
     pub from_kernel: u64,
     /// Frames dropped, by [`DropReason::index`].
     pub drops: [u64; DROP_REASONS],
-    /// Frames lost because a queue (transmit, or the exception path's) was full.
+    /// Frames lost because a queue (transmit, the exception path's, or the
+    /// forwarder's) was full.
     pub queue_full: u64,
 }
 
@@ -71,6 +74,7 @@ pub(super) struct LcoreCounters {
     tx: AtomicU64,
     answers: [AtomicU64; RCODES],
     punts: AtomicU64,
+    forwarded: AtomicU64,
     control_replies: AtomicU64,
     to_kernel: AtomicU64,
     from_kernel: AtomicU64,
@@ -98,6 +102,7 @@ impl LcoreCounters {
         self.tx.store(tally.tx, Ordering::Relaxed);
         store_all(&self.answers, &tally.answers);
         self.punts.store(tally.punts, Ordering::Relaxed);
+        self.forwarded.store(tally.forwarded, Ordering::Relaxed);
         self.control_replies
             .store(tally.control_replies, Ordering::Relaxed);
         self.to_kernel.store(tally.to_kernel, Ordering::Relaxed);
@@ -112,6 +117,7 @@ impl LcoreCounters {
             tx: self.tx.load(Ordering::Relaxed),
             answers: load_all(&self.answers),
             punts: self.punts.load(Ordering::Relaxed),
+            forwarded: self.forwarded.load(Ordering::Relaxed),
             control_replies: self.control_replies.load(Ordering::Relaxed),
             to_kernel: self.to_kernel.load(Ordering::Relaxed),
             from_kernel: self.from_kernel.load(Ordering::Relaxed),
@@ -132,6 +138,7 @@ mod tests {
             rx: 10,
             tx: 9,
             punts: 2,
+            forwarded: 8,
             control_replies: 1,
             to_kernel: 3,
             from_kernel: 4,

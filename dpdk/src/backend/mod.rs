@@ -19,15 +19,20 @@
 //! kernel interface the service addresses, launches a [`worker`] on each worker
 //! lcore, and then runs the [`exception`] path until [`DpdkBackend::stop`].
 //!
-//! Punted queries (names outside every local zone) are answered REFUSED by the
-//! worker for now and counted; a forwarder will take them later.
+//! Punted queries (names outside every local zone) go to the control plane's
+//! forwarder when [`DpdkConfig::forward`] is set: each worker copies the frame onto
+//! its punt queue, and the forwarder's answers come back as frames on the worker's
+//! reply ring ([`forwarded`]), so each transmit queue keeps one writer. Without a
+//! forwarder the worker answers them REFUSED in place.
 
 mod counters;
 mod exception;
+mod forwarded;
 mod kernel;
 mod worker;
 
 use std::net::SocketAddr;
+use std::os::unix::net::UnixDatagram;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -36,6 +41,7 @@ use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
 use ferrodns_dataplane::engine::Engine;
+use ferrodns_dataplane::io::punt::PuntQueues;
 use ferrodns_dataplane::packet::Services;
 use ferrodns_dataplane::table::Table;
 use tracing::{error, info, warn};
@@ -43,6 +49,7 @@ use tracing::{error, info, warn};
 use counters::LcoreCounters;
 pub use counters::{LcoreStats, RCODES};
 use exception::{ExceptionCounters, ExceptionPath};
+pub use forwarded::DpdkReplier;
 use worker::Worker;
 
 use crate::eal::{Eal, Launched};
@@ -59,6 +66,9 @@ const EXCEPTION_RING: usize = 1024;
 const MBUF_DATA_ROOM: u16 = 2048 + 128;
 const MBUF_CACHE: u32 = 256;
 const TAP_DESCRIPTORS: u16 = 512;
+/// Punted queries each worker may have waiting for the forwarder, and forwarded
+/// answers waiting for the worker.
+const PUNT_RING: usize = 4096;
 
 /// How to run the DPDK backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +93,18 @@ pub struct DpdkConfig {
     /// When set, a worker that found nothing to do for a while sleeps this long
     /// instead of spinning (for machines where lcores share cores).
     pub idle_sleep: Option<Duration>,
+    /// Punt queries for names outside every local zone to a forwarder (taken
+    /// with [`DpdkBackend::take_punts`]) instead of answering them REFUSED.
+    pub forward: bool,
+}
+
+/// What a forwarder needs to answer the workers' punted queries: their queues,
+/// the socket that wakes it ([`PuntQueues::new`]) and the way back.
+#[derive(Debug)]
+pub struct Punts {
+    pub queues: Arc<PuntQueues>,
+    pub wake: UnixDatagram,
+    pub replier: DpdkReplier,
 }
 
 /// What was started, for logs and the control plane.
@@ -123,6 +145,7 @@ pub struct DpdkBackend {
     exception: Arc<ExceptionCounters>,
     port: Option<Port>,
     info: DpdkInfo,
+    punts: Option<Punts>,
 }
 
 /// What the DPDK thread reports once it is serving.
@@ -131,6 +154,7 @@ struct Ready {
     exception: Arc<ExceptionCounters>,
     port: Port,
     info: DpdkInfo,
+    punts: Option<Punts>,
 }
 
 impl DpdkBackend {
@@ -156,6 +180,7 @@ impl DpdkBackend {
                 exception: ready.exception,
                 port: Some(ready.port),
                 info: ready.info,
+                punts: ready.punts,
             }),
             Ok(Err(e)) => {
                 let _ = thread.join();
@@ -170,6 +195,12 @@ impl DpdkBackend {
 
     pub fn info(&self) -> &DpdkInfo {
         &self.info
+    }
+
+    /// The workers' punted queries, for the forwarder; `Some` once, when the
+    /// backend was started with [`DpdkConfig::forward`].
+    pub fn take_punts(&mut self) -> Option<Punts> {
+        self.punts.take()
     }
 
     /// Every counter as it is now, without locks (each worker's values may be a
@@ -357,6 +388,26 @@ fn start_workers(
         .map(|_| Arc::new(ArrayQueue::new(EXCEPTION_RING)))
         .collect();
     let from_kernel = Arc::new(ArrayQueue::new(EXCEPTION_RING));
+    let replies: Arc<[Arc<ArrayQueue<Mbuf>>]> = lcores
+        .iter()
+        .map(|_| Arc::new(ArrayQueue::new(PUNT_RING)))
+        .collect();
+    let punts = if config.forward {
+        let (queues, wake) = PuntQueues::new(lcores.len(), PUNT_RING)
+            .map_err(|e| DpdkError::PuntQueues(e.to_string()))?;
+        Some(Punts {
+            queues: Arc::new(queues),
+            wake,
+            replier: DpdkReplier {
+                pool,
+                services: Arc::clone(&services),
+                tx_checksum: port.tx_checksum(),
+                rings: Arc::clone(&replies),
+            },
+        })
+    } else {
+        None
+    };
     let mut launched = Vec::with_capacity(lcores.len());
     for (index, (queue, &lcore)) in port_queues.into_iter().zip(&lcores).enumerate() {
         let worker = Worker {
@@ -367,6 +418,8 @@ fn start_workers(
             tx_checksum: port.tx_checksum(),
             to_kernel: Arc::clone(to_kernel.get(index).ok_or_else(|| no_queue(&port_name))?),
             from_kernel: (index == 0).then(|| Arc::clone(&from_kernel)),
+            punt: punts.as_ref().map(|punts| Arc::clone(&punts.queues)),
+            replies: Arc::clone(replies.get(index).ok_or_else(|| no_queue(&port_name))?),
             counters: Arc::clone(&counters),
             index,
             stop: Arc::clone(stop),
@@ -405,6 +458,7 @@ fn start_workers(
         exception: exception_counters,
         port,
         info,
+        punts,
     };
     Ok((launched, exception, ready))
 }

@@ -8,9 +8,12 @@
 //!       packet::handle -> engine answers in place
 //!         Transmit  -> tx batch (checksum offload flags when the port does them)
 //!         ToKernel  -> this worker's ring to the exception lcore
-//!         Punt      -> answered REFUSED in place (no forwarder yet), counted
+//!         Punt      -> the frame copied onto this worker's punt queue for the
+//!                      forwarder (REFUSED in place when none is configured)
 //!         Drop      -> freed, counted by reason
+//!     wake the forwarder if the burst punted and it sleeps
 //!     frames the kernel sent, from this worker's ring -> tx batch
+//!     the forwarder's answers, from this worker's reply ring -> tx batch
 //!     tx_burst the batch; what the queue refuses is freed and counted
 //!     publish counters                     relaxed stores to this lcore's line
 //! ```
@@ -23,8 +26,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use std::net::{IpAddr, SocketAddr};
+
 use crossbeam_queue::ArrayQueue;
 use ferrodns_dataplane::engine::{self, Engine, QueryContext, Transport, Verdict};
+use ferrodns_dataplane::io::punt::{PuntQueues, PuntedQuery, ReplyPath};
 use ferrodns_dataplane::packet::{
     self, Action, ChecksumMode, ChecksumOffload, DropReason, Services,
 };
@@ -50,6 +56,10 @@ pub(super) struct Worker {
     pub(super) to_kernel: Arc<ArrayQueue<Mbuf>>,
     /// Frames from the kernel, for this worker to send (worker 0 only).
     pub(super) from_kernel: Option<Arc<ArrayQueue<Mbuf>>>,
+    /// Where punted queries go when a forwarder is configured.
+    pub(super) punt: Option<Arc<PuntQueues>>,
+    /// The forwarder's answer frames, for this worker to send.
+    pub(super) replies: Arc<ArrayQueue<Mbuf>>,
     pub(super) counters: Arc<[LcoreCounters]>,
     pub(super) index: usize,
     pub(super) stop: Arc<AtomicBool>,
@@ -63,7 +73,9 @@ impl Worker {
             return;
         };
         let mut rx: Vec<Mbuf> = Vec::with_capacity(BURST);
-        let mut tx: Vec<Mbuf> = Vec::with_capacity(BURST * 2);
+        // A burst of answers, one of frames from the kernel, one of forwarded
+        // answers.
+        let mut tx: Vec<Mbuf> = Vec::with_capacity(BURST * 3);
         let mut tally = Tally::default();
         let mut rng = fastrand::Rng::with_seed(fastrand::u64(..) ^ self.index as u64);
         let mut idle_polls = 0u32;
@@ -78,7 +90,9 @@ impl Worker {
                 self.answer_burst(&mut rx, &mut tx, &mut tally, &mut rng, mode);
             }
             let from_kernel = self.take_from_kernel(&mut tx, &mut tally);
-            if received == 0 && from_kernel == 0 {
+            let forwarded = take_burst(&self.replies, &mut tx);
+            tally.forwarded += forwarded as u64;
+            if received == 0 && from_kernel == 0 && forwarded == 0 {
                 idle_polls = idle_polls.saturating_add(1);
                 self.idle(idle_polls);
                 continue;
@@ -99,6 +113,7 @@ impl Worker {
         mode: ChecksumMode,
     ) {
         let version = self.reader.load();
+        let mut punted_any = false;
         let mut frames = rx.drain(..).peekable();
         while let Some(mut mbuf) = frames.next() {
             if let Some(next) = frames.peek() {
@@ -112,6 +127,10 @@ impl Worker {
             let mut rcode = None;
             let entropy = rng.u32(..);
             let engine = &self.engine;
+            let room_len = room.len();
+            // Where the query starts in the frame (the engine gets the room from
+            // there on) and who sent it, kept for a punt.
+            let mut query_at = None;
             let mut action = packet::handle(room, len, &self.services, mode, |buf, len, client| {
                 let ctx = QueryContext {
                     client,
@@ -119,11 +138,23 @@ impl Worker {
                     entropy,
                 };
                 let verdict = engine.respond(version, buf, len, &ctx);
+                if verdict == Verdict::Punt {
+                    query_at = Some((room_len - buf.len(), client));
+                }
                 rcode = reply_rcode(buf, verdict);
                 verdict
             });
             if action == Action::Punt {
                 tally.punts += 1;
+                if let Some(punt) = &self.punt {
+                    if punt_frame(punt, self.index, mbuf.data(), query_at) {
+                        punted_any = true;
+                    } else {
+                        tally.queue_full += 1;
+                    }
+                    // The frame now lives in the punt queue; the mbuf goes back.
+                    continue;
+                }
                 action = packet::handle(room, len, &self.services, mode, |buf, len, _| {
                     let verdict = engine::refuse(buf, len);
                     rcode = reply_rcode(buf, verdict);
@@ -159,6 +190,9 @@ impl Worker {
                 Action::Punt => tally.count_drop(DropReason::Engine),
             }
         }
+        if punted_any && let Some(punt) = &self.punt {
+            punt.notify();
+        }
     }
 
     /// Moves frames the kernel sent into the transmit batch, up to one burst.
@@ -166,14 +200,7 @@ impl Worker {
         let Some(ring) = &self.from_kernel else {
             return 0;
         };
-        let mut taken = 0;
-        while taken < BURST && tx.len() < tx.capacity() {
-            let Some(mbuf) = ring.pop() else {
-                break;
-            };
-            tx.push(mbuf);
-            taken += 1;
-        }
+        let taken = take_burst(ring, tx);
         tally.from_kernel += taken as u64;
         taken
     }
@@ -203,8 +230,51 @@ impl Worker {
     }
 }
 
+/// Moves up to one burst of frames from `ring` into the transmit batch, without
+/// growing it.
+fn take_burst(ring: &ArrayQueue<Mbuf>, tx: &mut Vec<Mbuf>) -> usize {
+    let mut taken = 0;
+    while taken < BURST && tx.len() < tx.capacity() {
+        let Some(mbuf) = ring.pop() else {
+            break;
+        };
+        tx.push(mbuf);
+        taken += 1;
+    }
+    taken
+}
+
+/// Copies a punted `frame` onto worker `worker`'s punt queue. `query_at` is where
+/// its DNS query starts and the client's address, as the engine saw them; the
+/// client's port is the UDP source port, in the 8 bytes before the query. False
+/// when the frame cannot be punted (too long, or the queue is full).
+fn punt_frame(
+    punt: &PuntQueues,
+    worker: usize,
+    frame: &[u8],
+    query_at: Option<(usize, IpAddr)>,
+) -> bool {
+    let Some((start, ip)) = query_at else {
+        return false;
+    };
+    let Some(port) = start
+        .checked_sub(UDP_HEADER)
+        .and_then(|udp| frame.get(udp..udp + 2))
+        .and_then(|port| <[u8; 2]>::try_from(port).ok())
+        .map(u16::from_be_bytes)
+    else {
+        return false;
+    };
+    let path = ReplyPath::of_worker(u16::try_from(worker).unwrap_or(u16::MAX));
+    PuntedQuery::in_frame(frame, start, SocketAddr::new(ip, port), path)
+        .is_some_and(|query| punt.push(worker, query))
+}
+
+/// Length of the UDP header in front of a query.
+const UDP_HEADER: usize = 8;
+
 /// Flags `mbuf` for the port to complete the checksums `packet` prepared.
-fn request_offload(tx_checksum: TxChecksum, mbuf: &mut Mbuf, offload: ChecksumOffload) {
+pub(super) fn request_offload(tx_checksum: TxChecksum, mbuf: &mut Mbuf, offload: ChecksumOffload) {
     if let TxChecksum::Offload { ipv4_udp, ipv6_udp } = tx_checksum {
         let flags: TxOffload = if offload.ipv6 { ipv6_udp } else { ipv4_udp };
         mbuf.request_checksum_offload(flags, offload.l2_len, offload.l3_len);
