@@ -3,8 +3,9 @@
 //!
 //! ```sh
 //! cargo build --release -p ferrodns --example etcd_bench
-//! /work/cpu measure target/release/examples/etcd_bench latency 1000
-//! /work/cpu measure target/release/examples/etcd_bench load 1000000
+//! target/release/examples/etcd_bench latency 1000
+//! target/release/examples/etcd_bench load 1000000
+//! target/release/examples/etcd_bench throughput 5000
 //! ```
 //!
 //! Both start a real etcd (Debian's `etcd-server`) on free loopback ports with a
@@ -18,6 +19,11 @@
 //! - `load N`: writes N containerdns A records (one name each) into etcd, then
 //!   runs a fresh process that starts the etcd source and reports the full load's
 //!   time and the process's resident memory.
+//! - `throughput RATE`: 10k names in etcd; `dnsperf` (one client thread) asks
+//!   for them as fast as the appliance answers, first with etcd idle, then while
+//!   RATE updates a second stream in (puts of new addresses for 25 neighbouring
+//!   names from a random start, one transaction every 25/RATE seconds); prints
+//!   both query rates, the update rate achieved and the change in percent.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::process::{Child, Command, Stdio};
@@ -41,8 +47,9 @@ fn main() -> Result<(), Error> {
         Some("latency") => latency(count(1000)),
         Some("load") => load(count(1_000_000)),
         Some("measure-load") => measure_load(args.get(2).cloned().unwrap_or_default()),
+        Some("throughput") => throughput(count(5000)),
         _ => {
-            eprintln!("usage: etcd_bench latency [N] | load [N]");
+            eprintln!("usage: etcd_bench latency [N] | load [N] | throughput [UPDATES_PER_S]");
             std::process::exit(2);
         }
     }
@@ -420,6 +427,132 @@ fn measure_load(url: String) -> Result<(), Error> {
         after.1 >> 10,
         before.0 >> 10,
         answered
+    );
+    Ok(())
+}
+
+/// Names the throughput run serves and updates.
+const THROUGHPUT_NAMES: usize = 10_000;
+
+/// The containerdns key and value of name `k` with address generation `g`.
+fn bench_record(k: usize, g: usize) -> (String, String) {
+    (
+        format!("/containerdns/test/bench/h{k}/a/"),
+        format!(
+            r#"{{"host":"10.{}.{}.{}","type":"A","ttl":30}}"#,
+            g & 255,
+            (k >> 8) & 255,
+            k & 255
+        ),
+    )
+}
+
+/// `dnsperf` for `seconds` against `server` with `queries`: its queries per second.
+fn dnsperf(server: SocketAddr, queries: &std::path::Path, seconds: u32) -> Result<f64, Error> {
+    let output = Command::new("dnsperf")
+        .args([
+            "-s",
+            &server.ip().to_string(),
+            "-p",
+            &server.port().to_string(),
+        ])
+        .arg("-d")
+        .arg(queries)
+        .args([
+            "-l",
+            &seconds.to_string(),
+            "-c",
+            "4",
+            "-q",
+            "200",
+            "-T",
+            "1",
+        ])
+        .output()?;
+    let report = String::from_utf8_lossy(&output.stdout);
+    report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Queries per second:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no rate in dnsperf's report: {report}").into())
+}
+
+fn throughput(rate: usize) -> Result<(), Error> {
+    let etcd = Etcd::start()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let client = runtime.block_on(Client::connect([etcd.url.as_str()], None))?;
+    runtime.block_on(async {
+        let mut client = client.clone();
+        for chunk in (0..THROUGHPUT_NAMES).collect::<Vec<_>>().chunks(128) {
+            let ops: Vec<TxnOp> = chunk
+                .iter()
+                .map(|&k| {
+                    let (key, value) = bench_record(k, 0);
+                    TxnOp::put(key, value, None)
+                })
+                .collect();
+            client.txn(Txn::new().and_then(ops)).await?;
+        }
+        Ok::<(), etcd_client::Error>(())
+    })?;
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let appliance = runtime.block_on(appliance(&etcd.url, stopped))?;
+    let dir = tempfile::tempdir()?;
+    let queries = dir.path().join("queries");
+    let mut text = String::new();
+    for k in 0..THROUGHPUT_NAMES {
+        text.push_str(&format!("h{k}.bench.test A\n"));
+    }
+    std::fs::write(&queries, text)?;
+
+    let seconds = 5;
+    let idle = dnsperf(appliance.addr, &queries, seconds)?;
+    let updates = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (stop_writer, mut writer_stopped) = tokio::sync::watch::channel(false);
+    let writer = {
+        let (mut client, updates) = (client.clone(), Arc::clone(&updates));
+        runtime.spawn(async move {
+            let batch = 25;
+            let every = Duration::from_secs_f64(batch as f64 / rate.max(1) as f64);
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut generation = 1;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = writer_stopped.changed() => return Ok::<(), etcd_client::Error>(()),
+                }
+                // Neighbouring names from a random start: etcd refuses a
+                // transaction that names a key twice.
+                let start = fastrand::usize(..THROUGHPUT_NAMES);
+                let ops: Vec<TxnOp> = (0..batch)
+                    .map(|i| {
+                        let (key, value) = bench_record((start + i) % THROUGHPUT_NAMES, generation);
+                        TxnOp::put(key, value, None)
+                    })
+                    .collect();
+                generation += 1;
+                client.txn(Txn::new().and_then(ops)).await?;
+                updates.fetch_add(batch, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let before = updates.load(std::sync::atomic::Ordering::Relaxed);
+    let started = Instant::now();
+    let busy = dnsperf(appliance.addr, &queries, seconds)?;
+    let applied = updates.load(std::sync::atomic::Ordering::Relaxed) - before;
+    let achieved = applied as f64 / started.elapsed().as_secs_f64();
+    // The writer only drops its end when it failed; its error says why.
+    let _ = stop_writer.send(true);
+    runtime.block_on(writer)??;
+    println!(
+        "queries/s idle {idle:.0}; while {achieved:.0} etcd updates/s stream in {busy:.0} \
+         ({:+.1}%)",
+        (busy / idle - 1.0) * 100.0
     );
     Ok(())
 }
