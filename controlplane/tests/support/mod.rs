@@ -70,6 +70,30 @@ pub(crate) fn free_port() -> u16 {
     panic!("no free port");
 }
 
+/// The `ferrodns` binary under test. Cargo names it for this package's tests; a
+/// test of another package (ferroctl's) that includes this module finds it beside
+/// its own binaries in the target directory, building it first when missing.
+pub(crate) fn ferrodns_binary() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_ferrodns") {
+        return PathBuf::from(path);
+    }
+    let test = std::env::current_exe().expect("the test's own path");
+    let profile_dir = test
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from <target>/<profile>/deps");
+    let binary = profile_dir.join("ferrodns");
+    if !binary.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let built = Command::new(cargo)
+            .args(["build", "-p", "ferrodns", "--bin", "ferrodns"])
+            .status()
+            .expect("run cargo build -p ferrodns");
+        assert!(built.success(), "cargo build -p ferrodns failed");
+    }
+    binary
+}
+
 pub(crate) struct Server {
     pub(crate) child: Child,
     pub(crate) port: u16,
@@ -128,7 +152,7 @@ impl Server {
     ) -> Result<(Child, u16), String> {
         let port = free_port();
         let log = dir.path().join("ferrodns.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrodns"))
+        let mut child = Command::new(ferrodns_binary())
             .args(args)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
