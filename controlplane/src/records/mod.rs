@@ -28,6 +28,8 @@
 //! Blocking backends run their work on `tokio::task::spawn_blocking` inside the
 //! future.
 
+pub mod embedded;
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
