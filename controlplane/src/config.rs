@@ -2535,4 +2535,58 @@ idle_sleep_us = 50
             &["0.0.0.0:53", "concrete IP address"],
         );
     }
+
+    #[test]
+    fn the_api_section_parses_renders_back_and_yields_to_flags() {
+        let text = "[store]\npath = \"records.redb\"\n\n[api]\nlisten = \"127.0.0.1:8053\"\n\
+                    token_file = \"token\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n\
+                    max_body_bytes = 4096\n";
+        let config = parse(text).expect("valid");
+        let expected = ApiSettings {
+            listen: "127.0.0.1:8053".parse().expect("addr"),
+            token_file: Some("/etc/ferrodns/token".into()),
+            tls: Some(ApiTls {
+                cert: "/etc/ferrodns/cert.pem".into(),
+                key: "/etc/ferrodns/key.pem".into(),
+            }),
+            max_body_bytes: 4096,
+        };
+        assert_eq!(config.api.as_ref(), Some(&expected));
+        let again = parse(&render(&config)).expect("rendered config parses");
+        assert_eq!(again.api, config.api);
+
+        let flags = ServeArgs {
+            api: Some("127.0.0.1:9053".into()),
+            ..ServeArgs::default()
+        };
+        let config = parse_with(&flags, "[store]\npath = \"r.redb\"\n").expect("valid");
+        let api = config.api.expect("api from the flag");
+        assert_eq!(api.listen.port(), 9053);
+        assert_eq!(api.max_body_bytes, DEFAULT_API_MAX_BODY_BYTES);
+        assert_eq!((api.token_file, api.tls), (None, None));
+    }
+
+    #[test]
+    fn bad_api_settings_are_rejected() {
+        assert_mentions(
+            &file_error("[store]\npath = \"r\"\n[api]\nlisten = \"localhost:8053\"\n"),
+            &["api.listen", "localhost:8053"],
+        );
+        assert_mentions(
+            &file_error(
+                "[store]\npath = \"r\"\n[api]\nlisten = \"127.0.0.1:8053\"\ntls_cert = \"c\"\n",
+            ),
+            &["api.tls_cert", "api.tls_key"],
+        );
+        assert_mentions(
+            &file_error(
+                "[store]\npath = \"r\"\n[api]\nlisten = \"127.0.0.1:8053\"\nmax_body_bytes = 0\n",
+            ),
+            &["api.max_body_bytes"],
+        );
+        assert_mentions(
+            &file_error("[api]\nlisten = \"127.0.0.1:8053\"\n"),
+            &["--store", "--etcd"],
+        );
+    }
 }

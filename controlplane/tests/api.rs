@@ -739,3 +739,48 @@ fn with_etcd_writes_land_in_etcd_and_are_answered() {
         "nothing was written while etcd was down"
     );
 }
+
+#[test]
+fn readyz_waits_until_the_table_holds_what_etcd_holds() {
+    let mut etcd = Etcd::start();
+    etcd.put(
+        "/containerdns/com/example/seed/debebe8d/",
+        r#"{"host":"10.0.0.1","type":"A","ttl":30}"#,
+    );
+    etcd.stop();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let zone = dir.path().join("example.test.zone");
+    std::fs::write(&zone, ZONE).expect("zone");
+    let token = dir.path().join("token");
+    std::fs::write(&token, TOKEN).expect("token");
+    let port = free_port();
+    let args: Vec<String> = [
+        "serve".to_owned(),
+        "--workers".into(),
+        "1".into(),
+        "--zone".into(),
+        format!("example.test.={}", zone.display()),
+        "--etcd".into(),
+        etcd.url(),
+        "--domain".into(),
+        "example.com".into(),
+        "--api".into(),
+        format!("127.0.0.1:{port}"),
+        "--api-token-file".into(),
+        token.display().to_string(),
+    ]
+    .into();
+    // etcd is down and there is no snapshot: the etcd zone is served empty.
+    let server = Server::spawn(dir, args, "web.example.test");
+    let api = Api::new(port);
+    api.wait_up(&server);
+    let waiting = api.send("GET", "/readyz", None, None);
+    assert_eq!(waiting.status, 503, "{}", waiting.body);
+    assert_eq!(api.send("GET", "/healthz", None, None).status, 200);
+
+    etcd.restart();
+    server.wait_until("/readyz 200 once etcd is loaded", |_| {
+        api.send("GET", "/readyz", None, None).status == 200
+    });
+    assert_eq!(short(&server, "seed.example.com.", "A"), ["10.0.0.1"]);
+}

@@ -9,6 +9,11 @@
 //! The engine does not count answers by rcode or qtype yet, so
 //! `ferrodns_queries_total{rcode,qtype}` is not exported and `/v1/stats` gives
 //! `queries.total` as the datagrams received with an empty `by_rcode`.
+//!
+//! `/readyz` is `503` until the first table is published and, with etcd, until
+//! that table holds etcd's records (a full load, or the snapshot): while etcd has
+//! never answered and there is no snapshot, the etcd zones are served empty and
+//! an orchestrator should not send traffic yet.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -88,9 +93,22 @@ impl Telemetry {
         self
     }
 
-    /// Marks the first table published: `/readyz` answers 200 from now on.
+    /// Marks the first table published: `/readyz` answers 200 from now on
+    /// (with etcd, once etcd has also been loaded or a snapshot served).
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Release);
+    }
+
+    /// Whether the server answers from a table worth answering from: the first
+    /// table is published and, with etcd, it holds what etcd (or its snapshot)
+    /// held, rather than the empty etcd zones served while etcd has never
+    /// answered.
+    fn is_ready(&self) -> bool {
+        let published = self.ready.load(Ordering::Acquire);
+        match &self.etcd {
+            Some((status, _)) => published && status.staleness().is_some(),
+            None => published,
+        }
     }
 
     fn count_request(&self, route: String, status: u16) {
@@ -359,7 +377,7 @@ pub(crate) async fn healthz() -> &'static str {
 }
 
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    if state.telemetry.ready.load(Ordering::Acquire) {
+    if state.telemetry.is_ready() {
         (StatusCode::OK, "ready").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
