@@ -131,6 +131,14 @@ pub enum StoreError {
     },
 }
 
+/// What the store holds at one name; see [`Store::name_state`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameState {
+    pub zone: Name,
+    pub records: Vec<Record>,
+    pub has_descendants: bool,
+}
+
 /// A batch of [`Store::apply`] failed; nothing of it was written.
 #[derive(Debug, thiserror::Error)]
 #[error("{source}")]
@@ -580,6 +588,52 @@ impl Store {
             }
             None => Ok(self.extract_prefix(table, &prefix)?.len()),
         }
+    }
+
+    /// What the store holds at `name`: its zone (the longest stored zone holding
+    /// it), its records, and whether any name below it owns records. None when
+    /// `name` lies outside every stored zone. For rebuilding one name of the
+    /// answer table after a write.
+    pub fn name_state(&self, name: &Name) -> Result<Option<NameState>, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .ctx(&self.path, "begin read transaction")?;
+        let zones = txn.open_table(ZONES).ctx(&self.path, "open zones table")?;
+        let Some(zone) = self.longest_zone(&zones, name)? else {
+            return Ok(None);
+        };
+        let table = txn
+            .open_table(RECORDS)
+            .ctx(&self.path, "open records table")?;
+        let mut owner = name_key(&zone);
+        push_name_key(&mut owner, name);
+        let records = self.read_prefix(&table, &owner)?;
+        // The keys of names below `name` follow its own keys (which end its
+        // name key with `00 00`) and share its subtree prefix.
+        let mut below = name_key(&zone);
+        below.extend_from_slice(&subtree_prefix(name));
+        let (Some(start), end) = (prefix_end(&owner), prefix_end(&below)) else {
+            return Ok(Some(NameState {
+                zone,
+                records,
+                has_descendants: false,
+            }));
+        };
+        let range = (
+            Bound::Included(start.as_slice()),
+            as_bound(end.as_deref(), Bound::Excluded),
+        );
+        let has_descendants = table
+            .range::<&[u8]>(range)
+            .ctx(&self.path, "scan records")?
+            .next()
+            .is_some();
+        Ok(Some(NameState {
+            zone,
+            records,
+            has_descendants,
+        }))
     }
 
     /// Records of one zone, owner names in canonical order (then by type and

@@ -9,11 +9,13 @@
 //! A batch is [`Store::apply`]: one write transaction, fsync'd on commit, all or
 //! none. Once it is committed the writer republishes the answer table before it
 //! returns, so a client that got `2xx` and then asks the DNS port sees its
-//! change. The republish is a full compile of the static zones (zone files and
-//! the store) published in one pointer swap: readers keep answering from the old
-//! version meanwhile. A compile that fails after the commit is logged; the
-//! write stays durable and the old table keeps being served.
+//! change. The republish rebuilds just the names the batch changed (see
+//! [`super::republish`], which says when it compiles every zone instead), in one
+//! pointer swap: readers keep answering from the old version meanwhile. A
+//! compile that fails after the commit is logged; the write stays durable and
+//! the old table keeps being served.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +23,7 @@ use ferrodns_dataplane::name::Name;
 use ferrodns_dataplane::table::Table;
 use tracing::warn;
 
+use super::republish::Republish;
 use super::{
     Applied, Change, NameFilter, RecordPage, RecordQuery, RecordWriter, WriteError, WriteFuture,
     ZonedRecord,
@@ -68,12 +71,11 @@ impl EmbeddedWriter {
         })
     }
 
-    /// Runs `job` with the store open, on a blocking thread, under the lock; when
-    /// it says it changed the store, republishes the table once the store is
-    /// closed again.
+    /// Runs `job` with the store open, on a blocking thread, under the lock; then
+    /// brings the table up to date as the job says.
     fn with_store<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&Store) -> Result<(T, bool), WriteError> + Send + 'static,
+        job: impl FnOnce(&Inner, &Store) -> Result<(T, Republish), WriteError> + Send + 'static,
     ) -> WriteFuture<'_, T> {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {
@@ -83,28 +85,14 @@ impl EmbeddedWriter {
                     .lock()
                     .map_err(|_| WriteError::Storage("a store call panicked".into()))?;
                 let store = Store::open(&inner.path).map_err(storage)?;
-                let (answer, changed) = job(&store)?;
+                let (answer, republish) = job(&inner, &store)?;
                 drop(store);
-                if changed {
-                    inner.republish();
-                }
+                republish.publish(&inner.loader, &inner.table);
                 Ok(answer)
             })
             .await
             .map_err(|e| WriteError::Storage(format!("store task failed: {e}")))?
         })
-    }
-}
-
-impl Inner {
-    /// Compiles the static zones afresh and publishes them in one swap.
-    fn republish(&self) {
-        match self.loader.load(&Default::default(), self.table.seed()) {
-            Ok((version, _)) => self.table.publish(version),
-            Err(error) => {
-                warn!("the store was written but the table cannot be rebuilt: {error}");
-            }
-        }
     }
 }
 
@@ -134,20 +122,29 @@ impl RecordWriter for EmbeddedWriter {
     }
 
     fn apply(&self, changes: Vec<Change>) -> WriteFuture<'_, Applied> {
-        self.with_store(move |store| {
+        self.with_store(move |inner, store| {
             let applied = store
                 .apply(&changes)
                 .map_err(|e| batch_error(e.change, e.source))?;
-            Ok((applied, applied != Applied::default()))
+            let changed: BTreeSet<Name> = if applied == Applied::default() {
+                BTreeSet::new()
+            } else {
+                changes.iter().map(|c| c.name().clone()).collect()
+            };
+            let republish = Republish::gather(store, &inner.loader, changed).unwrap_or_else(|e| {
+                warn!("cannot read back what was written, rebuilding the whole table: {e}");
+                Republish::Full
+            });
+            Ok((applied, republish))
         })
     }
 
     fn zones(&self) -> WriteFuture<'_, Vec<Name>> {
-        self.with_store(|store| Ok((store.zones().map_err(storage)?, false)))
+        self.with_store(|_, store| Ok((store.zones().map_err(storage)?, Republish::Nothing)))
     }
 
     fn records(&self, query: RecordQuery) -> WriteFuture<'_, RecordPage> {
-        self.with_store(move |store| {
+        self.with_store(move |_, store| {
             let zones = match &query.zone {
                 Some(zone) => vec![(
                     zone.clone(),
@@ -158,24 +155,30 @@ impl RecordWriter for EmbeddedWriter {
                 )],
                 None => store.all_records().map_err(storage)?,
             };
-            Ok((page(zones, &query)?, false))
+            Ok((page(zones, &query)?, Republish::Nothing))
         })
     }
 
     fn add_zone(&self, apex: Name) -> WriteFuture<'_, bool> {
-        self.with_store(move |store| {
+        self.with_store(move |_, store| {
             let existed = store.zones().map_err(storage)?.contains(&apex);
-            if !existed {
-                store.add_zone(&apex).map_err(storage)?;
+            if existed {
+                return Ok((false, Republish::Nothing));
             }
-            Ok((!existed, !existed))
+            store.add_zone(&apex).map_err(storage)?;
+            Ok((true, Republish::Full))
         })
     }
 
     fn remove_zone(&self, apex: Name) -> WriteFuture<'_, bool> {
-        self.with_store(move |store| {
+        self.with_store(move |_, store| {
             let removed = store.remove_zone(&apex).map_err(storage)?;
-            Ok((removed, removed))
+            let republish = if removed {
+                Republish::Full
+            } else {
+                Republish::Nothing
+            };
+            Ok((removed, republish))
         })
     }
 }
@@ -395,6 +398,112 @@ mod tests {
             }))
             .unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(subtree.records.len(), 6);
+    }
+
+    /// Every node of a version: zone, name, and each RRset's records.
+    fn summary(version: &ferrodns_dataplane::table::TableVersion) -> Vec<String> {
+        let mut nodes: Vec<String> = version
+            .nodes()
+            .map(|node| {
+                let rrsets: Vec<String> = node
+                    .rrsets()
+                    .map(|rrset| {
+                        let records: Vec<String> = rrset
+                            .records()
+                            .map(|r| format!("{} {:02x?}", r.ttl(), r.rdata()))
+                            .collect();
+                        records.join(",")
+                    })
+                    .collect();
+                format!(
+                    "{} {:02x?} {}",
+                    node.zone(),
+                    node.name(),
+                    rrsets.join(" | ")
+                )
+            })
+            .collect();
+        nodes.sort();
+        nodes
+    }
+
+    #[test]
+    fn rebuilding_changed_names_gives_what_a_full_compile_gives() {
+        let f = fixture();
+        let rt = runtime();
+        let loader = Loader::new(Vec::new(), AnswerPolicy::RoundRobin, Some(f.path.clone()));
+        let deep = name("a.b.c.svc.example.");
+        let steps: Vec<Vec<Change>> = vec![
+            vec![Change::Add(a("a.b.c.svc.example.", 1))],
+            vec![
+                Change::Add(a("x.c.svc.example.", 2)),
+                Change::Add(a("web.svc.example.", 3)),
+            ],
+            vec![Change::Add(Record::new(
+                name("www.svc.example."),
+                60,
+                RData::Cname(name("web.svc.example.")),
+            ))],
+            vec![Change::Delete {
+                name: deep.clone(),
+                rtype: None,
+                data: None,
+            }],
+            vec![Change::Replace {
+                name: name("web.svc.example."),
+                rtype: RType::A,
+                records: vec![a("web.svc.example.", 7), a("web.svc.example.", 8)],
+            }],
+            vec![Change::Delete {
+                name: name("x.c.svc.example."),
+                rtype: Some(RType::A),
+                data: None,
+            }],
+            vec![Change::Add(a("c.svc.example.", 9))],
+        ];
+        for (at, step) in steps.into_iter().enumerate() {
+            let before = f.table.current();
+            let applied = rt.block_on(f.writer.apply(step));
+            assert!(applied.is_ok(), "step {at}: {applied:?}");
+            let (full, _) = loader
+                .load(&std::collections::HashSet::new(), f.table.seed())
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            assert_eq!(summary(&f.table.current()), summary(&full), "step {at}");
+            assert!(!Arc::ptr_eq(&before, &f.table.current()), "step {at}");
+        }
+        let store = Store::open(&f.path).unwrap_or_else(|e| unreachable!("{e}"));
+        let plan = |loader: &Loader, owner: &str| {
+            Republish::gather(&store, loader, BTreeSet::from([name(owner)]))
+                .unwrap_or_else(|e| unreachable!("{e}"))
+        };
+        assert!(
+            matches!(plan(&loader, "a.b.c.svc.example."), Republish::Names { .. }),
+            "a name of a store-only zone is rebuilt alone"
+        );
+        assert!(matches!(plan(&loader, "svc.example."), Republish::Full));
+        let with_file = Loader::new(
+            vec![crate::config::ZoneConfig {
+                origin: name("svc.example."),
+                file: Some(f.path.with_extension("zone")),
+                policy: None,
+                name_policies: Vec::new(),
+            }],
+            AnswerPolicy::RoundRobin,
+            Some(f.path.clone()),
+        );
+        assert!(matches!(
+            plan(&with_file, "a.svc.example."),
+            Republish::Full
+        ));
+        drop(store);
+        assert_eq!(served(&f.table, "b.c.svc.example."), 0);
+        assert!(
+            f.table
+                .current()
+                .find(&name("b.c.svc.example.").to_lowercase_wire())
+                .is_none(),
+            "an empty non-terminal with nothing below it goes"
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@
 //! future.
 
 pub mod embedded;
+mod republish;
 
 use std::fmt;
 use std::future::Future;
