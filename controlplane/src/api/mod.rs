@@ -7,14 +7,14 @@
 //! store), so the same request does the same thing whichever backend holds the
 //! records, and a 2xx answer means what the writer promises: durable.
 //!
-//! - [`auth`]: the token and the checks in front of the routes (before the body
+//! - `auth`: the token and the checks in front of the routes (before the body
 //!   is read, constant-time).
-//! - [`error`]: the `/v1` JSON error and the status of each failure.
-//! - [`record`]: records as JSON, and the checks that name the bad field.
-//! - [`v1`], [`containerdns`]: the two sets of routes.
-//! - [`metrics`]: `/metrics`, `/v1/stats`, `/healthz`, `/readyz`, request counts.
-//! - [`openapi`]: the `/v1` document.
-//! - [`tls`]: HTTPS with rustls when a certificate and key are configured.
+//! - `error`: the `/v1` JSON error and the status of each failure.
+//! - `record`: records as JSON, and the checks that name the bad field.
+//! - `v1`, `containerdns`: the two sets of routes.
+//! - `metrics`: `/metrics`, `/v1/stats`, `/healthz`, `/readyz`, request counts.
+//! - `openapi`: the `/v1` document.
+//! - `tls`: HTTPS with rustls when a certificate and key are configured.
 //!
 //! Bodies are capped at `api.max_body_bytes` (default 1 MiB): the cap is checked
 //! as the body is read, so a larger body is refused with `413` without being

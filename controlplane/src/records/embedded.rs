@@ -10,7 +10,7 @@
 //! none. Once it is committed the writer republishes the answer table before it
 //! returns, so a client that got `2xx` and then asks the DNS port sees its
 //! change. The republish rebuilds just the names the batch changed (see
-//! [`super::republish`], which says when it compiles every zone instead), in one
+//! `records/republish.rs`, which says when it compiles every zone instead), in one
 //! pointer swap: readers keep answering from the old version meanwhile. A
 //! compile that fails after the commit is logged; the write stays durable and
 //! the old table keeps being served.
