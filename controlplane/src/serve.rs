@@ -210,6 +210,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let publisher = etcd.as_ref().map(EtcdSource::publisher);
     let etcd_status = etcd.as_ref().map(EtcdSource::status);
     let udp = Arc::new(std::sync::Mutex::new(Some(udp)));
+    let mut store_writer = None;
     let api_task = match &config.api {
         Some(settings) => {
             let telemetry = Telemetry::new(table.clone(), core_source(Arc::clone(&udp)))
@@ -220,7 +221,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                 }
                 _ => telemetry,
             };
-            let api = start_api(
+            let (api, writer) = start_api(
                 &config,
                 settings,
                 &loader,
@@ -229,13 +230,14 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                 telemetry,
             )
             .await?;
+            store_writer = writer;
             Some(tokio::spawn(api.serve(shutdown_rx.clone())))
         }
         None => None,
     };
     let etcd_task = etcd.map(|source| tokio::spawn(source.run(shutdown_rx.clone())));
 
-    wait_for_signals(&loader, &table, publisher.as_ref()).await;
+    wait_for_signals(&loader, &table, publisher.as_ref(), store_writer.as_ref()).await;
 
     info!("stopping");
     let _ = shutdown_tx.send(true);
@@ -325,7 +327,8 @@ fn core_source(udp: Arc<std::sync::Mutex<Option<UdpBackend>>>) -> CoreSource {
 }
 
 /// Binds the REST API with its record writer: etcd when configured, else the
-/// embedded store (whose `--domain` zones are created in it when missing).
+/// embedded store (whose `--domain` zones are created in it when missing; that
+/// writer comes back too, for SIGHUP reloads to take turns with its writes).
 async fn start_api(
     config: &ServeConfig,
     settings: &ApiSettings,
@@ -333,7 +336,8 @@ async fn start_api(
     table: &Table,
     publisher: Option<&Arc<Mutex<Publisher>>>,
     telemetry: Telemetry,
-) -> Result<Api, ServeError> {
+) -> Result<(Api, Option<EmbeddedWriter>), ServeError> {
+    let mut store_writer = None;
     let writer: Arc<dyn RecordWriter> = match (&config.etcd, publisher) {
         (Some(etcd), Some(publisher)) => Arc::new(
             EtcdWriter::connect(etcd, Arc::clone(publisher))
@@ -351,11 +355,14 @@ async fn start_api(
                 .map(|z| z.origin.clone())
                 .collect();
             let (loader, table) = (loader.clone(), table.clone());
-            tokio::task::spawn_blocking(move || EmbeddedWriter::open(path, &zones, loader, table))
-                .await
-                .map_err(|e| ServeError::ApiWriter(e.to_string()))?
-                .map(Arc::new)
-                .map_err(|e| ServeError::ApiWriter(e.to_string()))?
+            let writer = tokio::task::spawn_blocking(move || {
+                EmbeddedWriter::open(path, &zones, loader, table)
+            })
+            .await
+            .map_err(|e| ServeError::ApiWriter(e.to_string()))?
+            .map_err(|e| ServeError::ApiWriter(e.to_string()))?;
+            store_writer = Some(writer.clone());
+            Arc::new(writer)
         }
     };
     let backend = writer.backend();
@@ -372,7 +379,7 @@ async fn start_api(
         records = backend,
         "REST API ready"
     );
-    Ok(api)
+    Ok((api, store_writer))
 }
 
 /// Starts DPDK on a blocking thread (EAL initialisation takes a moment): the
@@ -476,6 +483,7 @@ async fn wait_for_signals(
     loader: &Loader,
     table: &Table,
     publisher: Option<&Arc<Mutex<Publisher>>>,
+    store_writer: Option<&EmbeddedWriter>,
 ) {
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::hangup()),
@@ -490,9 +498,18 @@ async fn wait_for_signals(
         tokio::select! {
             _ = hup.recv() => {
                 info!("SIGHUP: reloading");
-                let reloaded = match publisher {
-                    Some(publisher) => reload_static(loader, publisher).await,
-                    None => load_and_publish(loader, table).await.map_err(|e| e.to_string()),
+                let reloaded = match (publisher, store_writer) {
+                    (Some(publisher), _) => reload_static(loader, publisher).await,
+                    (None, Some(writer)) => match writer.reload().await {
+                        Ok(summary) => {
+                            info!(zones = summary.zones, names = summary.names, "table published");
+                            Ok(())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    },
+                    (None, None) => {
+                        load_and_publish(loader, table).await.map_err(|e| e.to_string())
+                    }
                 };
                 if let Err(e) = reloaded {
                     error!("reload failed, still serving the previous table: {e}");

@@ -489,10 +489,30 @@ fn records_written_over_rest_survive_a_restart() {
         .status,
         201
     );
+    // A SIGHUP reload takes turns with the API's writes and keeps their records.
+    server.signal("-HUP");
+    server.wait_until("the reload", |s| {
+        s.log_text().matches("table published").count() >= 2
+    });
+    assert_eq!(
+        api.post(
+            "/v1/records",
+            r#"{"name":"kept.svc.example.","type":"A","data":"10.4.0.2"}"#
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        short(&server, "kept.svc.example.", "A"),
+        ["10.4.0.1", "10.4.0.2"]
+    );
     assert!(server.stop().success());
 
     let (server, api) = start(state.path(), &[]);
-    assert_eq!(short(&server, "kept.svc.example.", "A"), ["10.4.0.1"]);
+    assert_eq!(
+        short(&server, "kept.svc.example.", "A"),
+        ["10.4.0.1", "10.4.0.2"]
+    );
     assert_eq!(
         api.get("/v1/records/kept.svc.example.").json()["records"][0]["data"],
         "10.4.0.1"

@@ -15,7 +15,7 @@
 //! compile that fails after the commit is logged; the write stays durable and
 //! the old table keeps being served.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -28,7 +28,7 @@ use super::{
     Applied, Change, NameFilter, RecordPage, RecordQuery, RecordWriter, WriteError, WriteFuture,
     ZonedRecord,
 };
-use crate::loader::Loader;
+use crate::loader::{LoadError, LoadSummary, Loader};
 use crate::store::{Store, StoreError};
 
 /// Writes records to the embedded store and republishes the answer table.
@@ -69,6 +69,24 @@ impl EmbeddedWriter {
                 lock: Mutex::new(()),
             }),
         })
+    }
+
+    /// Compiles every zone afresh (zone files and the store, as on SIGHUP) and
+    /// publishes the result, in turn with the writes: a reload never opens the
+    /// store while a write holds it, nor publishes over a write's edit.
+    pub async fn reload(&self) -> Result<LoadSummary, LoadError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let _one_at_a_time = inner
+                .lock
+                .lock()
+                .map_err(|_| LoadError::Interrupted("a store call panicked".into()))?;
+            let (version, summary) = inner.loader.load(&HashSet::new(), inner.table.seed())?;
+            inner.table.publish(version);
+            Ok(summary)
+        })
+        .await
+        .map_err(|e| LoadError::Interrupted(e.to_string()))?
     }
 
     /// Runs `job` with the store open, on a blocking thread, under the lock; then
@@ -466,7 +484,7 @@ mod tests {
             let applied = rt.block_on(f.writer.apply(step));
             assert!(applied.is_ok(), "step {at}: {applied:?}");
             let (full, _) = loader
-                .load(&std::collections::HashSet::new(), f.table.seed())
+                .load(&HashSet::new(), f.table.seed())
                 .unwrap_or_else(|e| unreachable!("{e}"));
             assert_eq!(summary(&f.table.current()), summary(&full), "step {at}");
             assert!(!Arc::ptr_eq(&before, &f.table.current()), "step {at}");
