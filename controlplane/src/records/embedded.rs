@@ -163,6 +163,15 @@ impl RecordWriter for EmbeddedWriter {
 
     fn records(&self, query: RecordQuery) -> WriteFuture<'_, RecordPage> {
         self.with_store(move |_, store| {
+            // One name is one key range of the store: no need to read every zone.
+            if let (None, Some(NameFilter::Exact(name))) = (&query.zone, &query.name) {
+                let at = store.name_state(name).map_err(storage)?;
+                let zones = at
+                    .map(|state| (state.zone, state.records))
+                    .into_iter()
+                    .collect();
+                return Ok((page(zones, &query)?, Republish::Nothing));
+            }
             let zones = match &query.zone {
                 Some(zone) => vec![(
                     zone.clone(),
