@@ -330,6 +330,11 @@ fn every_v1_route_reads_and_writes_what_dig_then_answers() {
     assert_eq!((healthz.status, healthz.body.as_str()), (200, "ok"));
     let readyz = api.send("GET", "/readyz", None, None);
     assert_eq!((readyz.status, readyz.body.as_str()), (200, "ready"));
+    let unknown = api.get("/v1/nothing-here");
+    assert_eq!(
+        (unknown.status, unknown.json()["field"].clone()),
+        (404, Value::Null)
+    );
     let document = api.send("GET", "/v1/openapi.json", None, None).json();
     assert_eq!(document["openapi"], "3.0.3");
     for path in [

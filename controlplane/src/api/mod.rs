@@ -176,6 +176,7 @@ fn router(state: AppState, token: Arc<Token>, max_body_bytes: usize) -> Router {
         .merge(v1)
         .merge(containerdns)
         .merge(open)
+        .fallback(|| async { error::ApiError::not_found("no such route (see /v1/openapi.json)") })
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(from_fn_with_state(telemetry, metrics::count))
         .with_state(state)
