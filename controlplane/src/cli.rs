@@ -117,6 +117,16 @@ pub struct ServeArgs {
     #[arg(long, value_name = "EAL ARGS", allow_hyphen_values = true)]
     pub dpdk: Option<String>,
 
+    /// Serve the REST API (docs/api.md) on ADDR:PORT, e.g. 127.0.0.1:8053.
+    /// Replaces the file's `api.listen` [default: no API]
+    #[arg(long = "api", value_name = "ADDR:PORT")]
+    pub api: Option<String>,
+
+    /// File whose first line is the API token. Replaces the file's
+    /// `api.token_file` [default: the environment variable FERRODNS_API_TOKEN]
+    #[arg(long = "api-token-file", value_name = "FILE")]
+    pub api_token_file: Option<PathBuf>,
+
     /// Log filter in tracing's EnvFilter syntax, e.g. `info` or `warn,ferrodns=debug`
     /// [default: info]
     #[arg(long, value_name = "LEVEL", env = "FERRODNS_LOG")]
@@ -174,6 +184,10 @@ mod tests {
             "http://127.0.0.2:2379",
             "--etcd-snapshot",
             "etcd.snap",
+            "--api",
+            "127.0.0.1:8053",
+            "--api-token-file",
+            "token",
         ])
         .expect("parses");
         let Command::Serve(args) = cli.command else {
@@ -200,6 +214,8 @@ mod tests {
                     "http://127.0.0.2:2379".into()
                 ],
                 etcd_snapshot: Some("etcd.snap".into()),
+                api: Some("127.0.0.1:8053".into()),
+                api_token_file: Some("token".into()),
             }
         );
     }

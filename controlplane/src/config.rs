@@ -88,6 +88,30 @@ pub struct ServeConfig {
     pub dataplane: Dataplane,
     /// Where records and health come from when etcd is used.
     pub etcd: Option<EtcdSettings>,
+    /// The REST API; None: not served.
+    pub api: Option<ApiSettings>,
+}
+
+/// Default `api.max_body_bytes`: 1 MiB.
+pub const DEFAULT_API_MAX_BODY_BYTES: usize = 1 << 20;
+
+/// The REST API (docs/api.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiSettings {
+    pub listen: SocketAddr,
+    /// File whose first line is the token; None: `FERRODNS_API_TOKEN`.
+    pub token_file: Option<PathBuf>,
+    /// Certificate chain and private key (PEM): HTTPS only when set.
+    pub tls: Option<ApiTls>,
+    /// Largest request body; larger is answered 413.
+    pub max_body_bytes: usize,
+}
+
+/// The API's certificate chain and key files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// The etcd v3 cluster records and backend health come from.
@@ -407,6 +431,16 @@ pub fn render(config: &ServeConfig) -> String {
                 })
                 .collect(),
         },
+        api: config.api.as_ref().map(|api| {
+            let path = |p: &Path| p.to_string_lossy().into_owned();
+            RenderApi {
+                listen: api.listen.to_string(),
+                token_file: api.token_file.as_deref().map(path),
+                tls_cert: api.tls.as_ref().map(|tls| path(&tls.cert)),
+                tls_key: api.tls.as_ref().map(|tls| path(&tls.key)),
+                max_body_bytes: api.max_body_bytes,
+            }
+        }),
         zone: config
             .zones
             .iter()
@@ -467,6 +501,8 @@ struct RawConfig {
     #[serde(default)]
     log: RawLog,
     etcd: Option<Spanned<RawEtcd>>,
+    #[serde(default)]
+    api: RawApi,
     #[serde(default)]
     forward: RawForward,
     #[serde(default)]
@@ -538,6 +574,16 @@ struct RawTcp {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawApi {
+    listen: Option<Spanned<String>>,
+    token_file: Option<Spanned<String>>,
+    tls_cert: Option<Spanned<String>>,
+    tls_key: Option<Spanned<String>>,
+    max_body_bytes: Option<Spanned<usize>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawStore {
     path: Option<Spanned<String>>,
 }
@@ -579,6 +625,8 @@ struct RenderConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     etcd: Option<RenderEtcd>,
     forward: RenderForward,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api: Option<RenderApi>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     zone: Vec<RenderZone>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -647,6 +695,18 @@ struct RenderTcp {
     idle_timeout_ms: u64,
     max_connections: usize,
     write_timeout_ms: u64,
+}
+
+#[derive(Serialize)]
+struct RenderApi {
+    listen: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_cert: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_key: Option<String>,
+    max_body_bytes: usize,
 }
 
 #[derive(Serialize)]
@@ -797,6 +857,20 @@ impl Merge<'_> {
         }
         let forward = self.forward(raw.forward)?;
         let dataplane = self.dataplane(raw.dataplane, &listen)?;
+        let api = self.api(raw.api)?;
+        if let Some(api) = &api
+            && etcd.is_none()
+            && store.is_none()
+        {
+            return Err(ConfigError::Invalid {
+                at: Location::CommandLine,
+                key: "api".into(),
+                value: api.listen.to_string(),
+                reason: "the API writes records to etcd or to the embedded store: add --etcd \
+                         or --store PATH"
+                    .into(),
+            });
+        }
         Ok(ServeConfig {
             listen,
             workers,
@@ -811,7 +885,49 @@ impl Merge<'_> {
             etcd,
             forward,
             dataplane,
+            api,
         })
+    }
+
+    fn api(&self, raw: RawApi) -> Result<Option<ApiSettings>, ConfigError> {
+        let listen = match (&self.args.api, &raw.listen) {
+            (Some(flag), _) => socket_addr(flag).map_err(|r| flag_error("--api", flag, r))?,
+            (None, Some(value)) => {
+                socket_addr(value.get_ref()).map_err(|r| self.invalid(value, "api.listen", r))?
+            }
+            (None, None) => return Ok(None),
+        };
+        let token_file = match (&self.args.api_token_file, &raw.token_file) {
+            (Some(flag), _) => Some(flag_path("--api-token-file", flag)?),
+            (None, Some(value)) => Some(self.file_path(value, "api.token_file")?),
+            (None, None) => None,
+        };
+        let tls = match (&raw.tls_cert, &raw.tls_key) {
+            (Some(cert), Some(key)) => Some(ApiTls {
+                cert: self.file_path(cert, "api.tls_cert")?,
+                key: self.file_path(key, "api.tls_key")?,
+            }),
+            (None, None) => None,
+            (Some(cert), None) => {
+                return Err(self.invalid(cert, "api.tls_cert", "needs api.tls_key too".into()));
+            }
+            (None, Some(key)) => {
+                return Err(self.invalid(key, "api.tls_key", "needs api.tls_cert too".into()));
+            }
+        };
+        let max_body_bytes = match &raw.max_body_bytes {
+            Some(max) if *max.get_ref() == 0 => {
+                return Err(self.invalid(max, "api.max_body_bytes", "must be at least 1".into()));
+            }
+            Some(max) => *max.get_ref(),
+            None => DEFAULT_API_MAX_BODY_BYTES,
+        };
+        Ok(Some(ApiSettings {
+            listen,
+            token_file,
+            tls,
+            max_body_bytes,
+        }))
     }
 
     fn forward(&self, raw: RawForward) -> Result<ForwardSettings, ConfigError> {
@@ -1677,6 +1793,7 @@ origin = "store.only."
                 max_negative_ttl: 60,
             },
             dataplane: Dataplane::Kernel,
+            api: None,
         };
         assert_eq!(config, expected);
     }
@@ -2416,6 +2533,60 @@ idle_sleep_us = 50
         assert_mentions(
             &file_error(wildcard),
             &["0.0.0.0:53", "concrete IP address"],
+        );
+    }
+
+    #[test]
+    fn the_api_section_parses_renders_back_and_yields_to_flags() {
+        let text = "[store]\npath = \"records.redb\"\n\n[api]\nlisten = \"127.0.0.1:8053\"\n\
+                    token_file = \"token\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n\
+                    max_body_bytes = 4096\n";
+        let config = parse(text).expect("valid");
+        let expected = ApiSettings {
+            listen: "127.0.0.1:8053".parse().expect("addr"),
+            token_file: Some("/etc/ferrodns/token".into()),
+            tls: Some(ApiTls {
+                cert: "/etc/ferrodns/cert.pem".into(),
+                key: "/etc/ferrodns/key.pem".into(),
+            }),
+            max_body_bytes: 4096,
+        };
+        assert_eq!(config.api.as_ref(), Some(&expected));
+        let again = parse(&render(&config)).expect("rendered config parses");
+        assert_eq!(again.api, config.api);
+
+        let flags = ServeArgs {
+            api: Some("127.0.0.1:9053".into()),
+            ..ServeArgs::default()
+        };
+        let config = parse_with(&flags, "[store]\npath = \"r.redb\"\n").expect("valid");
+        let api = config.api.expect("api from the flag");
+        assert_eq!(api.listen.port(), 9053);
+        assert_eq!(api.max_body_bytes, DEFAULT_API_MAX_BODY_BYTES);
+        assert_eq!((api.token_file, api.tls), (None, None));
+    }
+
+    #[test]
+    fn bad_api_settings_are_rejected() {
+        assert_mentions(
+            &file_error("[store]\npath = \"r\"\n[api]\nlisten = \"localhost:8053\"\n"),
+            &["api.listen", "localhost:8053"],
+        );
+        assert_mentions(
+            &file_error(
+                "[store]\npath = \"r\"\n[api]\nlisten = \"127.0.0.1:8053\"\ntls_cert = \"c\"\n",
+            ),
+            &["api.tls_cert", "api.tls_key"],
+        );
+        assert_mentions(
+            &file_error(
+                "[store]\npath = \"r\"\n[api]\nlisten = \"127.0.0.1:8053\"\nmax_body_bytes = 0\n",
+            ),
+            &["api.max_body_bytes"],
+        );
+        assert_mentions(
+            &file_error("[api]\nlisten = \"127.0.0.1:8053\"\n"),
+            &["--store", "--etcd"],
         );
     }
 }

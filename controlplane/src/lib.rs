@@ -9,6 +9,7 @@
 //! - [`serve`]: start-up, UDP workers and [`tcp`] listeners, SIGHUP/SIGTERM.
 #![deny(unsafe_code)]
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod etcd;

@@ -73,6 +73,27 @@ impl Loader {
         self
     }
 
+    /// Whether the zone `apex` has records from a zone file as well as the store.
+    pub fn has_zone_file(&self, apex: &Name) -> bool {
+        self.zones
+            .iter()
+            .any(|z| z.origin == *apex && z.file.is_some())
+    }
+
+    /// The answer policy of `name` in zone `apex`: its override, else the
+    /// zone's, else the default.
+    pub fn policy_of(&self, apex: &Name, name: &Name) -> AnswerPolicy {
+        let Some(zone) = self.zones.iter().find(|z| z.origin == *apex) else {
+            return self.default_policy;
+        };
+        zone.name_policies
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| *p)
+            .or(zone.policy)
+            .unwrap_or(self.default_policy)
+    }
+
     /// The zone inputs of every zone file and the store, not compiled.
     pub fn inputs(&self) -> Result<Vec<ZoneInput>, LoadError> {
         let mut inputs: BTreeMap<Name, ZoneInput> = BTreeMap::new();

@@ -26,7 +26,7 @@
 use std::collections::HashSet;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
 use ferrodns_dataplane::engine::{Engine, EngineConfig};
@@ -38,11 +38,15 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Mutex, watch};
 use tracing::{error, info, warn};
 
-use crate::config::{Dataplane, DpdkSettings, ServeConfig};
+use crate::api::{Api, ApiStartError, CoreCounters, CoreSource, Telemetry};
+use crate::config::{ApiSettings, Dataplane, DpdkSettings, ServeConfig};
 use crate::etcd::publish::Publisher;
+use crate::etcd::writer::EtcdWriter;
 use crate::etcd::{EtcdSource, StartError};
 use crate::forward::Forwarder;
 use crate::loader::{LoadError, Loader};
+use crate::records::RecordWriter;
+use crate::records::embedded::EmbeddedWriter;
 use crate::tcp::{TcpConfig, serve_tcp};
 
 /// UDP packets per `recvmmsg`/`sendmmsg` batch.
@@ -65,6 +69,10 @@ pub enum ServeError {
     Dpdk(DpdkError),
     #[error("cannot listen on TCP {addr}: {source}")]
     Tcp { addr: SocketAddr, source: io::Error },
+    #[error("cannot start the REST API: {0}")]
+    Api(#[from] ApiStartError),
+    #[error("cannot start the REST API's record writer: {0}")]
+    ApiWriter(String),
     #[error("cannot start the runtime: {0}")]
     Runtime(io::Error),
 }
@@ -200,9 +208,36 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     }
 
     let publisher = etcd.as_ref().map(EtcdSource::publisher);
+    let etcd_status = etcd.as_ref().map(EtcdSource::status);
+    let udp = Arc::new(std::sync::Mutex::new(Some(udp)));
+    let mut store_writer = None;
+    let api_task = match &config.api {
+        Some(settings) => {
+            let telemetry = Telemetry::new(table.clone(), core_source(Arc::clone(&udp)))
+                .with_forwarder(forwarder.clone());
+            let telemetry = match (etcd_status, &publisher) {
+                (Some(status), Some(publisher)) => {
+                    telemetry.with_etcd(status, Arc::clone(publisher))
+                }
+                _ => telemetry,
+            };
+            let (api, writer) = start_api(
+                &config,
+                settings,
+                &loader,
+                &table,
+                publisher.as_ref(),
+                telemetry,
+            )
+            .await?;
+            store_writer = writer;
+            Some(tokio::spawn(api.serve(shutdown_rx.clone())))
+        }
+        None => None,
+    };
     let etcd_task = etcd.map(|source| tokio::spawn(source.run(shutdown_rx.clone())));
 
-    wait_for_signals(&loader, &table, publisher.as_ref()).await;
+    wait_for_signals(&loader, &table, publisher.as_ref(), store_writer.as_ref()).await;
 
     info!("stopping");
     let _ = shutdown_tx.send(true);
@@ -210,6 +245,13 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         && let Err(e) = task.await
     {
         warn!("etcd sync task failed: {e}");
+    }
+    if let Some(task) = api_task {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!("the REST API ended with an error: {e}"),
+            Err(e) => warn!("the REST API task failed: {e}"),
+        }
     }
     for task in tcp_tasks {
         match task.await {
@@ -225,8 +267,10 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             Err(e) => warn!("forwarder task failed: {e}"),
         }
     }
-    tokio::task::spawn_blocking(move || udp.stop())
+    let udp = udp.lock().unwrap_or_else(PoisonError::into_inner).take();
+    tokio::task::spawn_blocking(move || udp.map(UdpBackend::stop))
         .await
+        .map(|_| ())
         .unwrap_or_else(|e| warn!("the UDP dataplane did not stop cleanly: {e}"));
     info!("stopped");
     Ok(())
@@ -245,6 +289,97 @@ impl UdpBackend {
             UdpBackend::Dpdk(dpdk) => log_dpdk_stats(&dpdk.stop()),
         }
     }
+}
+
+/// Reads the poll loops' counters of whichever UDP backend runs (none once it
+/// has stopped).
+fn core_source(udp: Arc<std::sync::Mutex<Option<UdpBackend>>>) -> CoreSource {
+    Box::new(move || {
+        let udp = udp.lock().unwrap_or_else(PoisonError::into_inner);
+        match udp.as_ref() {
+            Some(UdpBackend::Kernel(workers)) => workers
+                .stats()
+                .iter()
+                .map(|w| CoreCounters {
+                    core: w.worker,
+                    rx: w.rx,
+                    tx: w.tx,
+                    drops: w.drops + w.punt_drops,
+                    punts: w.punted,
+                })
+                .collect(),
+            Some(UdpBackend::Dpdk(dpdk)) => dpdk
+                .stats()
+                .lcores
+                .iter()
+                .enumerate()
+                .map(|(core, l)| CoreCounters {
+                    core,
+                    rx: l.rx,
+                    tx: l.tx,
+                    drops: l.dropped(),
+                    punts: l.punts,
+                })
+                .collect(),
+            None => Vec::new(),
+        }
+    })
+}
+
+/// Binds the REST API with its record writer: etcd when configured, else the
+/// embedded store (whose `--domain` zones are created in it when missing; that
+/// writer comes back too, for SIGHUP reloads to take turns with its writes).
+async fn start_api(
+    config: &ServeConfig,
+    settings: &ApiSettings,
+    loader: &Loader,
+    table: &Table,
+    publisher: Option<&Arc<Mutex<Publisher>>>,
+    telemetry: Telemetry,
+) -> Result<(Api, Option<EmbeddedWriter>), ServeError> {
+    let mut store_writer = None;
+    let writer: Arc<dyn RecordWriter> = match (&config.etcd, publisher) {
+        (Some(etcd), Some(publisher)) => Arc::new(
+            EtcdWriter::connect(etcd, Arc::clone(publisher))
+                .await
+                .map_err(|e| ServeError::ApiWriter(e.to_string()))?,
+        ),
+        _ => {
+            let path = config.store.clone().ok_or_else(|| {
+                ServeError::ApiWriter("the API needs --store or --etcd to write records".into())
+            })?;
+            let zones: Vec<_> = config
+                .zones
+                .iter()
+                .filter(|z| z.file.is_none())
+                .map(|z| z.origin.clone())
+                .collect();
+            let (loader, table) = (loader.clone(), table.clone());
+            let writer = tokio::task::spawn_blocking(move || {
+                EmbeddedWriter::open(path, &zones, loader, table)
+            })
+            .await
+            .map_err(|e| ServeError::ApiWriter(e.to_string()))?
+            .map_err(|e| ServeError::ApiWriter(e.to_string()))?;
+            store_writer = Some(writer.clone());
+            Arc::new(writer)
+        }
+    };
+    let backend = writer.backend();
+    let telemetry = Arc::new(telemetry);
+    // start_api runs once the first table is published.
+    telemetry.set_ready();
+    let api = Api::bind(settings, writer, telemetry).await?;
+    let addr = api
+        .local_addr()
+        .map_or_else(|_| settings.listen.to_string(), |a| a.to_string());
+    info!(
+        listen = %addr,
+        tls = api.is_tls(),
+        records = backend,
+        "REST API ready"
+    );
+    Ok((api, store_writer))
 }
 
 /// Starts DPDK on a blocking thread (EAL initialisation takes a moment): the
@@ -348,6 +483,7 @@ async fn wait_for_signals(
     loader: &Loader,
     table: &Table,
     publisher: Option<&Arc<Mutex<Publisher>>>,
+    store_writer: Option<&EmbeddedWriter>,
 ) {
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::hangup()),
@@ -362,9 +498,18 @@ async fn wait_for_signals(
         tokio::select! {
             _ = hup.recv() => {
                 info!("SIGHUP: reloading");
-                let reloaded = match publisher {
-                    Some(publisher) => reload_static(loader, publisher).await,
-                    None => load_and_publish(loader, table).await.map_err(|e| e.to_string()),
+                let reloaded = match (publisher, store_writer) {
+                    (Some(publisher), _) => reload_static(loader, publisher).await,
+                    (None, Some(writer)) => match writer.reload().await {
+                        Ok(summary) => {
+                            info!(zones = summary.zones, names = summary.names, "table published");
+                            Ok(())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    },
+                    (None, None) => {
+                        load_and_publish(loader, table).await.map_err(|e| e.to_string())
+                    }
                 };
                 if let Err(e) = reloaded {
                     error!("reload failed, still serving the previous table: {e}");

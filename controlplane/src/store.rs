@@ -59,6 +59,8 @@ use redb::{
     WriteTransaction,
 };
 
+use crate::records::{Applied, Change};
+
 /// The layout version this build reads and writes.
 pub const FORMAT_VERSION: u64 = 1;
 
@@ -127,6 +129,25 @@ pub enum StoreError {
         record: Box<Record>,
         reason: &'static str,
     },
+}
+
+/// What the store holds at one name; see [`Store::name_state`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameState {
+    pub zone: Name,
+    pub records: Vec<Record>,
+    pub has_descendants: bool,
+}
+
+/// A batch of [`Store::apply`] failed; nothing of it was written.
+#[derive(Debug, thiserror::Error)]
+#[error("{source}")]
+pub struct BatchError {
+    /// The failed change's index in the batch; None when the transaction itself
+    /// failed.
+    pub change: Option<usize>,
+    #[source]
+    pub source: StoreError,
 }
 
 /// The embedded record store. Cheap to share behind an `Arc`: redb serialises
@@ -445,39 +466,13 @@ impl Store {
         rtype: Option<RType>,
         data: Option<&RData>,
     ) -> Result<usize, StoreError> {
-        let rtype = rtype.or(data.map(RData::rtype));
-        if let (Some(rtype), Some(data)) = (rtype, data)
-            && data.rtype() != rtype
-        {
-            return Ok(0);
-        }
         let txn = self.begin_write()?;
         let removed = {
             let zones = txn.open_table(ZONES).ctx(&self.path, "open zones table")?;
-            let Some(zone) = self.longest_zone(&zones, name)? else {
-                drop(zones);
-                txn.abort()
-                    .ctx(&self.path, "end delete_records transaction")?;
-                return Ok(0);
-            };
             let mut table = txn
                 .open_table(RECORDS)
                 .ctx(&self.path, "open records table")?;
-            let mut prefix = name_key(&zone);
-            push_name_key(&mut prefix, name);
-            if let Some(rtype) = rtype {
-                prefix = rrset_prefix(&prefix, rtype);
-            }
-            match data {
-                Some(data) => {
-                    prefix.extend_from_slice(&canonical_rdata(data));
-                    let removed = table
-                        .remove(prefix.as_slice())
-                        .ctx(&self.path, "delete record")?;
-                    usize::from(removed.is_some())
-                }
-                None => self.extract_prefix(&mut table, &prefix)?.len(),
-            }
+            self.delete_in(&zones, &mut table, name, rtype, data)?
         };
         if removed == 0 {
             txn.abort()
@@ -486,6 +481,159 @@ impl Store {
             txn.commit().ctx(&self.path, "commit delete_records")?;
         }
         Ok(removed)
+    }
+
+    /// Applies a batch of [`Change`]s in order, in one durable transaction: all of
+    /// them or, when one fails, none ([`BatchError::change`] says which). Adds
+    /// follow the rules of [`Store::put_records`], deletes those of
+    /// [`Store::delete_records`].
+    pub fn apply(&self, changes: &[Change]) -> Result<Applied, BatchError> {
+        let whole = |source| BatchError {
+            change: None,
+            source,
+        };
+        let txn = self.begin_write().map_err(whole)?;
+        let mut applied = Applied::default();
+        {
+            let zones = txn
+                .open_table(ZONES)
+                .ctx(&self.path, "open zones table")
+                .map_err(whole)?;
+            let mut table = txn
+                .open_table(RECORDS)
+                .ctx(&self.path, "open records table")
+                .map_err(whole)?;
+            for (at, change) in changes.iter().enumerate() {
+                let failed = |source| BatchError {
+                    change: Some(at),
+                    source,
+                };
+                match change {
+                    Change::Add(record) => {
+                        self.put_one(&zones, &mut table, record).map_err(failed)?;
+                        applied.written += 1;
+                    }
+                    Change::Replace {
+                        name,
+                        rtype,
+                        records,
+                    } => {
+                        if let Some(stray) = records
+                            .iter()
+                            .find(|r| r.name != *name || r.rtype() != *rtype)
+                        {
+                            return Err(failed(StoreError::InvalidRecord {
+                                record: Box::new(stray.clone()),
+                                reason: "not of the name and type of the RRset it replaces",
+                            }));
+                        }
+                        applied.removed += self
+                            .delete_in(&zones, &mut table, name, Some(*rtype), None)
+                            .map_err(failed)?;
+                        for record in records {
+                            self.put_one(&zones, &mut table, record).map_err(failed)?;
+                            applied.written += 1;
+                        }
+                    }
+                    Change::Delete { name, rtype, data } => {
+                        applied.removed += self
+                            .delete_in(&zones, &mut table, name, *rtype, data.as_ref())
+                            .map_err(failed)?;
+                    }
+                }
+            }
+        }
+        if applied == Applied::default() {
+            txn.abort()
+                .ctx(&self.path, "end apply transaction")
+                .map_err(whole)?;
+        } else {
+            txn.commit()
+                .ctx(&self.path, "commit apply")
+                .map_err(whole)?;
+        }
+        Ok(applied)
+    }
+
+    /// The work of [`Store::delete_records`] inside an open transaction.
+    fn delete_in(
+        &self,
+        zones: &Table<'_, Bytes, Bytes>,
+        table: &mut Table<'_, Bytes, Bytes>,
+        name: &Name,
+        rtype: Option<RType>,
+        data: Option<&RData>,
+    ) -> Result<usize, StoreError> {
+        let rtype = rtype.or(data.map(RData::rtype));
+        if let (Some(rtype), Some(data)) = (rtype, data)
+            && data.rtype() != rtype
+        {
+            return Ok(0);
+        }
+        let Some(zone) = self.longest_zone(zones, name)? else {
+            return Ok(0);
+        };
+        let mut prefix = name_key(&zone);
+        push_name_key(&mut prefix, name);
+        if let Some(rtype) = rtype {
+            prefix = rrset_prefix(&prefix, rtype);
+        }
+        match data {
+            Some(data) => {
+                prefix.extend_from_slice(&canonical_rdata(data));
+                let removed = table
+                    .remove(prefix.as_slice())
+                    .ctx(&self.path, "delete record")?;
+                Ok(usize::from(removed.is_some()))
+            }
+            None => Ok(self.extract_prefix(table, &prefix)?.len()),
+        }
+    }
+
+    /// What the store holds at `name`: its zone (the longest stored zone holding
+    /// it), its records, and whether any name below it owns records. None when
+    /// `name` lies outside every stored zone. For rebuilding one name of the
+    /// answer table after a write.
+    pub fn name_state(&self, name: &Name) -> Result<Option<NameState>, StoreError> {
+        let txn = self
+            .db
+            .begin_read()
+            .ctx(&self.path, "begin read transaction")?;
+        let zones = txn.open_table(ZONES).ctx(&self.path, "open zones table")?;
+        let Some(zone) = self.longest_zone(&zones, name)? else {
+            return Ok(None);
+        };
+        let table = txn
+            .open_table(RECORDS)
+            .ctx(&self.path, "open records table")?;
+        let mut owner = name_key(&zone);
+        push_name_key(&mut owner, name);
+        let records = self.read_prefix(&table, &owner)?;
+        // The keys of names below `name` follow its own keys (which end its
+        // name key with `00 00`) and share its subtree prefix.
+        let mut below = name_key(&zone);
+        below.extend_from_slice(&subtree_prefix(name));
+        let (Some(start), end) = (prefix_end(&owner), prefix_end(&below)) else {
+            return Ok(Some(NameState {
+                zone,
+                records,
+                has_descendants: false,
+            }));
+        };
+        let range = (
+            Bound::Included(start.as_slice()),
+            as_bound(end.as_deref(), Bound::Excluded),
+        );
+        let has_descendants = table
+            .range::<&[u8]>(range)
+            .ctx(&self.path, "scan records")?
+            .next()
+            .is_some();
+        Ok(Some(NameState {
+            zone,
+            records,
+            has_descendants,
+        }))
     }
 
     /// Records of one zone, owner names in canonical order (then by type and

@@ -30,10 +30,12 @@
 #   iproute2       network namespaces and veth pairs of the DPDK end-to-end test
 #   iputils-ping   ping of the DPDK end-to-end test
 #   ethtool        turns off checksum offload on the test veth (see dpdk_veth.rs)
+#   curl           the HTTP client of the REST API tests (tests/api.rs)
+#   openssl        makes the self-signed certificate of the API's HTTPS test
 FERRODNS_DEBIAN_PACKAGES=(
     dnsutils knot-dnsutils knot unbound dnsperf
     dpdk-dev libdpdk-dev clang libclang-dev pkg-config
-    iproute2 iputils-ping ethtool
+    iproute2 iputils-ping ethtool curl openssl
     etcd-server etcd-client protobuf-compiler libprotobuf-dev
 )
 

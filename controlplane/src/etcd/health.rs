@@ -37,9 +37,45 @@ pub(crate) fn decode(path: &[u8], value: &[u8]) -> Result<(IpAddr, bool), String
     Ok((ip, status.status == "UP"))
 }
 
+/// The ports a status value lists (`"ports":[80]` or `["80"]`); none when the
+/// value has no readable list.
+pub(crate) fn ports(value: &[u8]) -> Vec<u16> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Port {
+        Number(u16),
+        Text(String),
+    }
+    #[derive(Deserialize)]
+    struct Ports {
+        #[serde(default)]
+        ports: Vec<Port>,
+    }
+    let Ok(parsed) = serde_json::from_slice::<Ports>(value) else {
+        return Vec::new();
+    };
+    parsed
+        .ports
+        .into_iter()
+        .filter_map(|port| match port {
+            Port::Number(port) => Some(port),
+            Port::Text(text) => text.parse().ok(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_are_read_as_numbers_or_strings() {
+        assert_eq!(
+            ports(br#"{"status":"UP","ports":["80",443]}"#),
+            vec![80, 443]
+        );
+        assert_eq!(ports(br#"{"status":"UP"}"#), Vec::<u16>::new());
+    }
 
     #[test]
     fn only_up_is_alive() {

@@ -59,6 +59,14 @@ enum KeyState {
     Bad,
 }
 
+/// One backend address and its health status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthTarget {
+    pub ip: IpAddr,
+    pub up: bool,
+    pub ports: Vec<u16>,
+}
+
 /// The records and health etcd holds, indexed for name-by-name rebuilds.
 #[derive(Debug, Default)]
 pub struct EtcdRecords {
@@ -303,6 +311,25 @@ impl EtcdRecords {
     /// Addresses marked DOWN (status other than `UP`).
     pub fn down(&self) -> &HashSet<IpAddr> {
         &self.down
+    }
+
+    /// Every address with a status, in address order: whether it is UP, and the
+    /// ports its status value lists.
+    pub fn health_targets(&self) -> Vec<HealthTarget> {
+        let mut targets: BTreeMap<IpAddr, HealthTarget> = BTreeMap::new();
+        for state in self.keys.values() {
+            if let KeyState::Health { value, ip } = state {
+                targets.insert(
+                    *ip,
+                    HealthTarget {
+                        ip: *ip,
+                        up: self.health.get(ip).copied().unwrap_or(false),
+                        ports: super::health::ports(value),
+                    },
+                );
+            }
+        }
+        targets.into_values().collect()
     }
 
     /// Addresses with a status, UP and DOWN counted apart.

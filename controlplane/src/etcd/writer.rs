@@ -55,7 +55,9 @@ pub const MAX_TXN_OPS: usize = 128;
 /// Writes records to etcd in the containerdns layout.
 #[derive(Clone)]
 pub struct EtcdWriter {
-    client: Client,
+    /// None until a connection succeeds: etcd may be down when the server starts.
+    client: Arc<Mutex<Option<Client>>>,
+    settings: EtcdSettings,
     publisher: Arc<Mutex<Publisher>>,
     /// The containerdns prefix, ending in `/`.
     prefix: String,
@@ -73,7 +75,9 @@ impl std::fmt::Debug for EtcdWriter {
 impl EtcdWriter {
     /// A writer for the cluster of `settings`, reading names through the index of
     /// `publisher` (see [`super::EtcdSource::publisher`]). Fails when the
-    /// containerdns layout is turned off.
+    /// containerdns layout is turned off; an unreachable etcd is not an error
+    /// here: the writer connects again on each write until it succeeds, and
+    /// answers [`WriteError::Unavailable`] meanwhile.
     pub async fn connect(
         settings: &EtcdSettings,
         publisher: Arc<Mutex<Publisher>>,
@@ -81,12 +85,31 @@ impl EtcdWriter {
         let prefix = settings.layouts.containerdns.clone().ok_or_else(|| {
             SyncError::Build("the containerdns layout is off; the writer has no prefix".into())
         })?;
+        let client = match connect(settings).await {
+            Ok(client) => Some(client),
+            Err(error @ SyncError::File { .. }) => return Err(error),
+            Err(_) => None,
+        };
         Ok(EtcdWriter {
-            client: connect(settings).await?,
+            client: Arc::new(Mutex::new(client)),
+            settings: settings.clone(),
             publisher,
             prefix,
             timeout: settings.timeout,
         })
+    }
+
+    /// The connected client, connecting now if there is none yet.
+    async fn client(&self) -> Result<Client, WriteError> {
+        let mut client = self.client.lock().await;
+        if let Some(client) = &*client {
+            return Ok(client.clone());
+        }
+        let connected = connect(&self.settings)
+            .await
+            .map_err(|e| WriteError::Unavailable(e.to_string()))?;
+        *client = Some(connected.clone());
+        Ok(connected)
     }
 
     async fn apply_now(&self, changes: Vec<Change>) -> Result<Applied, WriteError> {
@@ -105,7 +128,7 @@ impl EtcdWriter {
                 None => TxnOp::delete(key, None),
             })
             .collect();
-        let mut kv = self.client.kv_client();
+        let mut kv = self.client().await?.kv_client();
         let committed = tokio::time::timeout(self.timeout, kv.txn(Txn::new().and_then(ops))).await;
         match committed {
             Ok(Ok(_)) => Ok(plan.applied),

@@ -28,6 +28,9 @@
 //! Blocking backends run their work on `tokio::task::spawn_blocking` inside the
 //! future.
 
+pub mod embedded;
+mod republish;
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

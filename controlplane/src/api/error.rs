@@ -1,0 +1,89 @@
+//! The `/v1` error answer: a status and `{"error": "...", "field": "..."|null}`.
+//!
+//! Every failure of a `/v1` route becomes one [`ApiError`]; [`ApiError::from_write`]
+//! turns a [`WriteError`] of the record source into the status docs/api.md gives
+//! it, naming the request field the failed change came from.
+
+use axum::Json;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::records::WriteError;
+
+/// A failed `/v1` request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ApiError {
+    pub(crate) status: StatusCode,
+    pub(crate) error: String,
+    /// The request field at fault (`"ttl"`, `"records[3].data"`), if one is.
+    pub(crate) field: Option<String>,
+}
+
+impl ApiError {
+    /// `400`: the request itself is wrong; `field` names what.
+    pub(crate) fn bad(field: impl Into<String>, error: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: error.into(),
+            field: Some(field.into()),
+        }
+    }
+
+    pub(crate) fn status(status: StatusCode, error: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            error: error.into(),
+            field: None,
+        }
+    }
+
+    /// `404`.
+    pub(crate) fn not_found(error: impl Into<String>) -> ApiError {
+        ApiError::status(StatusCode::NOT_FOUND, error)
+    }
+
+    /// The answer for a failed write or read. `field_of` gives the request field
+    /// of change number `n` of the batch (`"records[n]"` for a bulk import).
+    pub(crate) fn from_write(error: WriteError, field_of: impl Fn(usize) -> String) -> ApiError {
+        let message = error.to_string();
+        match error {
+            WriteError::Rejected { change, .. } => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                error: message,
+                field: Some(field_of(change)),
+            },
+            WriteError::Conflict { change, .. } => ApiError {
+                status: StatusCode::CONFLICT,
+                error: message,
+                field: Some(field_of(change)),
+            },
+            WriteError::NoSuchZone(_) => ApiError::not_found(message),
+            WriteError::BadCursor(_) => ApiError::bad("cursor", message),
+            WriteError::Unsupported(_) => ApiError::status(StatusCode::BAD_REQUEST, message),
+            WriteError::Unavailable(_) => {
+                ApiError::status(StatusCode::SERVICE_UNAVAILABLE, message)
+            }
+            WriteError::Storage(_) => ApiError::status(StatusCode::INTERNAL_SERVER_ERROR, message),
+        }
+    }
+
+    /// The answer for a body that could not be read: `413` when it is over the
+    /// cap.
+    pub(crate) fn from_body(rejection: &BytesRejection) -> ApiError {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::status(status, "request body is larger than the API accepts")
+        } else {
+            ApiError::status(status, rejection.body_text())
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.error, "field": self.field});
+        (self.status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,400 @@
+//! What the server can tell about itself: `/metrics` (Prometheus text),
+//! `/v1/stats` (the same figures as JSON), `/healthz` and `/readyz`.
+//!
+//! [`Telemetry`] holds handles to the live parts (the table, the per-core
+//! counters of the UDP backend, the etcd status, the forwarder) and reads them
+//! when asked: a scrape loads atomics and walks the current table version; it
+//! never waits for the dataplane.
+//!
+//! The engine does not count answers by rcode or qtype yet, so
+//! `ferrodns_queries_total{rcode,qtype}` is not exported and `/v1/stats` gives
+//! `queries.total` as the datagrams received with an empty `by_rcode`.
+//!
+//! `/readyz` is `503` until the first table is published and, with etcd, until
+//! that table holds etcd's records (a full load, or the snapshot): while etcd has
+//! never answered and there is no snapshot, the etcd zones are served empty and
+//! an orchestrator should not send traffic yet.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ferrodns_dataplane::table::Table;
+use serde_json::{Value, json};
+
+use super::AppState;
+use crate::etcd::EtcdStatus;
+use crate::etcd::publish::Publisher;
+use crate::etcd::records::HealthTarget;
+use crate::forward::{ForwardStats, Forwarder};
+
+/// One poll loop's counters, as the backends keep them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CoreCounters {
+    /// The poll loop's index (worker or lcore).
+    pub core: usize,
+    pub rx: u64,
+    pub tx: u64,
+    pub drops: u64,
+    pub punts: u64,
+}
+
+/// Reads every poll loop's counters now.
+pub type CoreSource = Box<dyn Fn() -> Vec<CoreCounters> + Send + Sync>;
+
+/// The live parts the figures come from.
+pub struct Telemetry {
+    table: Table,
+    cores: CoreSource,
+    etcd: Option<(Arc<EtcdStatus>, Arc<tokio::sync::Mutex<Publisher>>)>,
+    forwarder: Option<Forwarder>,
+    ready: AtomicBool,
+    /// Requests answered, by matched route and status.
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("ready", &self.ready)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Telemetry {
+    pub fn new(table: Table, cores: CoreSource) -> Telemetry {
+        Telemetry {
+            table,
+            cores,
+            etcd: None,
+            forwarder: None,
+            ready: AtomicBool::new(false),
+            requests: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Adds the etcd source's status and its index (for the health view).
+    pub fn with_etcd(
+        mut self,
+        status: Arc<EtcdStatus>,
+        publisher: Arc<tokio::sync::Mutex<Publisher>>,
+    ) -> Telemetry {
+        self.etcd = Some((status, publisher));
+        self
+    }
+
+    pub fn with_forwarder(mut self, forwarder: Option<Forwarder>) -> Telemetry {
+        self.forwarder = forwarder;
+        self
+    }
+
+    /// Marks the first table published: `/readyz` answers 200 from now on
+    /// (with etcd, once etcd has also been loaded or a snapshot served).
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Whether the server answers from a table worth answering from: the first
+    /// table is published and, with etcd, it holds what etcd (or its snapshot)
+    /// held, rather than the empty etcd zones served while etcd has never
+    /// answered.
+    fn is_ready(&self) -> bool {
+        let published = self.ready.load(Ordering::Acquire);
+        match &self.etcd {
+            Some((status, _)) => published && status.staleness().is_some(),
+            None => published,
+        }
+    }
+
+    fn count_request(&self, route: String, status: u16) {
+        let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
+        *requests.entry((route, status)).or_default() += 1;
+    }
+
+    /// Backend addresses with a health status (none without etcd).
+    pub(crate) async fn health_targets(&self) -> Vec<HealthTarget> {
+        match &self.etcd {
+            Some((_, publisher)) => publisher.lock().await.etcd().health_targets(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Every figure, read now.
+    pub(crate) async fn stats(&self) -> Stats {
+        let version = self.table.current();
+        let records = version
+            .nodes()
+            .map(|node| {
+                node.rrsets()
+                    .map(|rrset| rrset.records().count())
+                    .sum::<usize>()
+            })
+            .sum();
+        let (up, down) = match &self.etcd {
+            Some((status, _)) => (status.health_up(), status.health_down()),
+            None => (0, 0),
+        };
+        Stats {
+            names: version.name_count(),
+            records,
+            cores: (self.cores)(),
+            etcd: self.etcd.as_ref().map(|(status, _)| EtcdFigures {
+                connected: status.connected(),
+                revision: status.revision(),
+                staleness_seconds: status.staleness().map(|d| d.as_secs_f64()),
+            }),
+            health_up: up,
+            health_down: down,
+            forward: self.forwarder.as_ref().map(Forwarder::snapshot),
+            requests: self
+                .requests
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EtcdFigures {
+    connected: bool,
+    revision: i64,
+    /// None: the table never matched etcd.
+    staleness_seconds: Option<f64>,
+}
+
+/// The figures of one scrape.
+#[derive(Debug, Clone)]
+pub(crate) struct Stats {
+    names: usize,
+    records: usize,
+    cores: Vec<CoreCounters>,
+    etcd: Option<EtcdFigures>,
+    health_up: u64,
+    health_down: u64,
+    forward: Option<ForwardStats>,
+    requests: BTreeMap<(String, u16), u64>,
+}
+
+impl Stats {
+    /// The `/v1/stats` document.
+    pub(crate) fn to_json(&self) -> Value {
+        let cores: Vec<Value> = self
+            .cores
+            .iter()
+            .map(|c| json!({"core": c.core, "rx": c.rx, "tx": c.tx, "drops": c.drops, "punts": c.punts}))
+            .collect();
+        let total: u64 = self.cores.iter().map(|c| c.rx).sum();
+        let etcd = self.etcd.map(|e| {
+            json!({
+                "connected": e.connected,
+                "revision": e.revision,
+                "staleness_seconds": e.staleness_seconds,
+            })
+        });
+        let forward = self.forward.as_ref().map(|f| {
+            json!({
+                "queries": f.queries,
+                "cache_hits": f.cache_hits,
+                "cache_misses": f.cache_misses,
+                "forwarded": f.forwarded,
+                "servfail": f.servfail,
+                "refused": f.refused,
+                "rate_limited": f.rate_limited,
+            })
+        });
+        json!({
+            "table": {"names": self.names, "records": self.records},
+            "queries": {"total": total, "by_rcode": {}},
+            "cores": cores,
+            "etcd": etcd,
+            "health": {"up": self.health_up, "down": self.health_down},
+            "forward": forward,
+        })
+    }
+
+    /// The `/metrics` text (Prometheus exposition format 0.0.4).
+    pub(crate) fn to_prometheus(&self) -> String {
+        let mut out = String::new();
+        let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        let per_core = |f: fn(&CoreCounters) -> u64| {
+            self.cores
+                .iter()
+                .map(|c| (format!("{{core=\"{}\"}}", c.core), f(c).to_string()))
+                .collect::<Vec<_>>()
+        };
+        family(
+            "ferrodns_core_rx_total",
+            "counter",
+            "Datagrams received, per poll loop.",
+            per_core(|c| c.rx),
+        );
+        family(
+            "ferrodns_core_tx_total",
+            "counter",
+            "Datagrams sent, per poll loop.",
+            per_core(|c| c.tx),
+        );
+        family(
+            "ferrodns_core_drops_total",
+            "counter",
+            "Datagrams dropped unanswered, per poll loop.",
+            per_core(|c| c.drops),
+        );
+        family(
+            "ferrodns_core_punts_total",
+            "counter",
+            "Queries punted to the forwarder, per poll loop.",
+            per_core(|c| c.punts),
+        );
+        let plain = |value: String| vec![(String::new(), value)];
+        family(
+            "ferrodns_table_names",
+            "gauge",
+            "Names in the published answer table.",
+            plain(self.names.to_string()),
+        );
+        family(
+            "ferrodns_table_records",
+            "gauge",
+            "Records in the published answer table.",
+            plain(self.records.to_string()),
+        );
+        if let Some(etcd) = self.etcd {
+            family(
+                "ferrodns_etcd_connected",
+                "gauge",
+                "1 while the etcd watch is live.",
+                plain(u8::from(etcd.connected).to_string()),
+            );
+            family(
+                "ferrodns_etcd_revision",
+                "gauge",
+                "etcd revision of the newest change applied.",
+                plain(etcd.revision.to_string()),
+            );
+            if let Some(staleness) = etcd.staleness_seconds {
+                family(
+                    "ferrodns_etcd_staleness_seconds",
+                    "gauge",
+                    "How out of date the table may be.",
+                    plain(staleness.to_string()),
+                );
+            }
+        }
+        family(
+            "ferrodns_health_targets",
+            "gauge",
+            "Backend addresses by health status.",
+            vec![
+                ("{status=\"UP\"}".into(), self.health_up.to_string()),
+                ("{status=\"DOWN\"}".into(), self.health_down.to_string()),
+            ],
+        );
+        family(
+            "ferrodns_api_requests_total",
+            "counter",
+            "REST API requests answered, by route and status.",
+            self.requests
+                .iter()
+                .map(|((route, status), n)| {
+                    (
+                        format!("{{route=\"{route}\",status=\"{status}\"}}"),
+                        n.to_string(),
+                    )
+                })
+                .collect(),
+        );
+        if let Some(f) = &self.forward {
+            for (name, help, value) in [
+                (
+                    "ferrodns_forward_queries_total",
+                    "Punted queries the forwarder handled.",
+                    f.queries,
+                ),
+                (
+                    "ferrodns_forward_cache_hits_total",
+                    "Forwarded queries answered from the cache.",
+                    f.cache_hits,
+                ),
+                (
+                    "ferrodns_forward_cache_misses_total",
+                    "Forwarded queries not in the cache.",
+                    f.cache_misses,
+                ),
+                (
+                    "ferrodns_forward_upstream_queries_total",
+                    "Queries sent to upstreams.",
+                    f.forwarded,
+                ),
+                (
+                    "ferrodns_forward_servfail_total",
+                    "Forwarded queries answered SERVFAIL.",
+                    f.servfail,
+                ),
+                (
+                    "ferrodns_forward_refused_total",
+                    "Punted queries answered REFUSED (no upstream).",
+                    f.refused,
+                ),
+                (
+                    "ferrodns_forward_rate_limited_total",
+                    "Punted queries dropped by the rate limit.",
+                    f.rate_limited,
+                ),
+            ] {
+                family(name, "counter", help, plain(value.to_string()));
+            }
+        }
+        out
+    }
+}
+
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.telemetry.stats().await.to_prometheus();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+pub(crate) async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    if state.telemetry.is_ready() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    }
+}
+
+/// Counts every answered request by its route pattern and status.
+pub(crate) async fn count(
+    State(telemetry): State<Arc<Telemetry>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    telemetry.count_request(route, response.status().as_u16());
+    response
+}

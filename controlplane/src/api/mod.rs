@@ -1,0 +1,183 @@
+//! The operators' REST API (docs/api.md): `/v1` (JSON, OpenAPI at
+//! `/v1/openapi.json`), the containerdns-compatible `/containerdns/api`, and
+//! `/metrics`, `/healthz`, `/readyz`, on one port.
+//!
+//! The API owns no records. Every route turns its request into calls on one
+//! [`RecordWriter`] chosen at start-up (etcd when configured, else the embedded
+//! store), so the same request does the same thing whichever backend holds the
+//! records, and a 2xx answer means what the writer promises: durable.
+//!
+//! - `auth`: the token and the checks in front of the routes (before the body
+//!   is read, constant-time).
+//! - `error`: the `/v1` JSON error and the status of each failure.
+//! - `record`: records as JSON, and the checks that name the bad field.
+//! - `v1`, `containerdns`: the two sets of routes.
+//! - `metrics`: `/metrics`, `/v1/stats`, `/healthz`, `/readyz`, request counts.
+//! - `openapi`: the `/v1` document.
+//! - `tls`: HTTPS with rustls when a certificate and key are configured.
+//!
+//! Bodies are capped at `api.max_body_bytes` (default 1 MiB): the cap is checked
+//! as the body is read, so a larger body is refused with `413` without being
+//! buffered whole.
+
+mod auth;
+mod containerdns;
+mod error;
+mod metrics;
+mod openapi;
+mod record;
+mod tls;
+mod v1;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post, put};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+pub use auth::TOKEN_ENV;
+pub use metrics::{CoreCounters, CoreSource, Telemetry};
+
+use self::auth::Token;
+use crate::config::ApiSettings;
+use crate::records::RecordWriter;
+
+/// Why the API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiStartError {
+    #[error("{0}")]
+    Token(String),
+    #[error("API TLS: {0}")]
+    Tls(String),
+    #[error("cannot listen for the API on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+}
+
+/// What every handler reads.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    pub(crate) writer: Arc<dyn RecordWriter>,
+    pub(crate) telemetry: Arc<Telemetry>,
+}
+
+/// The API, bound and ready to serve.
+pub struct Api {
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    router: Router,
+}
+
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Api")
+            .field("listener", &self.listener)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Api {
+    /// Reads the token and TLS files and binds the port; every error names its
+    /// cause.
+    pub async fn bind(
+        settings: &ApiSettings,
+        writer: Arc<dyn RecordWriter>,
+        telemetry: Arc<Telemetry>,
+    ) -> Result<Api, ApiStartError> {
+        let token =
+            Arc::new(Token::load(settings.token_file.as_deref()).map_err(ApiStartError::Token)?);
+        let tls = settings
+            .tls
+            .as_ref()
+            .map(tls::acceptor)
+            .transpose()
+            .map_err(ApiStartError::Tls)?;
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| ApiStartError::Bind {
+                    addr: settings.listen,
+                    source,
+                })?;
+        let state = AppState { writer, telemetry };
+        Ok(Api {
+            listener,
+            tls,
+            router: router(state, token, settings.max_body_bytes),
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Whether it speaks HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Serves until `shutdown` turns true.
+    pub async fn serve(self, mut shutdown: watch::Receiver<bool>) -> io::Result<()> {
+        match self.tls {
+            Some(acceptor) => tls::serve(self.listener, acceptor, self.router, shutdown).await,
+            None => {
+                axum::serve(self.listener, self.router)
+                    .with_graceful_shutdown(async move {
+                        let _ = shutdown.wait_for(|stop| *stop).await;
+                    })
+                    .await
+            }
+        }
+    }
+}
+
+/// Every route, with its checks.
+fn router(state: AppState, token: Arc<Token>, max_body_bytes: usize) -> Router {
+    let v1 = Router::new()
+        .route("/v1/zones", get(v1::list_zones).post(v1::add_zone))
+        .route("/v1/zones/{zone}", axum::routing::delete(v1::remove_zone))
+        .route("/v1/records", get(v1::list_records).post(v1::add_record))
+        .route("/v1/records/bulk", post(v1::bulk))
+        .route(
+            "/v1/records/{name}",
+            get(v1::get_records).delete(v1::delete_name),
+        )
+        .route(
+            "/v1/records/{name}/{type}",
+            put(v1::replace).delete(v1::delete_rrset),
+        )
+        .route("/v1/health", get(v1::health))
+        .route("/v1/stats", get(v1::stats))
+        .route_layer(from_fn_with_state(Arc::clone(&token), auth::bearer));
+    let containerdns = Router::new()
+        .route("/containerdns/api", get(containerdns::list_all))
+        .route(
+            "/containerdns/api/{domain}",
+            get(containerdns::get)
+                .post(containerdns::post)
+                .put(containerdns::put)
+                .delete(containerdns::delete),
+        )
+        .route_layer(from_fn_with_state(token, auth::query_token));
+    let open = Router::new()
+        .route("/v1/openapi.json", get(openapi::serve))
+        .route("/metrics", get(metrics::metrics))
+        .route("/healthz", get(metrics::healthz))
+        .route("/readyz", get(metrics::readyz));
+    let telemetry = Arc::clone(&state.telemetry);
+    Router::new()
+        .merge(v1)
+        .merge(containerdns)
+        .merge(open)
+        .fallback(|| async { error::ApiError::not_found("no such route (see /v1/openapi.json)") })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(from_fn_with_state(telemetry, metrics::count))
+        .with_state(state)
+}
