@@ -29,6 +29,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
+use ferrodns_dataplane::answer_counts::SharedAnswerCounts;
 use ferrodns_dataplane::engine::{Engine, EngineConfig};
 use ferrodns_dataplane::io::punt::PuntQueues;
 use ferrodns_dataplane::io::udp::{UdpConfig, UdpWorkers};
@@ -178,6 +179,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         );
     }
     let mut tcp_tasks = Vec::new();
+    let tcp_answers = Arc::new(SharedAnswerCounts::default());
     for &addr in &config.listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -193,6 +195,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             table.clone(),
             tcp_config,
             forwarder.clone(),
+            Arc::clone(&tcp_answers),
             shutdown_rx.clone(),
         )));
     }
@@ -214,6 +217,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let api_task = match &config.api {
         Some(settings) => {
             let telemetry = Telemetry::new(table.clone(), core_source(Arc::clone(&udp)))
+                .with_tcp_answers(Arc::clone(&tcp_answers))
                 .with_forwarder(forwarder.clone());
             let telemetry = match (etcd_status, &publisher) {
                 (Some(status), Some(publisher)) => {
@@ -306,6 +310,7 @@ fn core_source(udp: Arc<std::sync::Mutex<Option<UdpBackend>>>) -> CoreSource {
                     tx: w.tx,
                     drops: w.drops + w.punt_drops,
                     punts: w.punted,
+                    answers: w.answers,
                 })
                 .collect(),
             Some(UdpBackend::Dpdk(dpdk)) => dpdk
@@ -319,6 +324,7 @@ fn core_source(udp: Arc<std::sync::Mutex<Option<UdpBackend>>>) -> CoreSource {
                     tx: l.tx,
                     drops: l.dropped(),
                     punts: l.punts,
+                    answers: l.answers,
                 })
                 .collect(),
             None => Vec::new(),
@@ -422,8 +428,8 @@ fn log_dpdk_stats(stats: &DpdkStats) {
         rx = sum(|l| l.rx),
         tx = sum(|l| l.tx),
         answered = sum(|l| l.answered()),
-        nxdomain = sum(|l| l.answers[3]),
-        refused = sum(|l| l.answers[5]),
+        nxdomain = sum(|l| l.answers.with_rcode(3)),
+        refused = sum(|l| l.answers.with_rcode(5)),
         punts = sum(|l| l.punts),
         forwarded = sum(|l| l.forwarded),
         control_replies = sum(|l| l.control_replies),

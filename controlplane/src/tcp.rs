@@ -37,6 +37,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferrodns_dataplane::answer_counts::SharedAnswerCounts;
 use ferrodns_dataplane::engine::{self, Engine, QueryContext, Transport, Verdict};
 use ferrodns_dataplane::table::Table;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
@@ -95,6 +96,7 @@ pub async fn serve_tcp(
     table: Table,
     config: TcpConfig,
     forwarder: Option<Forwarder>,
+    answers: Arc<SharedAnswerCounts>,
     mut shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(config.max_connections));
@@ -122,6 +124,7 @@ pub async fn serve_tcp(
                         table: table.clone(),
                         config: Arc::clone(&config),
                         forwarder: forwarder.clone(),
+                        answers: Arc::clone(&answers),
                         peer,
                         _permit: permit,
                     };
@@ -158,6 +161,8 @@ struct Connection {
     table: Table,
     config: Arc<TcpConfig>,
     forwarder: Option<Forwarder>,
+    /// Where the answers given here (not the forwarder's) are counted.
+    answers: Arc<SharedAnswerCounts>,
     peer: SocketAddr,
     /// Held for the connection's life: one of the `max_connections`.
     _permit: OwnedSemaphorePermit,
@@ -233,14 +238,17 @@ impl Connection {
                 entropy: rng.u32(..),
             };
             let version = self.table.current();
-            let verdict = match self.engine.respond(&version, message, len, &ctx) {
-                Verdict::Punt => self.forward(message, len).await,
-                verdict => verdict,
+            let (verdict, forwarded) = match self.engine.respond(&version, message, len, &ctx) {
+                Verdict::Punt => (self.forward(message, len).await, self.forwarder.is_some()),
+                verdict => (verdict, false),
             };
             let answer_len = match verdict {
                 Verdict::Reply(n) if n <= message.len() => n,
                 _ => return Close::Dropped,
             };
+            if !forwarded && let Some(answer) = message.get(..answer_len) {
+                self.answers.record(answer);
+            }
             let Ok(wire_len) = u16::try_from(answer_len) else {
                 return Close::Dropped;
             };
@@ -391,6 +399,7 @@ mod tests {
 
     struct Server {
         addr: SocketAddr,
+        answers: Arc<SharedAnswerCounts>,
         shutdown: watch::Sender<bool>,
         task: JoinHandle<io::Result<()>>,
     }
@@ -400,9 +409,19 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let (shutdown, rx) = watch::channel(false);
         let engine = Arc::new(Engine::new(EngineConfig::default()));
-        let task = tokio::spawn(serve_tcp(listener, engine, table(), config, None, rx));
+        let answers = Arc::new(SharedAnswerCounts::default());
+        let task = tokio::spawn(serve_tcp(
+            listener,
+            engine,
+            table(),
+            config,
+            None,
+            Arc::clone(&answers),
+            rx,
+        ));
         Server {
             addr,
+            answers,
             shutdown,
             task,
         }
@@ -478,6 +497,17 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(answer(&mut stream).await.0, 99);
+        // Every answer was counted by rcode and question type.
+        let counted: Vec<_> = server.answers.snapshot().nonzero().collect();
+        assert_eq!(
+            counted,
+            [
+                ("NOERROR", "A", 4),
+                ("NOERROR", "AAAA", 3),
+                ("NXDOMAIN", "A", 3),
+                ("REFUSED", "A", 3)
+            ]
+        );
         server.shutdown.send(true).unwrap();
         server.task.await.unwrap().unwrap();
     }

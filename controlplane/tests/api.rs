@@ -138,8 +138,16 @@ fn short(server: &Server, name: &str, qtype: &str) -> Vec<String> {
 }
 
 fn status(server: &Server, name: &str) -> String {
-    server
-        .dig(&[name, "A"])
+    status_of(&server.dig(&[name, "A"]))
+}
+
+fn status_tcp(server: &Server, name: &str) -> String {
+    status_of(&server.dig(&["+tcp", name, "A"]))
+}
+
+/// The status of a `dig` answer.
+fn status_of(answer: &str) -> String {
+    answer
         .lines()
         .find_map(|l| l.split("status: ").nth(1))
         .and_then(|rest| rest.split(',').next())
@@ -298,6 +306,8 @@ fn every_v1_route_reads_and_writes_what_dig_then_answers() {
         api.get("/v1/health").json(),
         json!({"targets": [], "up": 0, "down": 0})
     );
+    // One query over TCP too: both transports are counted.
+    assert_eq!(status_tcp(&server, "nope.svc.example."), "NXDOMAIN");
     let stats = api.get("/v1/stats").json();
     assert!(
         stats["table"]["names"].as_u64().unwrap_or(0) > 10,
@@ -307,11 +317,25 @@ fn every_v1_route_reads_and_writes_what_dig_then_answers() {
         stats["queries"]["total"].as_u64().unwrap_or(0) > 0,
         "{stats}"
     );
+    assert!(
+        stats["queries"]["by_rcode"]["NOERROR"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0
+            && stats["queries"]["by_rcode"]["NXDOMAIN"]
+                .as_u64()
+                .unwrap_or(0)
+                > 0
+            && stats["queries"]["by_qtype"]["A"].as_u64().unwrap_or(0) > 0,
+        "{stats}"
+    );
     assert_eq!(stats["etcd"], Value::Null);
     assert_eq!(stats["cores"].as_array().map(Vec::len), Some(1));
     let metrics = api.send("GET", "/metrics", None, None);
     assert_eq!(metrics.status, 200);
     for family in [
+        "ferrodns_queries_total{rcode=\"NOERROR\",qtype=\"A\"}",
+        "ferrodns_queries_total{rcode=\"NXDOMAIN\",qtype=\"A\"}",
         "ferrodns_core_rx_total{core=\"0\"}",
         "ferrodns_core_tx_total{core=\"0\"}",
         "ferrodns_core_drops_total{core=\"0\"}",

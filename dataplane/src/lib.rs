@@ -20,6 +20,7 @@
     )
 )]
 
+pub mod answer_counts;
 pub mod engine;
 pub mod io;
 pub mod name;

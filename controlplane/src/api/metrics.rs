@@ -6,9 +6,12 @@
 //! when asked: a scrape loads atomics and walks the current table version; it
 //! never waits for the dataplane.
 //!
-//! The engine does not count answers by rcode or qtype yet, so
-//! `ferrodns_queries_total{rcode,qtype}` is not exported and `/v1/stats` gives
-//! `queries.total` as the datagrams received with an empty `by_rcode`.
+//! `ferrodns_queries_total{rcode,qtype}` (and `queries` in `/v1/stats`) counts
+//! the answers the poll loops (either backend) and the TCP listener gave
+//! themselves: local zones, errors, and REFUSED without a forwarder. Each poll
+//! loop counts in private memory and publishes per batch
+//! ([`ferrodns_dataplane::answer_counts`]); a scrape sums them. Forwarded
+//! answers are counted by the forwarder's own figures.
 //!
 //! `/readyz` is `503` until the first table is published and, with etcd, until
 //! that table holds etcd's records (a full load, or the snapshot): while etcd has
@@ -24,6 +27,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use ferrodns_dataplane::answer_counts::{AnswerCounts, SharedAnswerCounts};
 use ferrodns_dataplane::table::Table;
 use serde_json::{Value, json};
 
@@ -42,6 +46,8 @@ pub struct CoreCounters {
     pub tx: u64,
     pub drops: u64,
     pub punts: u64,
+    /// Answers by RCODE and question type.
+    pub answers: AnswerCounts,
 }
 
 /// Reads every poll loop's counters now.
@@ -53,6 +59,8 @@ pub struct Telemetry {
     cores: CoreSource,
     etcd: Option<(Arc<EtcdStatus>, Arc<tokio::sync::Mutex<Publisher>>)>,
     forwarder: Option<Forwarder>,
+    /// Answers the TCP listener gave, by RCODE and question type.
+    tcp_answers: Arc<SharedAnswerCounts>,
     ready: AtomicBool,
     /// Requests answered, by matched route and status.
     requests: Mutex<BTreeMap<(String, u16), u64>>,
@@ -73,6 +81,7 @@ impl Telemetry {
             cores,
             etcd: None,
             forwarder: None,
+            tcp_answers: Arc::default(),
             ready: AtomicBool::new(false),
             requests: Mutex::new(BTreeMap::new()),
         }
@@ -85,6 +94,12 @@ impl Telemetry {
         publisher: Arc<tokio::sync::Mutex<Publisher>>,
     ) -> Telemetry {
         self.etcd = Some((status, publisher));
+        self
+    }
+
+    /// Adds the TCP listener's answer counts.
+    pub fn with_tcp_answers(mut self, answers: Arc<SharedAnswerCounts>) -> Telemetry {
+        self.tcp_answers = answers;
         self
     }
 
@@ -139,10 +154,16 @@ impl Telemetry {
             Some((status, _)) => (status.health_up(), status.health_down()),
             None => (0, 0),
         };
+        let cores = (self.cores)();
+        let mut answers = self.tcp_answers.snapshot();
+        for core in &cores {
+            answers.add(&core.answers);
+        }
         Stats {
             names: version.name_count(),
             records,
-            cores: (self.cores)(),
+            cores,
+            answers,
             etcd: self.etcd.as_ref().map(|(status, _)| EtcdFigures {
                 connected: status.connected(),
                 revision: status.revision(),
@@ -174,6 +195,8 @@ pub(crate) struct Stats {
     names: usize,
     records: usize,
     cores: Vec<CoreCounters>,
+    /// Every poll loop's answers and the TCP listener's, summed.
+    answers: AnswerCounts,
     etcd: Option<EtcdFigures>,
     health_up: u64,
     health_down: u64,
@@ -189,7 +212,15 @@ impl Stats {
             .iter()
             .map(|c| json!({"core": c.core, "rx": c.rx, "tx": c.tx, "drops": c.drops, "punts": c.punts}))
             .collect();
-        let total: u64 = self.cores.iter().map(|c| c.rx).sum();
+        let by_rcode: serde_json::Map<String, Value> = self
+            .answers
+            .by_rcode()
+            .map(|(rcode, n)| (rcode.to_owned(), json!(n)))
+            .collect();
+        let mut by_qtype: BTreeMap<&str, u64> = BTreeMap::new();
+        for (_, qtype, n) in self.answers.nonzero() {
+            *by_qtype.entry(qtype).or_default() += n;
+        }
         let etcd = self.etcd.map(|e| {
             json!({
                 "connected": e.connected,
@@ -210,7 +241,11 @@ impl Stats {
         });
         json!({
             "table": {"names": self.names, "records": self.records},
-            "queries": {"total": total, "by_rcode": {}},
+            "queries": {
+                "total": self.answers.total(),
+                "by_rcode": by_rcode,
+                "by_qtype": by_qtype,
+            },
             "cores": cores,
             "etcd": etcd,
             "health": {"up": self.health_up, "down": self.health_down},
@@ -233,6 +268,20 @@ impl Stats {
                 .map(|c| (format!("{{core=\"{}\"}}", c.core), f(c).to_string()))
                 .collect::<Vec<_>>()
         };
+        family(
+            "ferrodns_queries_total",
+            "counter",
+            "Queries answered by the dataplane and the TCP listener, by response code and question type.",
+            self.answers
+                .nonzero()
+                .map(|(rcode, qtype, n)| {
+                    (
+                        format!("{{rcode=\"{rcode}\",qtype=\"{qtype}\"}}"),
+                        n.to_string(),
+                    )
+                })
+                .collect(),
+        );
         family(
             "ferrodns_core_rx_total",
             "counter",

@@ -41,6 +41,7 @@ use tracing::{debug, error, warn};
 
 use super::pktinfo::{self, CONTROL_LEN, Control, Dest};
 use super::punt::{PuntQueues, PuntReplier, PuntedQuery, ReplyPath};
+use crate::answer_counts::{AnswerCounts, SharedAnswerCounts};
 use crate::engine::{self, Engine, QueryContext, Transport, Verdict};
 use crate::table::{Table, TableReader, TableVersion};
 
@@ -102,6 +103,8 @@ pub struct WorkerStats {
     pub send_errors: u64,
     /// Failed `recvmmsg` calls (other than "nothing to read").
     pub recv_errors: u64,
+    /// Answers sent (the engine's and REFUSED), by RCODE and question type.
+    pub answers: AnswerCounts,
 }
 
 /// One worker's counters, written only by that worker (Relaxed stores), read by
@@ -120,6 +123,7 @@ struct SharedCounters {
     drops: AtomicU64,
     send_errors: AtomicU64,
     recv_errors: AtomicU64,
+    answers: SharedAnswerCounts,
 }
 
 /// `core` value meaning "not pinned".
@@ -137,6 +141,8 @@ struct Tally {
     drops: u64,
     send_errors: u64,
     recv_errors: u64,
+    /// Answers sent (the engine's and REFUSED), by RCODE and question type.
+    answers: AnswerCounts,
 }
 
 impl SharedCounters {
@@ -150,6 +156,7 @@ impl SharedCounters {
         self.drops.store(t.drops, Ordering::Relaxed);
         self.send_errors.store(t.send_errors, Ordering::Relaxed);
         self.recv_errors.store(t.recv_errors, Ordering::Relaxed);
+        self.answers.publish(&t.answers);
     }
 
     fn snapshot(&self, worker: usize) -> WorkerStats {
@@ -168,6 +175,7 @@ impl SharedCounters {
             drops: self.drops.load(Ordering::Relaxed),
             send_errors: self.send_errors.load(Ordering::Relaxed),
             recv_errors: self.recv_errors.load(Ordering::Relaxed),
+            answers: self.answers.snapshot(),
         }
     }
 }
@@ -817,7 +825,12 @@ impl Worker<'_> {
                 Verdict::Drop => Verdict::Drop,
             };
             match verdict {
-                Verdict::Reply(n) if n > 0 && n <= buf.len() => meta.reply_len = n,
+                Verdict::Reply(n) if n > 0 && n <= buf.len() => {
+                    if let Some(answer) = buf.get(..n) {
+                        self.tally.answers.count(answer);
+                    }
+                    meta.reply_len = n;
+                }
                 _ => self.tally.drops += 1,
             }
         }
@@ -1131,6 +1144,12 @@ mod tests {
 
         let t = wait_for(&workers, |t| t.replies >= 2);
         assert_eq!((t.rx, t.tx, t.replies, t.drops), (2, 2, 2, 0));
+        let mut sum = AnswerCounts::default();
+        for worker in workers.stats() {
+            sum.add(&worker.answers);
+        }
+        let answers: Vec<_> = sum.nonzero().collect();
+        assert_eq!(answers, [("NOERROR", "A", 1), ("NOERROR", "AAAA", 1)]);
         workers.stop();
     }
 

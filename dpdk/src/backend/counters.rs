@@ -7,10 +7,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use ferrodns_dataplane::answer_counts::{AnswerCounts, SharedAnswerCounts};
 use ferrodns_dataplane::packet::DropReason;
 
-/// DNS header rcodes (4 bits).
-pub const RCODES: usize = 16;
 const DROP_REASONS: usize = DropReason::ALL.len();
 
 /// One worker's counts; also the snapshot the control plane reads.
@@ -21,8 +20,8 @@ pub struct LcoreStats {
     /// Frames the queue accepted for transmission (answers and frames from the
     /// kernel).
     pub tx: u64,
-    /// DNS answers, by header rcode (`answers[3]` is NXDOMAIN).
-    pub answers: [u64; RCODES],
+    /// DNS answers, by header RCODE and question type.
+    pub answers: AnswerCounts,
     /// Queries for names outside every local zone: queued for the forwarder when
     /// one is configured, otherwise answered REFUSED.
     pub punts: u64,
@@ -44,7 +43,7 @@ pub struct LcoreStats {
 impl LcoreStats {
     /// DNS answers of every rcode.
     pub fn answered(&self) -> u64 {
-        self.answers.iter().sum()
+        self.answers.total()
     }
 
     /// Frames dropped for any reason.
@@ -72,7 +71,7 @@ pub(super) type Tally = LcoreStats;
 pub(super) struct LcoreCounters {
     rx: AtomicU64,
     tx: AtomicU64,
-    answers: [AtomicU64; RCODES],
+    answers: SharedAnswerCounts,
     punts: AtomicU64,
     forwarded: AtomicU64,
     control_replies: AtomicU64,
@@ -100,7 +99,7 @@ impl LcoreCounters {
     pub(super) fn publish(&self, tally: &Tally) {
         self.rx.store(tally.rx, Ordering::Relaxed);
         self.tx.store(tally.tx, Ordering::Relaxed);
-        store_all(&self.answers, &tally.answers);
+        self.answers.publish(&tally.answers);
         self.punts.store(tally.punts, Ordering::Relaxed);
         self.forwarded.store(tally.forwarded, Ordering::Relaxed);
         self.control_replies
@@ -115,7 +114,7 @@ impl LcoreCounters {
         LcoreStats {
             rx: self.rx.load(Ordering::Relaxed),
             tx: self.tx.load(Ordering::Relaxed),
-            answers: load_all(&self.answers),
+            answers: self.answers.snapshot(),
             punts: self.punts.load(Ordering::Relaxed),
             forwarded: self.forwarded.load(Ordering::Relaxed),
             control_replies: self.control_replies.load(Ordering::Relaxed),
@@ -145,13 +144,16 @@ mod tests {
             queue_full: 5,
             ..Tally::default()
         };
-        tally.answers[0] = 6;
-        tally.answers[3] = 1;
+        for _ in 0..6 {
+            tally.answers.count_class(0, 0);
+        }
+        tally.answers.count_class(3, 7);
         tally.drops[DropReason::Fragment.index()] = 7;
         counters.publish(&tally);
         let read = counters.snapshot();
         assert_eq!(read, tally);
         assert_eq!((read.answered(), read.dropped()), (7, 7));
+        assert_eq!(read.answers.with_rcode(3), 1);
         assert_eq!(read.drops_for(DropReason::Fragment), 7);
         assert_eq!(read.drops_for(DropReason::Malformed), 0);
     }

@@ -47,7 +47,7 @@ use ferrodns_dataplane::table::Table;
 use tracing::{error, info, warn};
 
 use counters::LcoreCounters;
-pub use counters::{LcoreStats, RCODES};
+pub use counters::LcoreStats;
 use exception::{ExceptionCounters, ExceptionPath};
 pub use forwarded::DpdkReplier;
 use worker::Worker;

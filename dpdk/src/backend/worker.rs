@@ -29,6 +29,7 @@ use std::time::Duration;
 use std::net::{IpAddr, SocketAddr};
 
 use crossbeam_queue::ArrayQueue;
+use ferrodns_dataplane::answer_counts;
 use ferrodns_dataplane::engine::{self, Engine, QueryContext, Transport, Verdict};
 use ferrodns_dataplane::io::punt::{PuntQueues, PuntedQuery, ReplyPath};
 use ferrodns_dataplane::packet::{
@@ -124,7 +125,8 @@ impl Worker {
                 tally.count_drop(DropReason::Malformed);
                 continue;
             };
-            let mut rcode = None;
+            // The answer's RCODE and question type, for the counters.
+            let mut class = None;
             let entropy = rng.u32(..);
             let engine = &self.engine;
             let room_len = room.len();
@@ -141,7 +143,7 @@ impl Worker {
                 if verdict == Verdict::Punt {
                     query_at = Some((room_len - buf.len(), client));
                 }
-                rcode = reply_rcode(buf, verdict);
+                class = reply_class(buf, verdict);
                 verdict
             });
             if action == Action::Punt {
@@ -157,7 +159,7 @@ impl Worker {
                 }
                 action = packet::handle(room, len, &self.services, mode, |buf, len, _| {
                     let verdict = engine::refuse(buf, len);
-                    rcode = reply_rcode(buf, verdict);
+                    class = reply_class(buf, verdict);
                     verdict
                 });
             }
@@ -170,12 +172,8 @@ impl Worker {
                     if let Some(offload) = offload {
                         request_offload(self.tx_checksum, &mut mbuf, offload);
                     }
-                    match rcode {
-                        Some(rcode) => {
-                            if let Some(count) = tally.answers.get_mut(usize::from(rcode)) {
-                                *count += 1;
-                            }
-                        }
+                    match class {
+                        Some((rcode, qtype)) => tally.answers.count_class(rcode, qtype),
                         None => tally.control_replies += 1,
                     }
                     tx.push(mbuf);
@@ -281,10 +279,11 @@ pub(super) fn request_offload(tx_checksum: TxChecksum, mbuf: &mut Mbuf, offload:
     }
 }
 
-/// The header rcode of a reply the engine wrote at the start of `buf`.
-fn reply_rcode(buf: &[u8], verdict: Verdict) -> Option<u8> {
+/// The RCODE and question-type bucket of the answer the engine wrote into `buf`
+/// (`None` when it wrote none).
+fn reply_class(buf: &[u8], verdict: Verdict) -> Option<(usize, usize)> {
     match verdict {
-        Verdict::Reply(_) => buf.get(3).map(|flags| flags & 0x0f),
+        Verdict::Reply(len) => buf.get(..len).and_then(answer_counts::classify),
         Verdict::Punt | Verdict::Drop => None,
     }
 }
