@@ -542,19 +542,42 @@ fn throughput(rate: usize) -> Result<(), Error> {
     };
     std::thread::sleep(Duration::from_millis(500));
     let before = updates.load(std::sync::atomic::Ordering::Relaxed);
+    let etcd_cpu = cpu_seconds(etcd.child.id());
     let started = Instant::now();
     let busy = dnsperf(appliance.addr, &queries, seconds)?;
+    let elapsed = started.elapsed().as_secs_f64();
     let applied = updates.load(std::sync::atomic::Ordering::Relaxed) - before;
-    let achieved = applied as f64 / started.elapsed().as_secs_f64();
+    let achieved = applied as f64 / elapsed;
+    let etcd_share = (cpu_seconds(etcd.child.id()) - etcd_cpu) / elapsed;
     // The writer only drops its end when it failed; its error says why.
     let _ = stop_writer.send(true);
     runtime.block_on(writer)??;
     println!(
         "queries/s idle {idle:.0}; while {achieved:.0} etcd updates/s stream in {busy:.0} \
-         ({:+.1}%)",
-        (busy / idle - 1.0) * 100.0
+         ({:+.1}%); etcd itself used {:.0}% of a core meanwhile",
+        (busy / idle - 1.0) * 100.0,
+        etcd_share * 100.0
     );
     Ok(())
+}
+
+/// CPU time (user + system) process `pid` has used, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at state, so
+    // utime and stime (fields 14 and 15) are the 12th and 13th after it.
+    let ticks: u64 = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|v| v.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    // Linux reports CPU time in USER_HZ ticks, 100 per second.
+    ticks as f64 / 100.0
 }
 
 /// (VmRSS, VmHWM) in KiB.
