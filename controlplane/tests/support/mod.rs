@@ -42,6 +42,33 @@ pub(crate) fn big_zone() -> String {
     text
 }
 
+/// The `ferrodns` binary. Cargo names it to controlplane's own tests; the tests of
+/// other packages that include this module (tools/queryperf) take the one in their
+/// target directory, which `cargo nextest run --workspace` and `tools/test` build
+/// first, and build it themselves when it is missing.
+pub(crate) fn ferrodns_bin() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_ferrodns") {
+        return PathBuf::from(path);
+    }
+    // The test binary is target/<profile>/deps/<test>-<hash>.
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary inside target/<profile>/deps");
+    let bin = profile_dir.join("ferrodns");
+    if !bin.exists() {
+        let mut build = Command::new(env!("CARGO"));
+        build.args(["build", "-p", "ferrodns", "--bin", "ferrodns"]);
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build -p ferrodns");
+        assert!(status.success(), "cargo build -p ferrodns failed");
+    }
+    bin
+}
+
 /// A port free for both UDP and TCP on 127.0.0.1, and reserved for this test
 /// process: tests run in parallel processes, and two of them handed the same free
 /// port would start servers that share it (`SO_REUSEPORT`) and answer each
@@ -128,7 +155,7 @@ impl Server {
     ) -> Result<(Child, u16), String> {
         let port = free_port();
         let log = dir.path().join("ferrodns.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrodns"))
+        let mut child = Command::new(ferrodns_bin())
             .args(args)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
