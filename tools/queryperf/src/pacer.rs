@@ -1,9 +1,11 @@
 //! Rate pacing for `-Q`: a token bucket.
 //!
 //! Tokens accrue at the target rate; a send spends one. The bucket holds at most
-//! `burst` tokens, so after a stall (the scheduler took the core, the socket
-//! buffer was full) the client catches up by at most one burst instead of flooding
-//! the server with everything it fell behind on. Without a rate the pacer allows
+//! `burst` tokens (queryperf uses one batch, 64), so after a stall (the scheduler
+//! took the core, the socket buffer was full) the client catches up by at most one
+//! burst instead of flooding the server with everything it fell behind on: a
+//! catch-up burst of hundreds overflows a server's socket buffer and is measured
+//! as the server's loss, though the client caused it. Without a rate the pacer allows
 //! anything and the outstanding limit (`-q`) alone paces the run, as in dnsperf.
 
 use std::time::{Duration, Instant};

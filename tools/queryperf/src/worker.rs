@@ -123,10 +123,9 @@ pub(crate) fn run<C: Channel>(
         len: plan.queries.len(),
         end: plan.duration.map(|d| start + d),
     };
-    let burst = plan
-        .rate
-        .map_or(BATCH, |r| ((r / 100.0) as usize).max(BATCH));
-    let mut pacer = Pacer::new(plan.rate, burst, start);
+    // A burst of at most one batch: after a stall the client offers less rather
+    // than firing hundreds of queries at once into the server's socket buffer.
+    let mut pacer = Pacer::new(plan.rate, BATCH, start);
     let mut batch = Batch {
         bufs: Box::new([[0; QUERY_MAX]; BATCH]),
         lens: [0; BATCH],
