@@ -20,6 +20,7 @@
 #   knot           knotd, an upstream the forwarder tests forward to
 #   unbound        unbound, another upstream the forwarder tests forward to
 #   dnsperf        load for the forwarder bench and the DPDK end-to-end test
+#   nsd            NSD, a peer server the side-by-side benchmark (bench/compare) measures
 #   dpdk-dev libdpdk-dev
 #                  DPDK 22.11 (libraries, headers, pkg-config `libdpdk`, dpdk-testpmd)
 #                  for the dpdk/ crate, its tests and the DPDK benchmark
@@ -33,7 +34,7 @@
 #   curl           the HTTP client of the REST API tests (tests/api.rs)
 #   openssl        makes the self-signed certificate of the API's HTTPS test
 FERRODNS_DEBIAN_PACKAGES=(
-    dnsutils knot-dnsutils knot unbound dnsperf
+    dnsutils knot-dnsutils knot unbound dnsperf nsd
     dpdk-dev libdpdk-dev clang libclang-dev pkg-config
     iproute2 iputils-ping ethtool curl openssl
     etcd-server etcd-client protobuf-compiler libprotobuf-dev
@@ -113,8 +114,22 @@ MSG
     fi
 }
 
+# Debian's nsd package starts a system NSD on port 53 where systemd runs (containers
+# with policy-rc.d do not). The benchmark starts its own NSD with its own config, so
+# the system one is stopped and disabled; once that is done this costs one query.
+_ferrodns_quiet_system_nsd() {
+    [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1 || return 0
+    if systemctl is-enabled --quiet nsd 2>/dev/null || systemctl is-active --quiet nsd 2>/dev/null; then
+        local sudo=()
+        ((EUID == 0)) || sudo=(sudo)
+        "${sudo[@]}" systemctl disable --now --quiet nsd >/dev/null 2>&1 ||
+            echo "warning: could not stop the system nsd service (it may hold port 53)" >&2
+    fi
+}
+
 # Everything tools/demo and tools/test need.
 ensure_deps() {
     ensure_rust_toolchain
     ensure_debian_packages "${FERRODNS_DEBIAN_PACKAGES[@]}"
+    _ferrodns_quiet_system_nsd
 }

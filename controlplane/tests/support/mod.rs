@@ -71,8 +71,9 @@ pub(crate) fn free_port() -> u16 {
 }
 
 /// The `ferrodns` binary under test. Cargo names it for this package's tests; a
-/// test of another package (ferroctl's) that includes this module finds it beside
-/// its own binaries in the target directory, building it first when missing.
+/// test of another package (ferroctl's, queryperf's) that includes this module
+/// finds it beside its own binaries in the target directory, building it (in the
+/// same profile) first when missing.
 pub(crate) fn ferrodns_binary() -> PathBuf {
     if let Some(path) = option_env!("CARGO_BIN_EXE_ferrodns") {
         return PathBuf::from(path);
@@ -85,10 +86,12 @@ pub(crate) fn ferrodns_binary() -> PathBuf {
     let binary = profile_dir.join("ferrodns");
     if !binary.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let built = Command::new(cargo)
-            .args(["build", "-p", "ferrodns", "--bin", "ferrodns"])
-            .status()
-            .expect("run cargo build -p ferrodns");
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", "ferrodns", "--bin", "ferrodns"]);
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let built = build.status().expect("run cargo build -p ferrodns");
         assert!(built.success(), "cargo build -p ferrodns failed");
     }
     binary

@@ -1,0 +1,162 @@
+//! The TCP channel: one connection with queries pipelined over it, each message
+//! framed by its two-byte length (RFC 1035 4.2.2, RFC 7766 6.2.1).
+//!
+//! Sends never wait for replies: framed queries are appended to an output buffer
+//! that is written as far as the socket takes it, and replies are read as they
+//! come and cut into frames, in whatever order the server sends them (RFC 7766
+//! allows out-of-order answers; matching is by ID, as for UDP). A connection the
+//! server closes is opened again; what was outstanding on it is lost.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
+
+use crate::worker::{Batch, Channel, Received};
+
+/// Bytes waiting to be written beyond which new queries are refused (the server
+/// is not reading; the pacer and the outstanding limit retry later).
+const OUTPUT_LIMIT: usize = 64 * 1024;
+
+#[derive(Debug)]
+pub(crate) struct TcpChannel {
+    server: SocketAddr,
+    stream: TcpStream,
+    output: Vec<u8>,
+    input: Vec<u8>,
+    chunk: Box<[u8; 65536]>,
+}
+
+fn open(server: SocketAddr) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect(server)?;
+    stream.set_nodelay(true)?;
+    stream.set_nonblocking(true)?;
+    Ok(stream)
+}
+
+impl TcpChannel {
+    pub(crate) fn connect(server: SocketAddr) -> io::Result<TcpChannel> {
+        Ok(TcpChannel {
+            server,
+            stream: open(server)?,
+            output: Vec::with_capacity(OUTPUT_LIMIT),
+            input: Vec::with_capacity(65536),
+            chunk: Box::new([0; 65536]),
+        })
+    }
+
+    /// Writes as much of the output buffer as the socket takes.
+    fn flush(&mut self) -> io::Result<()> {
+        let mut written = 0;
+        while written < self.output.len() {
+            match self.stream.write(&self.output[written..]) {
+                Ok(0) => break,
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.output.drain(..written);
+        Ok(())
+    }
+
+    fn reconnect(&mut self) -> io::Result<Received> {
+        self.stream = open(self.server)?;
+        self.output.clear();
+        self.input.clear();
+        Ok(Received::Reset)
+    }
+}
+
+/// Splits the complete frames off the front of `input`, calling `reply` with each
+/// message; returns how many there were and leaves a partial frame in place.
+pub(crate) fn take_frames(input: &mut Vec<u8>, reply: &mut dyn FnMut(&[u8])) -> usize {
+    let mut at = 0;
+    let mut count = 0;
+    while let Some(prefix) = input.get(at..at + 2) {
+        let len = usize::from(u16::from_be_bytes([prefix[0], prefix[1]]));
+        let Some(message) = input.get(at + 2..at + 2 + len) else {
+            break;
+        };
+        reply(message);
+        count += 1;
+        at += 2 + len;
+    }
+    input.drain(..at);
+    count
+}
+
+impl Channel for TcpChannel {
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+
+    fn receive(&mut self, reply: &mut dyn FnMut(&[u8])) -> io::Result<Received> {
+        self.flush()?;
+        loop {
+            match self.stream.read(&mut self.chunk[..]) {
+                Ok(0) => return self.reconnect(),
+                Ok(n) => self.input.extend_from_slice(&self.chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                    ) =>
+                {
+                    return self.reconnect();
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Received::Open(take_frames(&mut self.input, reply)))
+    }
+
+    fn send(&mut self, batch: &Batch) -> io::Result<usize> {
+        let mut queued = 0;
+        for (buf, len) in batch.bufs.iter().zip(&batch.lens).take(batch.count) {
+            if self.output.len() >= OUTPUT_LIMIT {
+                break;
+            }
+            let prefix = u16::try_from(*len).unwrap_or(u16::MAX).to_be_bytes();
+            self.output.extend_from_slice(&prefix);
+            self.output.extend_from_slice(&buf[..*len]);
+            queued += 1;
+        }
+        match self.flush() {
+            Ok(()) => Ok(queued),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                ) =>
+            {
+                // The next receive sees the close and reconnects; these are lost.
+                Ok(queued)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_cut_at_their_length_prefix_and_partials_kept() {
+        let mut input = vec![0, 2, b'a', b'b', 0, 1, b'c', 0, 3, b'd'];
+        let mut seen = Vec::new();
+        let count = take_frames(&mut input, &mut |m: &[u8]| seen.push(m.to_vec()));
+        assert_eq!(count, 2);
+        assert_eq!(seen, vec![b"ab".to_vec(), b"c".to_vec()]);
+        assert_eq!(input, vec![0, 3, b'd'], "the partial frame waits");
+        input.extend_from_slice(b"ef");
+        assert_eq!(
+            take_frames(&mut input, &mut |m: &[u8]| assert_eq!(m, b"def")),
+            1
+        );
+        assert!(input.is_empty());
+    }
+}
