@@ -31,6 +31,10 @@
 //! datagrams per call, so under load the syscall cost is shared by the whole
 //! batch; when traffic is light a batch is simply short and latency does not
 //! suffer (nothing waits to fill a batch).
+//! (Waiting on purpose, as a NIC's interrupt moderation does, was measured and
+//! left out: at 100k queries/s on loopback a 20–100 µs pause before reading
+//! again saved no CPU per answer, since the kernel's per-datagram work, not the
+//! wake-up, is most of the cost, and it added its length to every answer.)
 //!
 //! **Where the table version is refreshed.** Each worker holds a
 //! [`TableReader`](crate::table::TableReader) and calls `load()` once per received

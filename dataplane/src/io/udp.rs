@@ -61,6 +61,12 @@ const SEND_WAIT_MS: libc::c_int = 10;
 /// `recvmmsg`/`sendmmsg` take at most `UIO_MAXIOV` messages per call.
 const MAX_BATCH: usize = 1024;
 const MIN_BATCH: usize = 32;
+/// Each socket's receive buffer: room for a few thousand queries, so that a burst
+/// arriving while the worker answers the previous one is queued rather than
+/// dropped (the kernel's default, 208 KiB, holds a few hundred). Set with
+/// `SO_RCVBUFFORCE` where the process may (`CAP_NET_ADMIN`), else with `SO_RCVBUF`,
+/// which the kernel caps at `net.core.rmem_max`.
+const RECV_BUFFER: usize = 4 << 20;
 
 /// How the UDP workers are laid out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -403,7 +409,7 @@ fn bind_error(addr: SocketAddr, e: io::Error) -> io::Error {
 }
 
 /// One worker's socket on `addr`: `SO_REUSEPORT`, IPv6-only for IPv6, non-blocking,
-/// and asking for each query's destination when bound to a wildcard address.
+/// a receive buffer of [`RECV_BUFFER`], and asking for each query's destination when bound to a wildcard address.
 fn open_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
     let setup = |e: io::Error| io::Error::new(e.kind(), format!("UDP socket for {addr}: {e}"));
     let socket =
@@ -413,11 +419,33 @@ fn open_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
     }
     socket.set_reuse_port(true).map_err(setup)?;
     socket.set_nonblocking(true).map_err(setup)?;
+    enlarge_recv_buffer(&socket).map_err(setup)?;
     if addr.ip().is_unspecified() {
         enable_pktinfo(&socket, addr).map_err(setup)?;
     }
     socket.bind(&addr.into()).map_err(|e| bind_error(addr, e))?;
     Ok(socket.into())
+}
+
+fn enlarge_recv_buffer(socket: &Socket) -> io::Result<()> {
+    let size = libc::c_int::try_from(RECV_BUFFER).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `socket` is an open socket we own; `optval` points to a live `c_int`
+    // and `optlen` is exactly its size, which is what `SO_RCVBUFFORCE` reads. The
+    // kernel does not keep the pointer.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            ptr::from_ref(&size).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    // Without CAP_NET_ADMIN: as much as `net.core.rmem_max` allows.
+    socket.set_recv_buffer_size(RECV_BUFFER)
 }
 
 fn enable_pktinfo(socket: &Socket, addr: SocketAddr) -> io::Result<()> {
@@ -1114,6 +1142,26 @@ mod tests {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    #[test]
+    fn a_socket_queues_a_burst_of_thousands_of_queries() {
+        // The kernel's default buffer holds a few hundred small datagrams; a burst
+        // beyond that, arriving while a worker is busy, would be lost.
+        let server = open_socket("127.0.0.1:0".parse().unwrap()).unwrap();
+        let to = server.local_addr().unwrap();
+        let sender = client("127.0.0.1:0");
+        let q = query(7, "web.example.", A);
+        let burst = 3000;
+        for _ in 0..burst {
+            sender.send_to(&q, to).unwrap();
+        }
+        let mut queued = 0;
+        let mut buf = [0; 512];
+        while server.recv_from(&mut buf).is_ok() {
+            queued += 1;
+        }
+        assert_eq!(queued, burst);
     }
 
     #[test]
