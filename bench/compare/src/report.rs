@@ -18,6 +18,11 @@ pub(crate) struct Results {
     /// The fixed offered rate used with each client (dnsperf, queryperf).
     pub(crate) fixed_rates: [u64; 2],
     pub(crate) offered: Vec<Offered>,
+    /// The DPDK backend against testpmd, when it was measured.
+    pub(crate) dpdk: Option<crate::dpdk::DpdkFigure>,
+    /// The receive buffer every server's sockets started with, when the harness
+    /// could set it.
+    pub(crate) rcvbuf: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -85,6 +90,11 @@ fn ratio(ours: Option<f64>, theirs: Option<f64>) -> String {
     }
 }
 
+/// A share as a percentage with two decimals, or a dash.
+fn percent(share: Option<f64>) -> String {
+    share.map_or("–".to_owned(), |s| format!("{:.2}%", s * 100.0))
+}
+
 /// The results as markdown.
 pub(crate) fn markdown(r: &Results) -> String {
     let [dr, qr] = r.fixed_rates;
@@ -96,37 +106,45 @@ pub(crate) fn markdown(r: &Results) -> String {
          with one worker each, clients to CPU 0 with one thread and 4 sockets, at most \
          500 queries outstanding. Max qps: offered rate stepped (50k, 100k, …, 500k), \
          {} s per step, highest step with loss < 0.1% and ≥ 97% answered. Latency and \
-         CPU: {} s at a fixed offered rate of {}k qps (dnsperf) and {}k qps (queryperf).\n",
+         CPU: {} s at a fixed offered rate of {}k qps (dnsperf) and {}k qps (queryperf). {}\n",
         r.machine,
         r.services,
         r.step_seconds,
         r.fixed_seconds,
         dr / 1000,
-        qr / 1000
+        qr / 1000,
+        r.rcvbuf.map_or(
+            "NSD and Knot kept the kernel's default socket receive buffer (the harness could not raise it).".to_owned(),
+            |b| format!("Every server's UDP sockets started with a {} MiB receive buffer.", b >> 20)
+        )
     );
     let _ = writeln!(
         out,
         "| server | max qps (dnsperf) | max qps (queryperf) | p50 / p99 µs at {}k (queryperf) | \
-         mean µs at {}k (dnsperf) | server CPU µs/answer at {}k (dnsperf) | server CPU µs/answer at {}k (queryperf) |",
+         mean µs at {}k (dnsperf) | loss at {}k (dnsperf / queryperf) | \
+         server CPU µs/answer at {}k (dnsperf) | server CPU µs/answer at {}k (queryperf) |",
         qr / 1000,
+        dr / 1000,
         dr / 1000,
         dr / 1000,
         qr / 1000
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
     for s in &r.servers {
         let [d, q] = &s.clients;
         let qf = q.fixed.unwrap_or_default();
         let df = d.fixed.unwrap_or_default();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} / {} | {} | {} | {} |",
+            "| {} | {} | {} | {} / {} | {} | {} / {} | {} | {} |",
             s.name,
             qps(d),
             qps(q),
             micros(qf.p50),
             micros(qf.p99),
             micros(Some(df.avg_latency)),
+            percent(d.fixed.map(|m| m.loss())),
+            percent(q.fixed.map(|m| m.loss())),
             d.cpu_us.map_or("–".to_owned(), |c| format!("{c:.2}")),
             q.cpu_us.map_or("–".to_owned(), |c| format!("{c:.2}")),
         );
@@ -158,13 +176,28 @@ pub(crate) fn markdown(r: &Results) -> String {
                     .copied()
                     .unwrap_or(max);
                 if sent < 0.97 * step as f64 {
+                    // With at most 500 queries outstanding the client sends as fast
+                    // as answers free slots, up to what it can send at all: the
+                    // most it sent in the unlimited runs says which bound this was.
+                    let own_limit = r
+                        .offered
+                        .iter()
+                        .filter(|o| o.client == *client)
+                        .map(|o| o.sent_per_second)
+                        .fold(0.0, f64::max);
+                    let limit = if own_limit < 0.97 * step as f64 {
+                        "the client's own limit"
+                    } else {
+                        "the server's answer rate"
+                    };
                     let _ = writeln!(
                         out,
-                        "- {} with {client}: at the failed {}k step the client itself sent only {:.0}k/s \
-                         (the client, not the server, was the limit)",
+                        "- {} with {client}: at the failed {}k step only {:.0}k/s were sent; {client} \
+                         sends at most {:.0}k/s unlimited, so {limit} held it back",
                         s.name,
                         step / 1000,
-                        sent / 1000.0
+                        sent / 1000.0,
+                        own_limit / 1000.0
                     );
                 }
             }
@@ -186,10 +219,31 @@ pub(crate) fn markdown(r: &Results) -> String {
             o.sent_per_client_cpu_second / 1000.0
         );
     }
+    if let Some(d) = &r.dpdk {
+        let _ = writeln!(
+            out,
+            "\nDPDK backend, one polling core, pcap replay (`net_pcap0,rx_pcap=<queries>,infinite_rx=1`, \
+             transmitted frames dropped; bench/dpdk):\n\n| program | Mpps | ns per packet |\n|---|---|---|\n\
+             | `dpdk-testpmd --forward-mode=macswap` | {:.2} | {:.1} |\n\
+             | ferrodns answering every query | {:.2} | {:.1} |\n\n- ferrodns/testpmd: ×{:.2}",
+            d.testpmd_mpps,
+            1e3 / d.testpmd_mpps,
+            d.ferrodns_mpps,
+            1e3 / d.ferrodns_mpps,
+            d.ferrodns_mpps / d.testpmd_mpps
+        );
+    }
     out
 }
 
 const COLORS: [&str; 3] = ["#d9480f", "#1971c2", "#2f9e44"];
+
+/// `text` with XML's special characters escaped, for SVG text content.
+fn xml_text(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
 
 /// One panel of grouped bars: `groups` of (label, one value per server).
 fn panel(x0: f64, title: &str, unit: &str, groups: &[(&str, Vec<f64>)]) -> String {
@@ -204,7 +258,8 @@ fn panel(x0: f64, title: &str, unit: &str, groups: &[(&str, Vec<f64>)]) -> Strin
          <line x1=\"{:.0}\" y1=\"{bottom}\" x2=\"{:.0}\" y2=\"{bottom}\" stroke=\"#333\"/>\n",
         x0 + width / 2.0,
         x0 + 20.0,
-        x0 + width - 10.0
+        x0 + width - 10.0,
+        title = xml_text(title)
     );
     let group_width = (width - 40.0) / groups.len().max(1) as f64;
     for (g, (label, values)) in groups.iter().enumerate() {
@@ -233,14 +288,16 @@ fn panel(x0: f64, title: &str, unit: &str, groups: &[(&str, Vec<f64>)]) -> Strin
             svg,
             "<text x=\"{:.1}\" y=\"{:.0}\" text-anchor=\"middle\" font-size=\"12\">{label}</text>",
             gx + (group_width - 20.0) / 2.0,
-            bottom + 18.0
+            bottom + 18.0,
+            label = xml_text(label)
         );
     }
     let _ = writeln!(
         svg,
         "<text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"middle\" font-size=\"11\" fill=\"#555\">{unit}</text>",
         x0 + width / 2.0,
-        height - 2.0
+        height - 2.0,
+        unit = xml_text(unit)
     );
     svg
 }
@@ -285,9 +342,66 @@ pub(crate) fn svg(r: &Results) -> String {
              <text x=\"{}\" y=\"327\" font-size=\"12\">{}</text>",
             COLORS[i % COLORS.len()],
             x + 14,
-            s.name
+            xml_text(s.name)
         );
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn results() -> Results {
+        let server = |name| ServerResult {
+            name,
+            clients: [
+                ClientResult {
+                    max_qps: Some(300_000),
+                    cpu_us: Some(4.4),
+                    ..ClientResult::default()
+                },
+                ClientResult::default(),
+            ],
+        };
+        Results {
+            machine: "test".to_owned(),
+            services: 10,
+            step_seconds: 1,
+            fixed_seconds: 1,
+            servers: vec![server("ferrodns"), server("NSD")],
+            fixed_rates: [100_000, 100_000],
+            offered: Vec::new(),
+            dpdk: None,
+            rcvbuf: None,
+        }
+    }
+
+    #[test]
+    fn the_chart_is_well_formed_xml() {
+        // Every `<` opens a tag and every `&` an entity: the "loss < 0.1%"
+        // title once made browsers refuse the whole file.
+        let svg = svg(&results());
+        for (i, _) in svg.match_indices('<') {
+            let tag = &svg[i + 1..];
+            assert!(
+                ["svg", "/svg", "rect", "text", "/text", "line"]
+                    .iter()
+                    .any(|t| tag.starts_with(t)),
+                "a bare `<` at {i}: {}",
+                &svg[i..(i + 30).min(svg.len())]
+            );
+        }
+        for (i, _) in svg.match_indices('&') {
+            let entity = &svg[i..];
+            assert!(
+                ["&lt;", "&gt;", "&amp;"]
+                    .iter()
+                    .any(|e| entity.starts_with(e)),
+                "a bare `&` at {i}"
+            );
+        }
+        assert!(svg.contains("loss &lt; 0.1%"), "{svg}");
+    }
 }

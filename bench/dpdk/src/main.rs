@@ -13,8 +13,8 @@
 //!   rewrites the headers and checksums, sends the answer.
 //!
 //! It prints both rates in millions of packets per second, their ratio (the
-//! target is at least 0.5) and the time per query. Run it on a quiet machine
-//! (`/work/cpu measure`), as root, with hugepages reserved (tools/hugepages). It
+//! target is at least 0.5) and the time per query. Run it on a quiet machine,
+//! as root, with hugepages reserved (tools/hugepages). It
 //! re-runs itself in a fresh network namespace, where the backend's kernel
 //! interface cannot clash with anything.
 
