@@ -102,11 +102,19 @@ impl Api {
 /// outlives the server), `--domain svc.example.`, and the API on a free port;
 /// `extra` is appended.
 fn start(state: &Path, extra: &[&str]) -> (Server, Api) {
+    let token = state.join("token");
+    std::fs::write(&token, format!("{TOKEN}\nignored second line\n")).expect("token");
+    let token = token.display().to_string();
+    let mut with_token = vec!["--api-token-file", token.as_str()];
+    with_token.extend_from_slice(extra);
+    start_with_env(state, &with_token, &[])
+}
+
+/// [`start`] without a token file: the token comes from `env`, if at all.
+fn start_with_env(state: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Server, Api) {
     let dir = tempfile::tempdir().expect("temp dir");
     let zone = dir.path().join("example.test.zone");
     std::fs::write(&zone, ZONE).expect("zone");
-    let token = state.join("token");
-    std::fs::write(&token, format!("{TOKEN}\nignored second line\n")).expect("token");
     let port = free_port();
     let mut args: Vec<String> = [
         "serve",
@@ -120,14 +128,12 @@ fn start(state: &Path, extra: &[&str]) -> (Server, Api) {
         &state.join("records.redb").display().to_string(),
         "--api",
         &format!("127.0.0.1:{port}"),
-        "--api-token-file",
-        &token.display().to_string(),
     ]
     .iter()
     .map(ToString::to_string)
     .collect();
     args.extend(extra.iter().map(ToString::to_string));
-    let server = Server::spawn(dir, args, "web.example.test");
+    let server = Server::spawn_with_env(dir, args, env, "web.example.test");
     let api = Api::new(port);
     api.wait_up(&server);
     (server, api)
@@ -406,6 +412,18 @@ fn a_missing_or_wrong_token_is_401_and_writes_nothing() {
     assert_eq!(no_token.status, 401);
     assert_eq!(status(&server, "evil.svc.example."), "NXDOMAIN");
     assert_eq!(api.get("/v1/records/evil.svc.example.").status, 404);
+}
+
+#[test]
+fn without_a_token_file_the_token_comes_from_the_environment() {
+    let state = tempfile::tempdir().expect("state dir");
+    let (server, api) = start_with_env(state.path(), &[], &[("FERRODNS_API_TOKEN", TOKEN)]);
+    let body = r#"{"name":"env.svc.example.","type":"A","data":"10.7.0.1"}"#;
+    let wrong = api.send("POST", "/v1/records", Some(body), Some("wrong"));
+    assert_eq!(wrong.status, 401);
+    let reply = api.post("/v1/records", body);
+    assert!(reply.status / 100 == 2, "{} {}", reply.status, reply.body);
+    assert_eq!(short(&server, "env.svc.example.", "A"), ["10.7.0.1"]);
 }
 
 #[test]

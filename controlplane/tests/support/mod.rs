@@ -128,10 +128,20 @@ impl Server {
     /// process outside the tests' reservations take that port first (ferrodns
     /// then refuses to start, "in use"), starts again on another.
     pub(crate) fn spawn(dir: tempfile::TempDir, args: Vec<String>, probe: &str) -> Server {
+        Server::spawn_with_env(dir, args, &[], probe)
+    }
+
+    /// [`spawn`](Server::spawn) with `env` added to the child's environment.
+    pub(crate) fn spawn_with_env(
+        dir: tempfile::TempDir,
+        args: Vec<String>,
+        env: &[(&str, &str)],
+        probe: &str,
+    ) -> Server {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match Server::try_spawn(&dir, &args, probe) {
+            match Server::try_spawn(&dir, &args, env, probe) {
                 Ok((child, port)) => {
                     let log = dir.path().join("ferrodns.log");
                     return Server {
@@ -151,6 +161,7 @@ impl Server {
     fn try_spawn(
         dir: &tempfile::TempDir,
         args: &[String],
+        env: &[(&str, &str)],
         probe: &str,
     ) -> Result<(Child, u16), String> {
         let port = free_port();
@@ -160,6 +171,7 @@ impl Server {
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .env("FERRODNS_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).expect("log file"))
             .spawn()
