@@ -69,6 +69,8 @@ pub struct ServeArgs {
 
     /// Address to answer on over UDP and TCP (IPv6 as `[::1]:53`); repeat for more.
     /// Replaces the file's `server.listen` [default: 127.0.0.1:53 and [::1]:53]
+    // The text is clap's help, where `[default: ...]` is the convention, not a link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long = "listen", value_name = "ADDR:PORT")]
     pub listen: Vec<String>,
 

@@ -1,6 +1,6 @@
 //! ferrodns's DPDK layer: the only crate of the workspace that calls DPDK.
 //!
-//! - [`sys`] (private): bindgen declarations for exactly the DPDK functions and
+//! - `sys` (private): bindgen declarations for exactly the DPDK functions and
 //!   types used here, plus a small C shim (`shim/`) for DPDK's `static inline`
 //!   hot-path functions (`rte_eth_rx_burst`, `rte_eth_tx_burst`, mbuf allocation
 //!   and free) and its function-like-macro constants.

@@ -6,7 +6,7 @@
 //!
 //! The design keeps I/O at the edge:
 //!
-//! - [`decode`] (with [`key`], [`containerdns`], [`skydns`] and [`health`]) is a
+//! - [`decode`] (with `key`, [`containerdns`], [`skydns`] and [`health`]) is a
 //!   sans-IO decoder: a key and its value in, the records it contributes (or a
 //!   health status, or an error about that key alone) out.
 //! - [`assemble`] applies the rules that need all of a name's keys (groups, SRV

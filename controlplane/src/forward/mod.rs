@@ -13,8 +13,8 @@
 //! A query's way through: parse; rate limit (drop when over); pick the upstream
 //! set (the longest `[forward.zones]` suffix, else the default nameservers, else
 //! REFUSED as without a forwarder); the cache; otherwise ask upstreams in
-//! [`upstream::order`] until one answers or the deadline passes (then SERVFAIL);
-//! scrub the response ([`bailiwick`]), chase a CNAME that leaves the bailiwick
+//! `upstream::order` until one answers or the deadline passes (then SERVFAIL);
+//! scrub the response (`bailiwick`), chase a CNAME that leaves the bailiwick
 //! through its own upstream set, encode the answer, cache it, and serve it with
 //! the client's ID, question case, RD/CD bits and RA=1.
 

@@ -5,17 +5,17 @@
 //! Parsing happens in three passes over each file, each in its own module, each
 //! with one job:
 //!
-//! 1. [`lexer`] cuts the text into *entries* (logical lines: parentheses join
+//! 1. `lexer` cuts the text into *entries* (logical lines: parentheses join
 //!    physical lines) made of *tokens* (words and quoted strings). It knows about
 //!    characters: whitespace, `;` comments, quotes and backslashes. It keeps escapes
 //!    in the token text and records the line every token starts on.
-//! 2. [`parser`] gives entries meaning. An entry whose first token starts with `$`
+//! 2. `parser` gives entries meaning. An entry whose first token starts with `$`
 //!    is a directive (`$ORIGIN`, `$TTL`, `$INCLUDE`); any other is a record:
 //!    `[owner] [TTL] [class] TYPE rdata...`, with TTL and class in either order. The
 //!    owner is left out by starting the line with whitespace. Rdata is parsed into
 //!    the typed [`RData`] the rest of ferrodns uses, so a zone file can only hold
 //!    what ferrodns can serve.
-//! 3. The zone walker in [`parser`] applies the zone-wide rules as records arrive:
+//! 3. The zone walker in `parser` applies the zone-wide rules as records arrive:
 //!    every owner inside the zone, at most one SOA and only at the apex, nothing
 //!    else at a name that has a CNAME.
 //!

@@ -16,7 +16,7 @@
 //! 3. Class CHAOS: `version.bind`/`id.server` TXT when configured, else REFUSED.
 //!    Other classes but IN: REFUSED. Zone transfers: NOTIMP.
 //! 4. A name outside every local zone: punt.
-//! 5. Otherwise an authoritative answer ([`answer`]); if the answer and authority
+//! 5. Otherwise an authoritative answer (`answer`); if the answer and authority
 //!    sections do not fit the client's size (512, or its EDNS size capped at 1232;
 //!    64 KiB over TCP), an empty answer with TC=1.
 

@@ -5,7 +5,7 @@
 //! - [`map`]: the persistent hash trie from names to nodes; an edit copies only the
 //!   path to what changed.
 //! - [`version`]: an immutable table version and the edit that derives the next.
-//! - [`compile`]: records to nodes.
+//! - [`compile`](mod@compile): records to nodes.
 //!
 //! Publication is read-copy-update. The control plane builds a new version off to
 //! the side and swaps one pointer ([`Table::publish`]). Each poll loop holds a
@@ -49,7 +49,7 @@ impl Table {
         }
     }
 
-    /// The hash key new versions must be built with (see [`compile`]).
+    /// The hash key new versions must be built with (see [`compile()`]).
     pub fn seed(&self) -> u64 {
         self.seed
     }

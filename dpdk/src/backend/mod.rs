@@ -16,13 +16,13 @@
 //! it initialises the EAL with the operator's arguments plus a `net_tap` device
 //! for the exception path, starts the port with one queue pair per worker lcore
 //! (every lcore of `-l` but the first), gives the TAP port the port's MAC and the
-//! kernel interface the service addresses, launches a [`worker`] on each worker
-//! lcore, and then runs the [`exception`] path until [`DpdkBackend::stop`].
+//! kernel interface the service addresses, launches a `worker` on each worker
+//! lcore, and then runs the `exception` path until [`DpdkBackend::stop`].
 //!
 //! Punted queries (names outside every local zone) go to the control plane's
 //! forwarder when [`DpdkConfig::forward`] is set: each worker copies the frame onto
 //! its punt queue, and the forwarder's answers come back as frames on the worker's
-//! reply ring ([`forwarded`]), so each transmit queue keeps one writer. Without a
+//! reply ring (`forwarded`), so each transmit queue keeps one writer. Without a
 //! forwarder the worker answers them REFUSED in place.
 
 mod counters;
