@@ -6,6 +6,8 @@
 //! target/release/examples/etcd_bench latency 1000
 //! target/release/examples/etcd_bench load 1000000
 //! target/release/examples/etcd_bench throughput 5000
+//! cargo build --release -p queryperf
+//! target/release/examples/etcd_bench throughput 5000 isolated
 //! ```
 //!
 //! Both start a real etcd (Debian's `etcd-server`) on free loopback ports with a
@@ -24,6 +26,15 @@
 //!   RATE updates a second stream in (puts of new addresses for 25 neighbouring
 //!   names from a random start, one transaction every 25/RATE seconds); prints
 //!   both query rates, the update rate achieved and the change in percent.
+//!   Everything shares both cores, as the scheduler likes.
+//! - `throughput RATE isolated`: the same updates, laid out as an appliance
+//!   runs: the poll loop alone on CPU 1; etcd, the update writer, the control
+//!   plane (the etcd source decoding watch events and publishing table edits)
+//!   and the client on CPU 0. No client here can saturate the poll loop from a
+//!   core it shares with etcd, so the client (`queryperf`, one thread) offers a
+//!   fixed 100k queries/s and the bench reads the poll loop thread's own CPU
+//!   time: answers per second of poll-loop CPU is the rate the loop would reach
+//!   on its core, idle and while the updates stream in.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::process::{Child, Command, Stdio};
@@ -47,9 +58,18 @@ fn main() -> Result<(), Error> {
         Some("latency") => latency(count(1000)),
         Some("load") => load(count(1_000_000)),
         Some("measure-load") => measure_load(args.get(2).cloned().unwrap_or_default()),
-        Some("throughput") => throughput(count(5000)),
+        Some("throughput") => {
+            let layout = match args.get(3).map(String::as_str) {
+                None => Layout::Shared,
+                Some("isolated") => Layout::Isolated,
+                Some(other) => return Err(format!("unknown layout {other:?}").into()),
+            };
+            throughput(count(5000), layout)
+        }
         _ => {
-            eprintln!("usage: etcd_bench latency [N] | load [N] | throughput [UPDATES_PER_S]");
+            eprintln!(
+                "usage: etcd_bench latency [N] | load [N] | throughput [UPDATES_PER_S [isolated]]"
+            );
             std::process::exit(2);
         }
     }
@@ -131,9 +151,27 @@ struct Appliance {
     source_started: Duration,
 }
 
+/// Where the throughput bench's parts run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Unpinned: the poll loop is pinned to a core the scheduler also gives to
+    /// etcd, the writer and dnsperf.
+    Shared,
+    /// The poll loop alone on [`DATAPLANE_CPU`], everything else on
+    /// [`CONTROL_CPU`]; queryperf as the client.
+    Isolated,
+}
+
+/// The core of the poll loop in [`Layout::Isolated`].
+const DATAPLANE_CPU: usize = 1;
+/// The core of everything else in [`Layout::Isolated`].
+const CONTROL_CPU: usize = 0;
+
+/// The etcd source and one UDP poll loop, pinned to `poll_loop_core` if given.
 async fn appliance(
     url: &str,
     runtime_stop: tokio::sync::watch::Receiver<bool>,
+    poll_loop_core: Option<usize>,
 ) -> Result<Appliance, Error> {
     let config = ferrodns::config::load(&ServeArgs {
         etcd: vec![url.to_owned()],
@@ -152,7 +190,7 @@ async fn appliance(
         UdpConfig {
             listen: vec![SocketAddr::from((Ipv4Addr::LOCALHOST, 0))],
             workers: 1,
-            cores: None,
+            cores: poll_loop_core.map(|core| vec![core]),
             batch: 64,
         },
         Arc::new(Engine::new(EngineConfig {
@@ -295,7 +333,7 @@ fn latency(n: usize) -> Result<(), Error> {
         .enable_all()
         .build()?;
     let (_stop, stopped) = tokio::sync::watch::channel(false);
-    let appliance = runtime.block_on(appliance(&etcd.url, stopped))?;
+    let appliance = runtime.block_on(appliance(&etcd.url, stopped, None))?;
     let mut client = runtime.block_on(Client::connect([etcd.url.as_str()], None))?;
     let mut resolver = Resolver::new(appliance.addr, "web.bench.test")?;
 
@@ -416,7 +454,7 @@ fn measure_load(url: String) -> Result<(), Error> {
         .enable_all()
         .build()?;
     let (_stop, stopped) = tokio::sync::watch::channel(false);
-    let appliance = runtime.block_on(appliance(&url, stopped))?;
+    let appliance = runtime.block_on(appliance(&url, stopped, None))?;
     let after = memory();
     let mut resolver = Resolver::new(appliance.addr, "h12345.bench.test")?;
     let answered = resolver.ask();
@@ -477,7 +515,84 @@ fn dnsperf(server: SocketAddr, queries: &std::path::Path, seconds: u32) -> Resul
         .ok_or_else(|| format!("no rate in dnsperf's report: {report}").into())
 }
 
-fn throughput(rate: usize) -> Result<(), Error> {
+/// What the client offers in [`Layout::Isolated`], in queries per second.
+const ISOLATED_OFFERED: u32 = 100_000;
+
+/// `queryperf` (next to this example's directory in the target directory) for
+/// `seconds` against `server` at `rate` queries per second, one thread, 500
+/// queries outstanding: its answered queries per second.
+fn queryperf(
+    server: SocketAddr,
+    queries: &std::path::Path,
+    seconds: u32,
+    rate: u32,
+) -> Result<f64, Error> {
+    let exe = std::env::current_exe()?;
+    let binary = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .map(|dir| dir.join("queryperf"))
+        .filter(|path| path.exists())
+        .ok_or("no queryperf beside the examples: cargo build --release -p queryperf")?;
+    let output = Command::new(binary)
+        .args([
+            "-s",
+            &server.ip().to_string(),
+            "-p",
+            &server.port().to_string(),
+        ])
+        .arg("-d")
+        .arg(queries)
+        .args([
+            "-l",
+            &seconds.to_string(),
+            "-c",
+            "4",
+            "-q",
+            "500",
+            "-T",
+            "1",
+            "-t",
+            "1",
+            "-Q",
+            &rate.to_string(),
+        ])
+        .output()?;
+    let report = String::from_utf8_lossy(&output.stdout);
+    report
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Queries per second:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| format!("no rate in queryperf's report: {report}").into())
+}
+
+/// CPU seconds the UDP poll loop thread (`ferrodns-udp-0`) of this process has
+/// used.
+fn poll_loop_cpu_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .find(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|comm| comm.trim() == "ferrodns-udp-0")
+        })
+        .map_or(0.0, |task| stat_cpu_seconds(&task.path().join("stat")))
+}
+
+fn throughput(rate: usize, layout: Layout) -> Result<(), Error> {
+    if layout == Layout::Isolated {
+        // Threads and processes started from here on inherit this core: the
+        // runtime, etcd, the writer and the client. The poll loop pins itself.
+        if !core_affinity::set_for_current(core_affinity::CoreId { id: CONTROL_CPU }) {
+            return Err(format!("cannot pin to CPU {CONTROL_CPU}").into());
+        }
+    }
+    let client_rate = |server, queries: &std::path::Path, seconds| match layout {
+        Layout::Shared => dnsperf(server, queries, seconds),
+        Layout::Isolated => queryperf(server, queries, seconds, ISOLATED_OFFERED),
+    };
     let etcd = Etcd::start()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -499,7 +614,8 @@ fn throughput(rate: usize) -> Result<(), Error> {
         Ok::<(), etcd_client::Error>(())
     })?;
     let (_stop, stopped) = tokio::sync::watch::channel(false);
-    let appliance = runtime.block_on(appliance(&etcd.url, stopped))?;
+    let poll_loop_core = (layout == Layout::Isolated).then_some(DATAPLANE_CPU);
+    let appliance = runtime.block_on(appliance(&etcd.url, stopped, poll_loop_core))?;
     let dir = tempfile::tempdir()?;
     let queries = dir.path().join("queries");
     let mut text = String::new();
@@ -509,7 +625,14 @@ fn throughput(rate: usize) -> Result<(), Error> {
     std::fs::write(&queries, text)?;
 
     let seconds = 5;
-    let idle = dnsperf(appliance.addr, &queries, seconds)?;
+    // Answers per second, and answers per second of the poll loop's CPU.
+    let measure = || -> Result<(f64, f64), Error> {
+        let cpu = poll_loop_cpu_seconds();
+        let qps = client_rate(appliance.addr, &queries, seconds)?;
+        let spent = poll_loop_cpu_seconds() - cpu;
+        Ok((qps, qps * f64::from(seconds) / spent.max(1e-9)))
+    };
+    let (idle, idle_capacity) = measure()?;
     let updates = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (stop_writer, mut writer_stopped) = tokio::sync::watch::channel(false);
     let writer = {
@@ -544,7 +667,7 @@ fn throughput(rate: usize) -> Result<(), Error> {
     let before = updates.load(std::sync::atomic::Ordering::Relaxed);
     let etcd_cpu = cpu_seconds(etcd.child.id());
     let started = Instant::now();
-    let busy = dnsperf(appliance.addr, &queries, seconds)?;
+    let (busy, busy_capacity) = measure()?;
     let elapsed = started.elapsed().as_secs_f64();
     let applied = updates.load(std::sync::atomic::Ordering::Relaxed) - before;
     let achieved = applied as f64 / elapsed;
@@ -558,12 +681,22 @@ fn throughput(rate: usize) -> Result<(), Error> {
         (busy / idle - 1.0) * 100.0,
         etcd_share * 100.0
     );
+    println!(
+        "answers per poll-loop CPU second: idle {idle_capacity:.0}; during the updates \
+         {busy_capacity:.0} ({:+.1}%)",
+        (busy_capacity / idle_capacity - 1.0) * 100.0
+    );
     Ok(())
 }
 
 /// CPU time (user + system) process `pid` has used, in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat_cpu_seconds(std::path::Path::new(&format!("/proc/{pid}/stat")))
+}
+
+/// utime + stime from a `/proc/.../stat` file, in seconds.
+fn stat_cpu_seconds(path: &std::path::Path) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start at state, so
     // utime and stime (fields 14 and 15) are the 12th and 13th after it.
     let ticks: u64 = stat
