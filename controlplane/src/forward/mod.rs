@@ -45,6 +45,38 @@ use message::{ClientQuery, Prepared, RCODE_SERVFAIL, Rr};
 use ratelimit::RateLimiter;
 use upstream::{AttemptError, Question, Upstream, exchange, order};
 
+/// An upstream's reply taken the way [`Forwarder::finish`] takes one, without
+/// sockets or a cache: matched against `id` and the question of the client's
+/// `query`, parsed, scrubbed against the bailiwick `zone` (a lowered wire name;
+/// the root is `[0]`) and rendered as the client's answer. `None` where the
+/// forwarder would not answer from it. Only for the fuzz target in `fuzz/`:
+/// it exists when `cargo fuzz` builds with `--cfg fuzzing`.
+#[cfg(fuzzing)]
+pub fn answer_from_reply(query: &[u8], id: u16, reply: &[u8], zone: &[u8]) -> Option<Vec<u8>> {
+    let client = ClientQuery::parse(query, Transport::Udp)?;
+    let question = Question {
+        qname: client.qname.clone(),
+        qtype: client.qtype,
+        qclass: client.qclass,
+        dnssec_ok: client.dnssec_ok(),
+        checking_disabled: client.checking_disabled(),
+    };
+    if !upstream::matches(reply, id, &question) {
+        return None;
+    }
+    let response = message::parse_response(reply).ok()?;
+    let scrubbed = scrub(&response, &question.qname, question.qtype, zone);
+    let prepared = Prepared::build(
+        &question.qname,
+        question.qtype,
+        question.qclass,
+        response.rcode(),
+        [&scrubbed.answer, &scrubbed.authority, &scrubbed.additional],
+    )
+    .ok()?;
+    Some(prepared.render(&client, 0))
+}
+
 /// CNAME targets outside a bailiwick chased for one query, one after another.
 const MAX_CHASE: usize = 4;
 /// Attempts per query: each upstream of the set, three rounds at most (an
