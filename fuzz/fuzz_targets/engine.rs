@@ -18,9 +18,17 @@ fn table() -> &'static TableVersion {
     TABLE.get_or_init(|| {
         let name = |text: &str| Name::from_ascii(text).unwrap_or_else(|_| Name::root());
         let records = vec![
-            Record::new(name("web.example."), 30, RData::A(Ipv4Addr::new(10, 0, 0, 1))),
+            Record::new(
+                name("web.example."),
+                30,
+                RData::A(Ipv4Addr::new(10, 0, 0, 1)),
+            ),
             Record::new(name("www.example."), 30, RData::Cname(name("web.example."))),
-            Record::new(name("*.apps.example."), 30, RData::A(Ipv4Addr::new(10, 0, 0, 2))),
+            Record::new(
+                name("*.apps.example."),
+                30,
+                RData::A(Ipv4Addr::new(10, 0, 0, 2)),
+            ),
             Record::new(
                 name("_http._tcp.example."),
                 30,
@@ -32,8 +40,12 @@ fn table() -> &'static TableVersion {
                 },
             ),
         ];
-        compile(&[ZoneInput::new(name("example."), records)], &HashSet::new(), 1)
-            .unwrap_or_default()
+        compile(
+            &[ZoneInput::new(name("example."), records)],
+            &HashSet::new(),
+            1,
+        )
+        .unwrap_or_default()
     })
 }
 

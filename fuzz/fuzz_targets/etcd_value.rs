@@ -27,7 +27,9 @@ fuzz_target!(|data: &[u8]| {
         Some(at) => (&rest[..at], &rest[at + 1..]),
         None => (rest, &[][..]),
     };
-    let mut key = PREFIXES[usize::from(pick) % PREFIXES.len()].as_bytes().to_vec();
+    let mut key = PREFIXES[usize::from(pick) % PREFIXES.len()]
+        .as_bytes()
+        .to_vec();
     key.extend_from_slice(key_tail);
     let (Ok(a), Ok(b)) = (
         Name::from_ascii("example.com."),

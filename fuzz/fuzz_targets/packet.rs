@@ -25,11 +25,19 @@ fn table() -> &'static TableVersion {
     TABLE.get_or_init(|| {
         let name = |text: &str| Name::from_ascii(text).unwrap_or_else(|_| Name::root());
         let records = vec![
-            Record::new(name("web.example."), 30, RData::A(Ipv4Addr::new(10, 0, 0, 1))),
+            Record::new(
+                name("web.example."),
+                30,
+                RData::A(Ipv4Addr::new(10, 0, 0, 1)),
+            ),
             Record::new(name("www.example."), 30, RData::Cname(name("web.example."))),
         ];
-        compile(&[ZoneInput::new(name("example."), records)], &HashSet::new(), 1)
-            .unwrap_or_default()
+        compile(
+            &[ZoneInput::new(name("example."), records)],
+            &HashSet::new(),
+            1,
+        )
+        .unwrap_or_default()
     })
 }
 
@@ -40,7 +48,10 @@ fn services() -> &'static Services {
             MAC,
             &[
                 SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 53)), 53),
-                SocketAddr::new(IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x53)), 53),
+                SocketAddr::new(
+                    IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x53)),
+                    53,
+                ),
             ],
         )
     })
@@ -66,7 +77,9 @@ fn repair(frame: &mut [u8]) {
     match frame.get(12..14) {
         Some([0x08, 0x00]) if frame.len() >= 34 => {
             let ihl = usize::from(frame[14] & 0x0f) * 4;
-            let Some(header) = frame.get_mut(14..14 + ihl.max(20)) else { return };
+            let Some(header) = frame.get_mut(14..14 + ihl.max(20)) else {
+                return;
+            };
             header[10] = 0;
             header[11] = 0;
             let c = finish(sum(header));
@@ -97,7 +110,9 @@ fn repair(frame: &mut [u8]) {
         Some([0x86, 0xdd]) if frame.len() >= 54 => {
             let (next, src_dst) = (frame[20], frame[22..54].to_vec());
             let payload = usize::from(u16::from_be_bytes([frame[18], frame[19]]));
-            let Some(l4) = frame.get_mut(54..(54 + payload).min(frame.len())) else { return };
+            let Some(l4) = frame.get_mut(54..(54 + payload).min(frame.len())) else {
+                return;
+            };
             let at = match next {
                 17 => 6,
                 58 => 2,
@@ -127,14 +142,20 @@ fn check(data: &[u8]) {
     for mode in [ChecksumMode::Software, ChecksumMode::Offload] {
         let mut buf = vec![0u8; 2048.max(data.len())];
         buf[..data.len()].copy_from_slice(data);
-        let action = packet::handle(&mut buf, data.len(), services(), mode, |room, len, client| {
-            let ctx = QueryContext {
-                client,
-                transport: Transport::Udp,
-                entropy: 0,
-            };
-            engine.respond(table(), room, len, &ctx)
-        });
+        let action = packet::handle(
+            &mut buf,
+            data.len(),
+            services(),
+            mode,
+            |room, len, client| {
+                let ctx = QueryContext {
+                    client,
+                    transport: Transport::Udp,
+                    entropy: 0,
+                };
+                engine.respond(table(), room, len, &ctx)
+            },
+        );
         match action {
             Action::Transmit { len, .. } => {
                 assert!(len <= buf.len());

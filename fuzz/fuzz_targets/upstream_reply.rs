@@ -36,9 +36,17 @@ fuzz_target!(|data: &[u8]| {
         reply.extend_from_slice(&rest[8..]);
         reply
     };
-    let zone: &[u8] = if mode & 2 == 0 { b"\x00" } else { b"\x07example\x03com\x00" };
+    let zone: &[u8] = if mode & 2 == 0 {
+        b"\x00"
+    } else {
+        b"\x07example\x03com\x00"
+    };
     if let Some(answer) = answer_from_reply(QUERY, UPSTREAM_ID, &reply, zone) {
-        assert!(answer.len() <= 512, "an answer of {} bytes over UDP", answer.len());
+        assert!(
+            answer.len() <= 512,
+            "an answer of {} bytes over UDP",
+            answer.len()
+        );
         assert_eq!(answer.get(..2), Some(&QUERY[..2]), "the client's ID");
         assert!(answer.get(2).is_some_and(|flags| flags & 0x80 != 0), "QR");
     }
