@@ -37,6 +37,7 @@
 //!   on its core, idle and while the updates stream in.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -486,84 +487,59 @@ fn bench_record(k: usize, g: usize) -> (String, String) {
 }
 
 /// `dnsperf` for `seconds` against `server` with `queries`: its queries per second.
-fn dnsperf(server: SocketAddr, queries: &std::path::Path, seconds: u32) -> Result<f64, Error> {
-    let output = Command::new("dnsperf")
-        .args([
-            "-s",
-            &server.ip().to_string(),
-            "-p",
-            &server.port().to_string(),
-        ])
-        .arg("-d")
-        .arg(queries)
-        .args([
-            "-l",
-            &seconds.to_string(),
-            "-c",
-            "4",
-            "-q",
-            "200",
-            "-T",
-            "1",
-        ])
-        .output()?;
-    let report = String::from_utf8_lossy(&output.stdout);
-    report
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Queries per second:"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| format!("no rate in dnsperf's report: {report}").into())
+fn dnsperf(server: SocketAddr, queries: &Path, seconds: u32) -> Result<f64, Error> {
+    client_qps(
+        Path::new("dnsperf"),
+        server,
+        queries,
+        seconds,
+        &["-q", "200"],
+    )
 }
 
 /// What the client offers in [`Layout::Isolated`], in queries per second.
 const ISOLATED_OFFERED: u32 = 100_000;
 
 /// `queryperf` (next to this example's directory in the target directory) for
-/// `seconds` against `server` at `rate` queries per second, one thread, 500
-/// queries outstanding: its answered queries per second.
-fn queryperf(
-    server: SocketAddr,
-    queries: &std::path::Path,
-    seconds: u32,
-    rate: u32,
-) -> Result<f64, Error> {
+/// `seconds` against `server` at `rate` queries per second, 500 queries
+/// outstanding: its answered queries per second.
+fn queryperf(server: SocketAddr, queries: &Path, seconds: u32, rate: u32) -> Result<f64, Error> {
     let exe = std::env::current_exe()?;
     let binary = exe
         .parent()
-        .and_then(std::path::Path::parent)
+        .and_then(Path::parent)
         .map(|dir| dir.join("queryperf"))
         .filter(|path| path.exists())
         .ok_or("no queryperf beside the examples: cargo build --release -p queryperf")?;
-    let output = Command::new(binary)
-        .args([
-            "-s",
-            &server.ip().to_string(),
-            "-p",
-            &server.port().to_string(),
-        ])
+    let rate = rate.to_string();
+    let extra = ["-q", "500", "-t", "1", "-Q", rate.as_str()];
+    client_qps(&binary, server, queries, seconds, &extra)
+}
+
+/// Runs the dnsperf-style `client` (dnsperf or queryperf: same flags, same
+/// summary) against `server` with `queries` for `seconds`, one thread and 4
+/// sockets, plus `extra` flags: the "Queries per second:" of its report.
+fn client_qps(
+    client: &Path,
+    server: SocketAddr,
+    queries: &Path,
+    seconds: u32,
+    extra: &[&str],
+) -> Result<f64, Error> {
+    let output = Command::new(client)
+        .args(["-s", &server.ip().to_string()])
+        .args(["-p", &server.port().to_string()])
         .arg("-d")
         .arg(queries)
-        .args([
-            "-l",
-            &seconds.to_string(),
-            "-c",
-            "4",
-            "-q",
-            "500",
-            "-T",
-            "1",
-            "-t",
-            "1",
-            "-Q",
-            &rate.to_string(),
-        ])
+        .args(["-l", &seconds.to_string(), "-c", "4", "-T", "1"])
+        .args(extra)
         .output()?;
     let report = String::from_utf8_lossy(&output.stdout);
     report
         .lines()
         .find_map(|l| l.trim().strip_prefix("Queries per second:"))
         .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| format!("no rate in queryperf's report: {report}").into())
+        .ok_or_else(|| format!("no rate in {}'s report: {report}", client.display()).into())
 }
 
 /// CPU seconds the UDP poll loop thread (`ferrodns-udp-0`) of this process has
@@ -589,7 +565,7 @@ fn throughput(rate: usize, layout: Layout) -> Result<(), Error> {
             return Err(format!("cannot pin to CPU {CONTROL_CPU}").into());
         }
     }
-    let client_rate = |server, queries: &std::path::Path, seconds| match layout {
+    let client_rate = |server, queries: &Path, seconds| match layout {
         Layout::Shared => dnsperf(server, queries, seconds),
         Layout::Isolated => queryperf(server, queries, seconds, ISOLATED_OFFERED),
     };
@@ -691,11 +667,11 @@ fn throughput(rate: usize, layout: Layout) -> Result<(), Error> {
 
 /// CPU time (user + system) process `pid` has used, in seconds.
 fn cpu_seconds(pid: u32) -> f64 {
-    stat_cpu_seconds(std::path::Path::new(&format!("/proc/{pid}/stat")))
+    stat_cpu_seconds(Path::new(&format!("/proc/{pid}/stat")))
 }
 
 /// utime + stime from a `/proc/.../stat` file, in seconds.
-fn stat_cpu_seconds(path: &std::path::Path) -> f64 {
+fn stat_cpu_seconds(path: &Path) -> f64 {
     let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start at state, so
     // utime and stime (fields 14 and 15) are the 12th and 13th after it.
