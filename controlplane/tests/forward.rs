@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{JoinHandle, sleep};
 use std::time::{Duration, Instant};
 
-use support::{Knot, Server, ZONE, free_port, lines, wait_for_answer, write};
+use support::{Knot, Server, ZONE, free_port, lines, start_peer, write};
 
 /// `unbound` with local data for `unbound.test.`, in the foreground.
 struct Unbound {
@@ -27,34 +27,35 @@ struct Unbound {
 impl Unbound {
     fn start() -> Unbound {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let d = dir.path().display();
-        write(
-            &dir.path().join("unbound.conf"),
-            &format!(
-                "server:\n  interface: 127.0.0.1@{port}\n  port: {port}\n  \
-                 do-daemonize: no\n  username: \"\"\n  chroot: \"\"\n  directory: \"{d}\"\n  \
-                 pidfile: \"{d}/unbound.pid\"\n  use-syslog: no\n  logfile: \"\"\n  \
-                 num-threads: 1\n  do-ip6: no\n  access-control: 127.0.0.0/8 allow\n  \
-                 local-zone: \"unbound.test.\" static\n  \
-                 local-data: \"unbound.test. 60 IN SOA ns.unbound.test. h.unbound.test. 1 3600 600 86400 30\"\n  \
-                 local-data: \"host.unbound.test. 60 IN A 192.0.2.77\"\n"
-            ),
-        );
-        let child = Command::new("unbound")
-            .arg("-c")
-            .arg(dir.path().join("unbound.conf"))
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(dir.path().join("unbound.log")).unwrap())
-            .spawn()
-            .expect("start unbound (Debian package unbound; tools/test installs it)");
-        let unbound = Unbound {
+        let d = dir.path().display().to_string();
+        let (child, port) = start_peer("unbound", "host.unbound.test", |port| {
+            write(
+                &dir.path().join("unbound.conf"),
+                &format!(
+                    "server:\n  interface: 127.0.0.1@{port}\n  port: {port}\n  \
+                     do-daemonize: no\n  username: \"\"\n  chroot: \"\"\n  directory: \"{d}\"\n  \
+                     pidfile: \"{d}/unbound.pid\"\n  use-syslog: no\n  logfile: \"\"\n  \
+                     num-threads: 1\n  do-ip6: no\n  access-control: 127.0.0.0/8 allow\n  \
+                     local-zone: \"unbound.test.\" static\n  \
+                     local-data: \"unbound.test. 60 IN SOA ns.unbound.test. h.unbound.test. 1 3600 600 86400 30\"\n  \
+                     local-data: \"host.unbound.test. 60 IN A 192.0.2.77\"\n"
+                ),
+            );
+            let log = dir.path().join("unbound.log");
+            let child = Command::new("unbound")
+                .arg("-c")
+                .arg(dir.path().join("unbound.conf"))
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(&log).unwrap())
+                .spawn()
+                .expect("start unbound (Debian package unbound; tools/test installs it)");
+            (child, log)
+        });
+        Unbound {
             child,
             port,
             _dir: dir,
-        };
-        wait_for_answer(port, "host.unbound.test", "unbound");
-        unbound
+        }
     }
 }
 

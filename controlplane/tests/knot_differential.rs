@@ -111,21 +111,9 @@ fn questions() -> Vec<(String, &'static str)> {
 }
 
 /// Asks every question of the server on `port` in one `dig` batch run and parses
-/// the answers, in question order. A batch that comes back short is run once
-/// more before the test fails: once in CI a whole batch to a server that had
-/// just answered its start-up probe came back empty within a third of a second.
+/// the answers, in question order; fails with what dig printed when it did not
+/// give one answer per question.
 fn ask(port: u16, questions: &[(String, &str)]) -> Vec<Answer> {
-    match ask_batch(port, questions) {
-        Ok(answers) => answers,
-        Err(first) => ask_batch(port, questions).unwrap_or_else(|again| {
-            panic!("server on port {port} did not answer every question, twice:\n{first}\n{again}")
-        }),
-    }
-}
-
-/// One `dig` batch run of `questions` against `port`; what dig printed when it
-/// did not give one answer per question.
-fn ask_batch(port: u16, questions: &[(String, &str)]) -> Result<Vec<Answer>, String> {
     let dir = tempfile::tempdir().unwrap();
     let batch = dir.path().join("batch");
     let mut text = String::new();
@@ -145,17 +133,16 @@ fn ask_batch(port: u16, questions: &[(String, &str)]) -> Result<Vec<Answer>, Str
         .expect("run dig (dnsutils; tools/test installs it)");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let answers = parse(&stdout);
-    if answers.len() == questions.len() {
-        return Ok(answers);
-    }
     let head: String = stdout.lines().take(5).collect::<Vec<_>>().join("\n");
-    Err(format!(
-        "{} answers to {} questions; dig exited {}, stderr: {}; stdout begins: {head}",
+    assert_eq!(
         answers.len(),
         questions.len(),
+        "server on port {port} did not answer every question; dig exited {}, stderr: {}; \
+         stdout begins: {head}",
         output.status,
         String::from_utf8_lossy(&output.stderr).trim()
-    ))
+    );
+    answers
 }
 
 /// Splits `dig` output into answers at each `->>HEADER<<-` line.

@@ -143,7 +143,7 @@ impl BenchServer {
             process,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while support::dig_at(port, &["+short", PROBE]).trim().is_empty() {
+        while !support::answered(&support::dig_at(port, &["+short", PROBE])) {
             if let Process::Child(child) = &mut server.process
                 && let Ok(Some(status)) = child.try_wait()
             {

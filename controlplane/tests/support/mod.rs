@@ -5,7 +5,9 @@
 
 pub(crate) mod etcd;
 
+use std::collections::hash_map::RandomState;
 use std::fs;
+use std::hash::BuildHasher;
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -46,28 +48,53 @@ pub(crate) fn big_zone() -> String {
 /// process: tests run in parallel processes, and two of them handed the same free
 /// port would start servers that share it (`SO_REUSEPORT`) and answer each
 /// other's queries. The reservation is a lock on a file named after the port,
-/// held until the process exits.
+/// held until the process exits. The port lies outside the kernel's ephemeral
+/// range, so no client socket (dig's, an upstream query's) can take it between
+/// here and the server's bind.
 pub(crate) fn free_port() -> u16 {
     static RESERVED: Mutex<Vec<fs::File>> = Mutex::new(Vec::new());
     let dir = std::env::temp_dir().join("ferrodns-test-ports");
     fs::create_dir_all(&dir).expect("port reservation dir");
-    for _ in 0..200 {
-        let Ok(tcp) = TcpListener::bind("127.0.0.1:0") else {
-            continue;
-        };
-        let Ok(addr) = tcp.local_addr() else { continue };
-        if UdpSocket::bind(addr).is_err() {
+    let (first, count) = ports_outside_ephemeral_range();
+    let random = RandomState::new();
+    for attempt in 0..500u32 {
+        let port = first + (random.hash_one(attempt) % u64::from(count)) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_err()
+            || UdpSocket::bind(("127.0.0.1", port)).is_err()
+        {
             continue;
         }
-        let Ok(lock) = fs::File::create(dir.join(addr.port().to_string())) else {
+        let Ok(lock) = fs::File::create(dir.join(port.to_string())) else {
             continue;
         };
         if lock.try_lock().is_ok() {
             RESERVED.lock().unwrap().push(lock);
-            return addr.port();
+            return port;
         }
     }
     panic!("no free port");
+}
+
+/// The first port and the number of ports of a block the kernel never hands out
+/// by itself: from 10000 up to the ephemeral range of
+/// `/proc/sys/net/ipv4/ip_local_port_range` (Linux's default starts at 32768),
+/// or above it when it starts too low.
+fn ports_outside_ephemeral_range() -> (u16, u16) {
+    let range = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+    let mut bounds = range.split_whitespace().map(str::parse::<u16>);
+    let (low, high) = match (bounds.next(), bounds.next()) {
+        (Some(Ok(low)), Some(Ok(high))) => (low, high),
+        _ => (32768, 60999),
+    };
+    if low > 11000 {
+        (10000, low - 10000)
+    } else {
+        assert!(
+            high < 64000,
+            "no ports outside the ephemeral range {low}-{high}"
+        );
+        (high + 1, u16::MAX - high)
+    }
 }
 
 /// The `ferrodns` binary under test. Cargo names it for this package's tests; a
@@ -289,7 +316,7 @@ impl Drop for Server {
 }
 
 /// True when `dig +short` printed an answer, not just its own `;;` errors.
-fn answered(output: &str) -> bool {
+pub(crate) fn answered(output: &str) -> bool {
     output
         .lines()
         .any(|line| !line.trim().is_empty() && !line.starts_with(';'))
@@ -351,33 +378,34 @@ impl Knot {
     /// until it answers `probe`.
     pub(crate) fn serve(origin: &str, text: &str, probe: &str) -> Knot {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let d = dir.path().display();
+        let d = dir.path().display().to_string();
         write(&dir.path().join(format!("{origin}zone")), text);
-        write(
-            &dir.path().join("knot.conf"),
-            &format!(
-                "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n    \
-                 udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
-                 database:\n    storage: \"{d}\"\n\
-                 log:\n  - target: stderr\n    any: warning\n\
-                 zone:\n  - domain: {origin}\n    file: \"{d}/{origin}zone\"\n"
-            ),
-        );
-        let child = Command::new("knotd")
-            .arg("-c")
-            .arg(dir.path().join("knot.conf"))
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(dir.path().join("knot.log")).unwrap())
-            .spawn()
-            .expect("start knotd (Debian package knot; tools/test installs it)");
-        let knot = Knot {
+        let (child, port) = start_peer("knotd", probe, |port| {
+            write(
+                &dir.path().join("knot.conf"),
+                &format!(
+                    "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n    \
+                     udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
+                     database:\n    storage: \"{d}\"\n\
+                     log:\n  - target: stderr\n    any: warning\n\
+                     zone:\n  - domain: {origin}\n    file: \"{d}/{origin}zone\"\n"
+                ),
+            );
+            let log = dir.path().join("knot.log");
+            let child = Command::new("knotd")
+                .arg("-c")
+                .arg(dir.path().join("knot.conf"))
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(&log).unwrap())
+                .spawn()
+                .expect("start knotd (Debian package knot; tools/test installs it)");
+            (child, log)
+        });
+        Knot {
             child,
             port,
             _dir: dir,
-        };
-        wait_for_answer(port, probe, "knotd");
-        knot
+        }
     }
 
     pub(crate) fn addr(&self) -> String {
@@ -415,27 +443,40 @@ pub(crate) fn dig_at(port: u16, args: &[&str]) -> String {
     )
 }
 
-/// Waits up to 10 s until the server on `port` answers `name` (`what` names it
-/// in the failure).
-pub(crate) fn wait_for_answer(port: u16, name: &str, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let port = port.to_string();
-    while run(
-        "dig",
-        &[
-            "@127.0.0.1",
-            "-p",
-            &port,
-            "+short",
-            "+time=1",
-            "+tries=1",
-            name,
-        ],
-    )
-    .trim()
-    .is_empty()
-    {
-        assert!(Instant::now() < deadline, "{what} did not start");
-        sleep(Duration::from_millis(50));
+/// Starts a peer server (`what` names it in failures) on a free port with
+/// `spawn`, which returns the child and the file its log goes to, and waits up
+/// to 10 s until it answers `probe` with a record: dig's own `;;` lines (the
+/// "connection refused" of a server that has not bound yet) do not count. A
+/// peer that exits instead (its port was taken first by a process outside the
+/// tests' reservations, e.g. a client's ephemeral port) is started again on
+/// another port, twice at most.
+pub(crate) fn start_peer(
+    what: &str,
+    probe: &str,
+    mut spawn: impl FnMut(u16) -> (Child, PathBuf),
+) -> (Child, u16) {
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let port = free_port();
+        let (mut child, log) = spawn(port);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if answered(&dig_at(port, &["+short", "+time=1", probe])) {
+                return (child, port);
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = fs::read_to_string(&log).unwrap_or_default();
+                assert!(attempts < 3, "{what} exited with {status}: {log}");
+                break;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = fs::read_to_string(&log).unwrap_or_default();
+                panic!("{what} did not answer {probe} within 10 s: {log}");
+            }
+            sleep(Duration::from_millis(50));
+        }
     }
 }
