@@ -43,7 +43,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use etcd_client::{Client, Txn, TxnOp};
-use ferrodns::cli::ServeArgs;
+use ferrodns::config::Overrides;
 use ferrodns::etcd::EtcdSource;
 use ferrodns::loader::Loader;
 use ferrodns_dataplane::engine::{Engine, EngineConfig};
@@ -174,11 +174,14 @@ async fn appliance(
     runtime_stop: tokio::sync::watch::Receiver<bool>,
     poll_loop_core: Option<usize>,
 ) -> Result<Appliance, Error> {
-    let config = ferrodns::config::load(&ServeArgs {
-        etcd: vec![url.to_owned()],
-        domains: vec!["bench.test".into()],
-        ..ServeArgs::default()
-    })?;
+    let config = ferrodns::config::load(
+        None,
+        &Overrides {
+            etcd: vec![url.to_owned()],
+            domains: vec!["bench.test".into()],
+            ..Overrides::default()
+        },
+    )?;
     let settings = config.etcd.clone().ok_or("no etcd settings")?;
     let loader = Loader::new(config.zones.clone(), config.default_policy, None)
         .with_etcd_zones(config.etcd_zones());

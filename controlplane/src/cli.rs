@@ -1,14 +1,15 @@
 //! The `ferrodns` command line (clap derive).
 //!
-//! Flags are kept as the text the operator typed; [`crate::config::load`] parses and
-//! validates them together with the configuration file, so a bad `--listen` and a bad
-//! `server.listen` produce the same kind of error ([`crate::config::ConfigError`]).
+//! Flags are kept as the text the operator typed and handed to the configuration as
+//! [`Overrides`]; [`crate::config::load`] parses and validates them together with the
+//! configuration file, so a bad `--listen` and a bad `server.listen` produce the
+//! same kind of error ([`ConfigError`]).
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{self, ConfigError};
+use crate::config::{self, ConfigError, Overrides, ServeConfig};
 
 /// ferrodns: a fast authoritative DNS server for service discovery.
 #[derive(Debug, Parser)]
@@ -135,10 +136,36 @@ pub struct ServeArgs {
     pub log: Option<String>,
 }
 
+impl ServeArgs {
+    /// The flags that override the file's keys.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            listen: self.listen.clone(),
+            zones: self.zones.clone(),
+            domains: self.domains.clone(),
+            etcd: self.etcd.clone(),
+            etcd_snapshot: self.etcd_snapshot.clone(),
+            workers: self.workers,
+            store: self.store.clone(),
+            policy: self.policy.clone(),
+            forward: self.forward.clone(),
+            dpdk: self.dpdk.clone(),
+            api: self.api.clone(),
+            api_token_file: self.api_token_file.clone(),
+            log: self.log.clone(),
+        }
+    }
+
+    /// Loads `--config` (if given), merges the flags over it and validates.
+    pub fn load(&self) -> Result<ServeConfig, ConfigError> {
+        config::load(self.config.as_deref(), &self.overrides())
+    }
+}
+
 /// The `check-config` subcommand: loads and validates, then renders the effective
 /// configuration as TOML (what the caller prints).
 pub fn check_config(args: &ServeArgs) -> Result<String, ConfigError> {
-    config::load(args).map(|config| config::render(&config))
+    args.load().map(|config| config::render(&config))
 }
 
 #[cfg(test)]

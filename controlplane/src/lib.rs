@@ -1,10 +1,15 @@
 //! ferrodns control plane: configuration, record sources, and the process
 //! lifecycle around the dataplane.
 //!
-//! - [`cli`], [`config`]: the command line and the TOML file, validated together.
+//! - [`config`]: the TOML file merged with the command line's overrides, validated
+//!   into one `ServeConfig`. A leaf: it imports no other module of this crate.
+//! - [`cli`]: the command line (clap), which hands its flags to [`config`].
 //! - [`zonefile`]: RFC 1035 master files into records.
 //! - [`store`]: the embedded record store (redb); [`store_cli`] edits it offline.
+//! - [`etcd`]: records and backend health from etcd v3.
 //! - [`loader`]: every source into one compiled table version.
+//! - [`records`]: the seam between the REST API and wherever records live.
+//! - [`api`]: the operators' REST API and metrics.
 //! - [`forward`]: answers for names outside every local zone, from upstreams.
 //! - [`serve`]: start-up, UDP workers and [`tcp`] listeners, SIGHUP/SIGTERM.
 #![deny(unsafe_code)]

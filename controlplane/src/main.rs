@@ -9,12 +9,10 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => ferrodns::config::load(&args)
-            .map_err(|e| e.to_string())
-            .and_then(|config| {
-                init_logging(&config.log_level);
-                ferrodns::serve::run(config).map_err(|e| e.to_string())
-            }),
+        Command::Serve(args) => args.load().map_err(|e| e.to_string()).and_then(|config| {
+            init_logging(&config.log_level);
+            ferrodns::serve::run(config).map_err(|e| e.to_string())
+        }),
         Command::CheckConfig(args) => check_config(&args)
             .map(|text| print!("{text}"))
             .map_err(|e| e.to_string()),

@@ -399,15 +399,8 @@ async fn start_dpdk(
     table: Table,
 ) -> Result<DpdkBackend, ServeError> {
     let config = DpdkConfig {
-        eal_args: settings.eal_args.clone(),
-        port: settings.port.clone(),
+        settings: settings.clone(),
         services: listen.to_vec(),
-        kernel_interface: settings.kernel_interface.clone(),
-        ipv4_prefix_len: settings.ipv4_prefix_len,
-        ipv6_prefix_len: settings.ipv6_prefix_len,
-        mbufs: settings.mbufs,
-        descriptors: settings.descriptors,
-        idle_sleep: settings.idle_sleep,
         forward,
     };
     tokio::task::spawn_blocking(move || DpdkBackend::start(config, engine, table))

@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use ferrodns::cli::ServeArgs;
+use ferrodns::config::Overrides;
 use ferrodns::etcd::EtcdSource;
 use ferrodns::etcd::writer::EtcdWriter;
 use ferrodns::loader::Loader;
@@ -315,11 +315,14 @@ fn the_record_writer_writes_containerdns_keys_every_appliance_answers() {
     let server = ferrodns(&etcd, &["example.com"], &[], "web.example.com");
 
     // A second appliance's etcd half, in this process, with the writer on top.
-    let config = ferrodns::config::load(&ServeArgs {
-        etcd: vec![etcd.url()],
-        domains: vec!["example.com".into()],
-        ..ServeArgs::default()
-    })
+    let config = ferrodns::config::load(
+        None,
+        &Overrides {
+            etcd: vec![etcd.url()],
+            domains: vec!["example.com".into()],
+            ..Overrides::default()
+        },
+    )
     .expect("config");
     let settings = config.etcd.clone().expect("etcd settings");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");

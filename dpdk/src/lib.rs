@@ -34,7 +34,9 @@ pub mod mempool;
 pub mod port;
 mod sys;
 
-pub use backend::{DpdkBackend, DpdkConfig, DpdkInfo, DpdkReplier, DpdkStats, LcoreStats, Punts};
+pub use backend::{
+    DpdkBackend, DpdkConfig, DpdkInfo, DpdkReplier, DpdkSettings, DpdkStats, LcoreStats, Punts,
+};
 pub use eal::{Eal, Launched, Lcore};
 pub use error::DpdkError;
 pub use mbuf::{Mbuf, TxOffload};

@@ -8,7 +8,8 @@
 
 #![no_main]
 
-use ferrodns::etcd::decode::{Decoder, Layouts, Zones};
+use ferrodns::config::Layouts;
+use ferrodns::etcd::decode::{Decoder, Zones};
 use ferrodns_dataplane::name::Name;
 use libfuzzer_sys::fuzz_target;
 

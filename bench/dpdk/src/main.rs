@@ -30,7 +30,7 @@ use ferrodns_dataplane::engine::Engine;
 use ferrodns_dataplane::name::Name;
 use ferrodns_dataplane::record::{RData, Record};
 use ferrodns_dataplane::table::{Table, ZoneInput, compile};
-use ferrodns_dpdk::{DpdkBackend, DpdkConfig};
+use ferrodns_dpdk::{DpdkBackend, DpdkConfig, DpdkSettings};
 
 /// Set in the re-run inside the network namespace.
 const IN_NAMESPACE: &str = "FERRODNS_BENCH_IN_NETNS";
@@ -181,18 +181,20 @@ fn ferrodns_mpps(vdev: &str, names: &[String], window: Duration) -> Result<(f64,
     .map_err(|e| format!("cannot compile the zone: {e:?}"))?;
     table.publish(version);
     let config = DpdkConfig {
-        eal_args: ["-l", "0-1", "--no-pci", "--in-memory", "--vdev", vdev]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        port: None,
+        settings: DpdkSettings {
+            eal_args: ["-l", "0-1", "--no-pci", "--in-memory", "--vdev", vdev]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            port: None,
+            kernel_interface: "fdnsbench0".into(),
+            ipv4_prefix_len: 24,
+            ipv6_prefix_len: 64,
+            mbufs: 16383,
+            descriptors: 1024,
+            idle_sleep: None,
+        },
         services: vec![SocketAddr::new(SERVICE.into(), 53)],
-        kernel_interface: "fdnsbench0".into(),
-        ipv4_prefix_len: 24,
-        ipv6_prefix_len: 64,
-        mbufs: 16383,
-        descriptors: 1024,
-        idle_sleep: None,
         forward: false,
     };
     let backend = DpdkBackend::start(config, Arc::new(Engine::default()), table)

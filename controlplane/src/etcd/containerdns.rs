@@ -195,7 +195,8 @@ fn mx(preference: u16, exchange: Name) -> RData {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::etcd::decode::{Decoded, Decoder, Layouts};
+    use crate::config::Layouts;
+    use crate::etcd::decode::{Decoded, Decoder};
 
     fn name(text: &str) -> Name {
         Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))

@@ -15,36 +15,10 @@ use ferrodns_dataplane::name::Name;
 use ferrodns_dataplane::record::{RData, Record};
 
 use super::{containerdns, health, skydns};
+use crate::config::Layouts;
 
-/// Key prefixes of the layouts ferrodns reads; `None` turns a layout off. Each
-/// prefix ends in `/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Layouts {
-    /// containerdns records, `/containerdns/` by default.
-    pub containerdns: Option<String>,
-    /// CoreDNS etcd plugin (skydns) records, `/skydns/` by default.
-    pub skydns: Option<String>,
-    /// containerdns backend health, `/containerdns/monitor/status/` by default.
-    pub health: Option<String>,
-}
-
-impl Default for Layouts {
-    fn default() -> Self {
-        Layouts {
-            containerdns: Some(DEFAULT_CONTAINERDNS_PREFIX.into()),
-            skydns: Some(DEFAULT_SKYDNS_PREFIX.into()),
-            health: Some(DEFAULT_HEALTH_PREFIX.into()),
-        }
-    }
-}
-
-/// Default prefix of the containerdns layout.
-pub const DEFAULT_CONTAINERDNS_PREFIX: &str = "/containerdns/";
-/// Default prefix of the CoreDNS etcd plugin layout (external-dns's default too).
-pub const DEFAULT_SKYDNS_PREFIX: &str = "/skydns/";
-/// Default prefix of containerdns health status keys.
-pub const DEFAULT_HEALTH_PREFIX: &str = "/containerdns/monitor/status/";
-
+// The layouts are configuration; which prefixes that means reading is etcd's
+// business.
 impl Layouts {
     /// The prefixes to read and watch: every configured one, except those inside
     /// another (the health prefix lies inside the containerdns one by default).

@@ -322,7 +322,8 @@ pub(crate) fn report(errors: &[DecodeError]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::etcd::decode::{Decoder, Layouts, Zones};
+    use crate::config::Layouts;
+    use crate::etcd::decode::{Decoder, Zones};
     use ferrodns_dataplane::record::RType;
 
     fn name(text: &str) -> Name {

@@ -388,7 +388,8 @@ fn address(data: &RData) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::etcd::decode::{Layouts, Zones};
+    use crate::config::Layouts;
+    use crate::etcd::decode::Zones;
 
     fn name(text: &str) -> Name {
         Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))

@@ -185,7 +185,8 @@ fn is_reverse(owner: &Name) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::etcd::decode::{Decoded, Decoder, Layouts};
+    use crate::config::Layouts;
+    use crate::etcd::decode::{Decoded, Decoder};
 
     fn name(text: &str) -> Name {
         Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))

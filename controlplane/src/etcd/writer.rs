@@ -555,7 +555,8 @@ fn parse_cursor(cursor: &str) -> Result<(Name, usize), WriteError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::etcd::decode::{Layouts, Zones};
+    use crate::config::Layouts;
+    use crate::etcd::decode::Zones;
     use crate::etcd::records::{EtcdRecords, Update};
 
     fn name(text: &str) -> Name {

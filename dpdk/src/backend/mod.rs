@@ -29,6 +29,7 @@ mod counters;
 mod exception;
 mod forwarded;
 mod kernel;
+mod settings;
 mod worker;
 
 use std::net::SocketAddr;
@@ -37,7 +38,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
 use ferrodns_dataplane::engine::Engine;
@@ -50,6 +50,7 @@ use counters::LcoreCounters;
 pub use counters::LcoreStats;
 use exception::{ExceptionCounters, ExceptionPath};
 pub use forwarded::DpdkReplier;
+pub use settings::DpdkSettings;
 use worker::Worker;
 
 use crate::eal::{Eal, Launched};
@@ -73,26 +74,10 @@ const PUNT_RING: usize = 4096;
 /// How to run the DPDK backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DpdkConfig {
-    /// EAL arguments (`-l 0-2 --vdev net_af_packet0,iface=eth1,qpairs=2 ...`).
-    pub eal_args: Vec<String>,
-    /// The DPDK port to answer on; `None` for the first one the EAL arguments
-    /// create.
-    pub port: Option<String>,
+    /// The operator's settings: EAL arguments, port, kernel interface, sizes.
+    pub settings: DpdkSettings,
     /// Service endpoints: answered on, and given to the kernel interface.
     pub services: Vec<SocketAddr>,
-    /// Name of the kernel (TAP) interface of the exception path.
-    pub kernel_interface: String,
-    /// Prefix length of the IPv4 service addresses on the kernel interface.
-    pub ipv4_prefix_len: u8,
-    /// Prefix length of the IPv6 service addresses on the kernel interface.
-    pub ipv6_prefix_len: u8,
-    /// Mbufs in the packet pool.
-    pub mbufs: u32,
-    /// Descriptors per receive and per transmit queue.
-    pub descriptors: u16,
-    /// When set, a worker that found nothing to do for a while sleeps this long
-    /// instead of spinning (for machines where lcores share cores).
-    pub idle_sleep: Option<Duration>,
     /// Punt queries for names outside every local zone to a forwarder (taken
     /// with [`DpdkBackend::take_punts`]) instead of answering them REFUSED.
     pub forward: bool,
@@ -262,10 +247,10 @@ fn main_lcore(
     stop: &AtomicBool,
     ready: &mpsc::Sender<Result<Ready, DpdkError>>,
 ) {
-    let mut eal_args = config.eal_args.clone();
+    let mut eal_args = config.settings.eal_args.clone();
     eal_args.push(format!(
         "--vdev={TAP_DEVICE},iface={}",
-        config.kernel_interface
+        config.settings.kernel_interface
     ));
     let eal = match Eal::init(&eal_args) {
         Ok(eal) => eal,
@@ -325,7 +310,7 @@ fn start_workers(
         return Err(DpdkError::NoWorkerLcore);
     }
     let queues = u16::try_from(lcores.len()).map_err(|_| DpdkError::NoWorkerLcore)?;
-    let port_name = match &config.port {
+    let port_name = match &config.settings.port {
         Some(name) => name.clone(),
         None => Port::names(eal)
             .into_iter()
@@ -339,7 +324,7 @@ fn start_workers(
         eal,
         &MempoolConfig {
             name: "ferrodns_pkt".into(),
-            mbufs: config.mbufs,
+            mbufs: config.settings.mbufs,
             per_lcore_cache: MBUF_CACHE,
             data_room: MBUF_DATA_ROOM,
             socket: eal.main_lcore().socket(),
@@ -350,8 +335,8 @@ fn start_workers(
         &port_name,
         &PortConfig {
             queues,
-            rx_descriptors: config.descriptors,
-            tx_descriptors: config.descriptors,
+            rx_descriptors: config.settings.descriptors,
+            tx_descriptors: config.settings.descriptors,
             mempool: pool,
             promiscuous: true,
         },
@@ -369,10 +354,10 @@ fn start_workers(
     )?;
     tap.set_mac(port.mac())?;
     kernel::configure(
-        &config.kernel_interface,
+        &config.settings.kernel_interface,
         &config.services,
-        config.ipv4_prefix_len,
-        config.ipv6_prefix_len,
+        config.settings.ipv4_prefix_len,
+        config.settings.ipv6_prefix_len,
     )?;
     let no_queue = |port: &str| DpdkError::Port {
         port: port.to_owned(),
@@ -423,7 +408,7 @@ fn start_workers(
             counters: Arc::clone(&counters),
             index,
             stop: Arc::clone(stop),
-            idle_sleep: config.idle_sleep,
+            idle_sleep: config.settings.idle_sleep,
         };
         match eal.launch(lcore, move || worker.run()) {
             Ok(handle) => launched.push(handle),
@@ -451,7 +436,7 @@ fn start_workers(
         lcores: lcores.iter().map(|l| l.id()).collect(),
         rss: port.rss(),
         checksum_offload: matches!(port.tx_checksum(), TxChecksum::Offload { .. }),
-        kernel_interface: config.kernel_interface.clone(),
+        kernel_interface: config.settings.kernel_interface.clone(),
     };
     let ready = Ready {
         counters,

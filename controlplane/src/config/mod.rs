@@ -1,0 +1,158 @@
+//! `ferrodns serve` configuration: the TOML file, merged with the command line,
+//! validated into a [`ServeConfig`].
+//!
+//! Precedence, highest first: command-line flags (and `FERRODNS_LOG` for the log
+//! filter), the `--config` file, built-in defaults. `--listen` replaces the file's
+//! whole list; `--zone` adds a zone, or replaces the `file` of a configured zone with
+//! the same origin (its policies stay).
+//!
+//! Paths are made absolute here, so the server can reload them whatever its working
+//! directory: paths in the file are relative to the file's directory, paths on the
+//! command line relative to the working directory. Whether zone files exist is the
+//! loader's business, not checked here.
+//!
+//! Every error names where the bad value came from: `FILE:LINE:COLUMN` and the key
+//! for the file, the flag for the command line. Every key is documented in
+//! docs/configuration.md.
+//!
+//! This module is a leaf of the crate: the command line hands it the flags as an
+//! [`Overrides`], and the types other modules need from it (such as the etcd
+//! [`Layouts`]) live here. How it is built:
+//!
+//! - `file`: the file's schema, read with spans and written back by [`render`].
+//! - `source`: the file's text, turning spans into `FILE:LINE:COLUMN`.
+//! - `merge`: flags over the file over defaults, and the checks across sections;
+//!   one file per section does the rest: `server` (`[server]`, `[tcp]`, `[store]`,
+//!   `[chaos]`, `[log]`), `zones`, `forward`, `etcd`, `api`, `dataplane`.
+//! - `error`: [`ConfigError`] and [`Location`].
+
+mod api;
+mod dataplane;
+mod error;
+mod etcd;
+mod file;
+mod forward;
+mod merge;
+mod overrides;
+mod render;
+mod server;
+mod source;
+mod zones;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ferrodns_dataplane::engine::AnswerPolicy;
+use ferrodns_dataplane::name::Name;
+
+pub use api::{ApiSettings, ApiTls, DEFAULT_API_MAX_BODY_BYTES};
+pub use dataplane::{
+    DEFAULT_DESCRIPTORS, DEFAULT_IPV4_PREFIX_LEN, DEFAULT_IPV6_PREFIX_LEN,
+    DEFAULT_KERNEL_INTERFACE, DEFAULT_MBUFS, Dataplane, DpdkSettings,
+};
+pub use error::{ConfigError, Location};
+pub use etcd::{
+    DEFAULT_CONTAINERDNS_PREFIX, DEFAULT_ETCD_TIMEOUT, DEFAULT_HEALTH_PREFIX,
+    DEFAULT_SKYDNS_PREFIX, EtcdSettings, Layouts,
+};
+pub use forward::{
+    DEFAULT_FORWARD_CACHE_SIZE, DEFAULT_FORWARD_DEADLINE, DEFAULT_FORWARD_MAX_NEGATIVE_TTL,
+    DEFAULT_FORWARD_MAX_TTL, DEFAULT_FORWARD_TIMEOUT, ForwardSettings,
+};
+pub use overrides::Overrides;
+pub use render::render;
+pub use server::{
+    DEFAULT_LISTEN, DEFAULT_LOG_LEVEL, DEFAULT_TCP_IDLE_TIMEOUT, DEFAULT_TCP_MAX_CONNECTIONS,
+    DEFAULT_TCP_WRITE_TIMEOUT, TcpSettings,
+};
+pub use zones::ZoneConfig;
+
+use file::RawConfig;
+use merge::Merge;
+use source::Source;
+
+/// The validated settings of `ferrodns serve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeConfig {
+    /// Addresses answered on, each over UDP and TCP. Never empty, no duplicates.
+    pub listen: Vec<SocketAddr>,
+    /// UDP worker threads, at least 1.
+    pub workers: usize,
+    /// CPU to pin each worker to; when present, exactly `workers` entries.
+    pub cores: Option<Vec<usize>>,
+    /// Answer policy of zones that set none.
+    pub default_policy: AnswerPolicy,
+    pub tcp: TcpSettings,
+    /// Embedded record store file (absolute).
+    pub store: Option<PathBuf>,
+    /// Answer to `version.bind`/`version.server` CH TXT; `None` means REFUSED.
+    pub chaos_version: Option<String>,
+    /// Answer to `id.server`/`hostname.bind` CH TXT; `None` means REFUSED.
+    pub chaos_id: Option<String>,
+    /// tracing `EnvFilter` directives.
+    pub log_level: String,
+    /// Zones in file order, then those added by `--zone` and `--domain`. Origins
+    /// are unique. A zone without a file takes its records from etcd when etcd is
+    /// configured, from the store otherwise.
+    pub zones: Vec<ZoneConfig>,
+    pub forward: ForwardSettings,
+    /// Which I/O backend answers UDP.
+    pub dataplane: Dataplane,
+    /// Where records and health come from when etcd is used.
+    pub etcd: Option<EtcdSettings>,
+    /// The REST API; None: not served.
+    pub api: Option<ApiSettings>,
+}
+
+impl ServeConfig {
+    /// Origins of the zones fed by etcd: those without a zone file, when etcd is
+    /// configured.
+    pub fn etcd_zones(&self) -> Vec<Name> {
+        if self.etcd.is_none() {
+            return Vec::new();
+        }
+        self.zones
+            .iter()
+            .filter(|z| z.file.is_none())
+            .map(|z| z.origin.clone())
+            .collect()
+    }
+}
+
+/// Loads the config file at `path` (if any), merges the command line's
+/// `overrides` over it and validates.
+pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<ServeConfig, ConfigError> {
+    match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            load_text(overrides, Some((path, &text)))
+        }
+        None => load_text(overrides, None),
+    }
+}
+
+/// [`load`] with the file's contents already read (`file` is its path and text).
+fn load_text(
+    overrides: &Overrides,
+    file: Option<(&Path, &str)>,
+) -> Result<ServeConfig, ConfigError> {
+    let (source, raw) = match file {
+        Some((path, text)) => {
+            let source = Source::new(path, text)?;
+            let raw: RawConfig = toml::from_str(text).map_err(|e| source.toml_error(&e))?;
+            (Some(source), raw)
+        }
+        None => (None, RawConfig::default()),
+    };
+    Merge {
+        flags: overrides,
+        source: source.as_ref(),
+    }
+    .build(raw)
+}

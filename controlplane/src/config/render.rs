@@ -1,0 +1,149 @@
+//! `check-config`'s output: a validated configuration written back in the file's
+//! schema ([`super::file`]), defaults filled in and paths absolute, so that loading
+//! the output gives the same configuration back.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ferrodns_dataplane::engine::AnswerPolicy;
+use toml::Spanned;
+
+use super::file::{
+    RawApi, RawChaos, RawConfig, RawDataplane, RawEtcd, RawForward, RawLog, RawServer, RawStore,
+    RawTcp, RawZone, Text, text_list, unspanned,
+};
+use super::{ApiSettings, Dataplane, EtcdSettings, ForwardSettings, ServeConfig, ZoneConfig};
+
+/// Renders a configuration as TOML in the file schema; loading the result gives the
+/// same configuration back.
+pub fn render(config: &ServeConfig) -> String {
+    let file = RawConfig {
+        server: RawServer {
+            listen: Some(text_list(&config.listen)),
+            workers: given(config.workers),
+            cores: config.cores.clone().map(unspanned),
+            policy: given(config.default_policy.as_str().to_owned()),
+        },
+        tcp: RawTcp {
+            idle_timeout_ms: given(millis(config.tcp.idle_timeout)),
+            max_connections: given(config.tcp.max_connections),
+            write_timeout_ms: given(millis(config.tcp.write_timeout)),
+        },
+        store: RawStore {
+            path: config.store.as_deref().map(path),
+        },
+        chaos: RawChaos {
+            version: config.chaos_version.clone().map(unspanned),
+            id: config.chaos_id.clone().map(unspanned),
+        },
+        log: RawLog {
+            level: given(config.log_level.clone()),
+        },
+        etcd: config
+            .etcd
+            .as_ref()
+            .map(|etcd| unspanned(etcd_section(etcd))),
+        api: config.api.as_ref().map(api_section).unwrap_or_default(),
+        forward: forward_section(&config.forward),
+        zone: config.zones.iter().map(zone_section).collect(),
+        dataplane: dataplane_section(&config.dataplane),
+    };
+    let body = toml::to_string(&file).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
+    format!(
+        "# ferrodns effective configuration: defaults filled in, command line merged,\n\
+         # paths absolute.\n\n{body}"
+    )
+}
+
+/// A duration in whole milliseconds, as the `*_ms` keys take it.
+pub(super) fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A key with a value.
+fn given<T>(value: T) -> Option<Spanned<T>> {
+    Some(unspanned(value))
+}
+
+fn path(path: &Path) -> Text {
+    unspanned(path.to_string_lossy().into_owned())
+}
+
+fn etcd_section(etcd: &EtcdSettings) -> RawEtcd {
+    // A layout that is off is written as the empty prefix.
+    let prefix = |p: &Option<String>| given(p.clone().unwrap_or_default());
+    RawEtcd {
+        endpoints: Some(text_list(&etcd.endpoints)),
+        ca_file: etcd.ca_file.as_deref().map(path),
+        cert_file: etcd.cert_file.as_deref().map(path),
+        key_file: etcd.key_file.as_deref().map(path),
+        username: etcd.username.clone().map(unspanned),
+        password_file: etcd.password_file.as_deref().map(path),
+        containerdns_prefix: prefix(&etcd.layouts.containerdns),
+        skydns_prefix: prefix(&etcd.layouts.skydns),
+        health_prefix: prefix(&etcd.layouts.health),
+        snapshot: etcd.snapshot.as_deref().map(path),
+        timeout_ms: given(millis(etcd.timeout)),
+    }
+}
+
+fn api_section(api: &ApiSettings) -> RawApi {
+    RawApi {
+        listen: given(api.listen.to_string()),
+        token_file: api.token_file.as_deref().map(path),
+        tls_cert: api.tls.as_ref().map(|tls| path(&tls.cert)),
+        tls_key: api.tls.as_ref().map(|tls| path(&tls.key)),
+        max_body_bytes: given(api.max_body_bytes),
+    }
+}
+
+fn forward_section(forward: &ForwardSettings) -> RawForward {
+    RawForward {
+        nameservers: Some(text_list(&forward.nameservers)),
+        cache_size: given(forward.cache_size),
+        timeout_ms: given(millis(forward.timeout)),
+        deadline_ms: given(millis(forward.deadline)),
+        per_client_qps: given(forward.per_client_qps),
+        max_ttl: given(forward.max_ttl),
+        max_negative_ttl: given(forward.max_negative_ttl),
+        zones: forward
+            .zones
+            .iter()
+            .map(|(zone, servers)| (unspanned(zone.to_string()), text_list(servers)))
+            .collect(),
+    }
+}
+
+fn zone_section(zone: &ZoneConfig) -> RawZone {
+    let policy = |policy: AnswerPolicy| unspanned(policy.as_str().to_owned());
+    RawZone {
+        origin: unspanned(zone.origin.to_string()),
+        file: zone.file.as_deref().map(path),
+        policy: zone.policy.map(policy),
+        names: zone
+            .name_policies
+            .iter()
+            .map(|(name, p)| (unspanned(name.to_string()), policy(*p)))
+            .collect(),
+    }
+}
+
+fn dataplane_section(dataplane: &Dataplane) -> RawDataplane {
+    let Dataplane::Dpdk(dpdk) = dataplane else {
+        return RawDataplane::default();
+    };
+    let idle_sleep_us = dpdk
+        .idle_sleep
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    RawDataplane {
+        backend: given("dpdk".to_owned()),
+        eal: given(dpdk.eal_args.join(" ")),
+        port: dpdk.port.clone().map(unspanned),
+        kernel_interface: given(dpdk.kernel_interface.clone()),
+        ipv4_prefix_len: given(dpdk.ipv4_prefix_len),
+        ipv6_prefix_len: given(dpdk.ipv6_prefix_len),
+        mbufs: given(dpdk.mbufs),
+        descriptors: given(dpdk.descriptors),
+        idle_sleep_us: given(idle_sleep_us),
+    }
+}
