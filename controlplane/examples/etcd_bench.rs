@@ -45,7 +45,8 @@ use std::time::{Duration, Instant};
 use etcd_client::{Client, Txn, TxnOp};
 use ferrodns::config::Overrides;
 use ferrodns::etcd::EtcdSource;
-use ferrodns::loader::Loader;
+use ferrodns::pipeline::{Policies, Publisher, PublisherHandle};
+use ferrodns::sources::FileSources;
 use ferrodns_dataplane::engine::{Engine, EngineConfig};
 use ferrodns_dataplane::io::udp::{UdpConfig, UdpWorkers};
 use ferrodns_dataplane::table::Table;
@@ -183,11 +184,16 @@ async fn appliance(
         },
     )?;
     let settings = config.etcd.clone().ok_or("no etcd settings")?;
-    let loader = Loader::new(config.zones.clone(), config.default_policy, None)
-        .with_etcd_zones(config.etcd_zones());
     let table = Table::new();
+    let publisher = PublisherHandle::new(Publisher::new(
+        table.clone(),
+        Policies::new(config.default_policy, &config.zones),
+    ));
     let started = Instant::now();
-    let source = EtcdSource::start(&config, &settings, &loader, table.clone()).await?;
+    publisher
+        .apply(FileSources::from_config(&config).read()?)
+        .await;
+    let source = EtcdSource::start(&config, &settings, publisher).await?;
     let source_started = started.elapsed();
     tokio::spawn(source.run(runtime_stop));
     let udp = UdpWorkers::spawn(

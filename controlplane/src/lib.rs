@@ -6,10 +6,11 @@
 //! - [`cli`]: the command line (clap), which hands its flags to [`config`].
 //! - [`zonefile`]: RFC 1035 master files into records.
 //! - [`store`]: the embedded record store (redb); [`store_cli`] edits it offline.
-//! - [`etcd`]: records and backend health from etcd v3.
-//! - [`loader`]: every source into one compiled table version.
-//! - [`records`]: the seam between the REST API and wherever records live.
-//! - [`api`]: the operators' REST API and metrics.
+//! - [`pipeline`]: the one publisher every source of records and health feeds;
+//!   [`sources`]: the zone files and the store as such sources; [`etcd`] is another.
+//! - [`records`]: the REST API's writers (store or etcd) and their shared
+//!   [`records::rules`].
+//! - [`api`]: the REST API, `/metrics`, `/healthz`, `/readyz`.
 //! - [`forward`]: answers for names outside every local zone, from upstreams.
 //! - [`serve`]: start-up, UDP workers and [`tcp`] listeners, SIGHUP/SIGTERM.
 #![deny(unsafe_code)]
@@ -19,9 +20,10 @@ pub mod cli;
 pub mod config;
 pub mod etcd;
 pub mod forward;
-pub mod loader;
+pub mod pipeline;
 pub mod records;
 pub mod serve;
+pub mod sources;
 pub mod store;
 pub mod store_cli;
 pub mod tcp;

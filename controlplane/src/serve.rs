@@ -13,17 +13,15 @@
 //! same runtime: the UDP workers punt queries for names outside every local zone
 //! onto its queues, the TCP listeners hand them to it directly.
 //!
-//! SIGHUP reloads the zone files and the store off to the side and publishes the new
-//! table in one pointer swap: queries keep being answered from the old table
-//! meanwhile, and a failed reload logs why and keeps the old table. SIGTERM and
-//! SIGINT stop the listeners and join the workers.
-//!
-//! With etcd configured, the table is written by the etcd source's [`Publisher`]:
-//! start-up loads etcd (or its snapshot) with the static zones, the sync loop runs
-//! beside the listeners, and SIGHUP rebuilds the static zones through the same
-//! publisher so etcd's names survive the reload.
+//! Every record source feeds one [`Publisher`](crate::pipeline::Publisher), the
+//! only writer of the table: the zone files and the store at start-up (a bad line
+//! is fatal then, naming file and line), etcd (its sync loop runs beside the
+//! listeners), and the REST API's writes. SIGHUP rereads the zone files and the
+//! store off to the side and hands them to the publisher, which publishes what
+//! changed in one pointer swap: queries keep being answered from the old table
+//! meanwhile, etcd's names are untouched, and a failed reload logs why and keeps
+//! the old table. SIGTERM and SIGINT stop the listeners and join the workers.
 
-use std::collections::HashSet;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError};
@@ -36,18 +34,18 @@ use ferrodns_dataplane::io::udp::{UdpConfig, UdpWorkers};
 use ferrodns_dataplane::table::Table;
 use ferrodns_dpdk::{DpdkBackend, DpdkConfig, DpdkError, DpdkStats};
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{Mutex, watch};
+use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::api::{Api, ApiStartError, CoreCounters, CoreSource, Telemetry};
 use crate::config::{ApiSettings, Dataplane, DpdkSettings, ServeConfig};
-use crate::etcd::publish::Publisher;
 use crate::etcd::writer::EtcdWriter;
-use crate::etcd::{EtcdSource, StartError};
+use crate::etcd::{EtcdSource, SharedRecords, StartError};
 use crate::forward::Forwarder;
-use crate::loader::{LoadError, Loader};
+use crate::pipeline::{Policies, Published, Publisher, PublisherHandle};
 use crate::records::RecordWriter;
 use crate::records::embedded::EmbeddedWriter;
+use crate::sources::{FileSources, LoadError};
 use crate::tcp::{TcpConfig, serve_tcp};
 
 /// UDP packets per `recvmmsg`/`sendmmsg` batch.
@@ -90,19 +88,16 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
 }
 
 async fn serve(config: ServeConfig) -> Result<(), ServeError> {
-    let loader = Loader::new(
-        config.zones.clone(),
-        config.default_policy,
-        config.store.clone(),
-    )
-    .with_etcd_zones(config.etcd_zones());
+    let sources = FileSources::from_config(&config);
     let table = Table::new();
+    let publisher = PublisherHandle::new(Publisher::new(
+        table.clone(),
+        Policies::new(config.default_policy, &config.zones),
+    ));
+    load_and_publish(&sources, &publisher).await?;
     let etcd = match &config.etcd {
-        Some(settings) => Some(EtcdSource::start(&config, settings, &loader, table.clone()).await?),
-        None => {
-            load_and_publish(&loader, &table).await?;
-            None
-        }
+        Some(settings) => Some(EtcdSource::start(&config, settings, publisher.clone()).await?),
+        None => None,
     };
 
     let engine = Arc::new(Engine::new(EngineConfig {
@@ -210,7 +205,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         }
     }
 
-    let publisher = etcd.as_ref().map(EtcdSource::publisher);
+    let etcd_records = etcd.as_ref().map(EtcdSource::records);
     let etcd_status = etcd.as_ref().map(EtcdSource::status);
     let udp = Arc::new(std::sync::Mutex::new(Some(udp)));
     let mut store_writer = None;
@@ -219,18 +214,16 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             let telemetry = Telemetry::new(table.clone(), core_source(Arc::clone(&udp)))
                 .with_tcp_answers(Arc::clone(&tcp_answers))
                 .with_forwarder(forwarder.clone());
-            let telemetry = match (etcd_status, &publisher) {
-                (Some(status), Some(publisher)) => {
-                    telemetry.with_etcd(status, Arc::clone(publisher))
-                }
+            let telemetry = match (etcd_status, &etcd_records) {
+                (Some(status), Some(records)) => telemetry.with_etcd(status, Arc::clone(records)),
                 _ => telemetry,
             };
             let (api, writer) = start_api(
                 &config,
                 settings,
-                &loader,
-                &table,
-                publisher.as_ref(),
+                &sources,
+                &publisher,
+                etcd_records.as_ref(),
                 telemetry,
             )
             .await?;
@@ -241,7 +234,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     };
     let etcd_task = etcd.map(|source| tokio::spawn(source.run(shutdown_rx.clone())));
 
-    wait_for_signals(&loader, &table, publisher.as_ref(), store_writer.as_ref()).await;
+    wait_for_signals(&sources, &publisher, store_writer.as_ref()).await;
 
     info!("stopping");
     let _ = shutdown_tx.send(true);
@@ -338,15 +331,15 @@ fn core_source(udp: Arc<std::sync::Mutex<Option<UdpBackend>>>) -> CoreSource {
 async fn start_api(
     config: &ServeConfig,
     settings: &ApiSettings,
-    loader: &Loader,
-    table: &Table,
-    publisher: Option<&Arc<Mutex<Publisher>>>,
+    sources: &FileSources,
+    publisher: &PublisherHandle,
+    etcd_records: Option<&SharedRecords>,
     telemetry: Telemetry,
 ) -> Result<(Api, Option<EmbeddedWriter>), ServeError> {
     let mut store_writer = None;
-    let writer: Arc<dyn RecordWriter> = match (&config.etcd, publisher) {
-        (Some(etcd), Some(publisher)) => Arc::new(
-            EtcdWriter::connect(etcd, Arc::clone(publisher))
+    let writer: Arc<dyn RecordWriter> = match (&config.etcd, etcd_records) {
+        (Some(etcd), Some(records)) => Arc::new(
+            EtcdWriter::connect(etcd, Arc::clone(records))
                 .await
                 .map_err(|e| ServeError::ApiWriter(e.to_string()))?,
         ),
@@ -360,9 +353,9 @@ async fn start_api(
                 .filter(|z| z.file.is_none())
                 .map(|z| z.origin.clone())
                 .collect();
-            let (loader, table) = (loader.clone(), table.clone());
+            let (sources, publisher) = (sources.clone(), publisher.clone());
             let writer = tokio::task::spawn_blocking(move || {
-                EmbeddedWriter::open(path, &zones, loader, table)
+                EmbeddedWriter::open(path, &zones, sources, publisher)
             })
             .await
             .map_err(|e| ServeError::ApiWriter(e.to_string()))?
@@ -436,52 +429,44 @@ fn log_dpdk_stats(stats: &DpdkStats) {
     );
 }
 
-/// Loads every source on a blocking thread and publishes the result.
-async fn load_and_publish(loader: &Loader, table: &Table) -> Result<(), LoadError> {
+/// Reads the zone files and the store on a blocking thread and hands them to the
+/// publisher.
+async fn load_and_publish(
+    sources: &FileSources,
+    publisher: &PublisherHandle,
+) -> Result<(), LoadError> {
     let started = Instant::now();
-    let seed = table.seed();
-    let job = loader.clone();
-    let loaded = tokio::task::spawn_blocking(move || job.load(&HashSet::new(), seed)).await;
-    let (version, summary) = loaded.map_err(|join| LoadError::Interrupted(join.to_string()))??;
-    table.publish(version);
+    let job = sources.clone();
+    let updates = tokio::task::spawn_blocking(move || job.read())
+        .await
+        .map_err(|join| LoadError::Interrupted(join.to_string()))??;
+    let published = publisher.apply(updates).await;
+    log_published(publisher, published, started).await;
+    Ok(())
+}
+
+/// One log line for a load or reload of the zone files and the store.
+async fn log_published(publisher: &PublisherHandle, published: Published, started: Instant) {
+    let (zones, records, names) = publisher
+        .read(|p| {
+            let names = p.table().current().name_count();
+            (p.zones().len(), p.record_count(), names)
+        })
+        .await;
     info!(
-        zones = summary.zones,
-        records = summary.records,
-        names = summary.names,
+        zones,
+        records,
+        names,
+        changed = published.names,
+        skipped = published.errors,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "table published"
     );
-    Ok(())
-}
-
-/// Rereads the zone files and the store and rebuilds the table with etcd's names.
-async fn reload_static(loader: &Loader, publisher: &Arc<Mutex<Publisher>>) -> Result<(), String> {
-    let started = Instant::now();
-    let job = loader.clone();
-    let inputs = tokio::task::spawn_blocking(move || job.inputs())
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    let publisher = Arc::clone(publisher).lock_owned().await;
-    let published = tokio::task::spawn_blocking(move || {
-        let mut publisher = publisher;
-        publisher.set_static(inputs)
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| e.to_string())?;
-    info!(
-        etcd_names = published.names,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "table rebuilt"
-    );
-    Ok(())
 }
 
 async fn wait_for_signals(
-    loader: &Loader,
-    table: &Table,
-    publisher: Option<&Arc<Mutex<Publisher>>>,
+    sources: &FileSources,
+    publisher: &PublisherHandle,
     store_writer: Option<&EmbeddedWriter>,
 ) {
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
@@ -497,18 +482,18 @@ async fn wait_for_signals(
         tokio::select! {
             _ = hup.recv() => {
                 info!("SIGHUP: reloading");
-                let reloaded = match (publisher, store_writer) {
-                    (Some(publisher), _) => reload_static(loader, publisher).await,
-                    (None, Some(writer)) => match writer.reload().await {
-                        Ok(summary) => {
-                            info!(zones = summary.zones, names = summary.names, "table published");
+                // With the REST API on the store, the reload takes turns with its
+                // writes; otherwise nothing else opens the store.
+                let started = Instant::now();
+                let reloaded = match store_writer {
+                    Some(writer) => match writer.reload().await {
+                        Ok(published) => {
+                            log_published(publisher, published, started).await;
                             Ok(())
                         }
                         Err(e) => Err(e.to_string()),
                     },
-                    (None, None) => {
-                        load_and_publish(loader, table).await.map_err(|e| e.to_string())
-                    }
+                    None => load_and_publish(sources, publisher).await.map_err(|e| e.to_string()),
                 };
                 if let Err(e) = reloaded {
                     error!("reload failed, still serving the previous table: {e}");

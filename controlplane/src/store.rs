@@ -32,12 +32,11 @@
 //!
 //! # Consistency rules
 //!
-//! [`Store::put_records`] refuses, for the whole batch: owners outside every zone,
-//! rdata that does not survive the wire format (TXT strings over 255 octets, a TXT
-//! with no string, rdata over 65535 octets), TTLs over 2³¹−1 (RFC 2181 §8), an SOA
-//! anywhere but a zone apex, a CNAME at a zone apex, and a CNAME sharing its name with
-//! other data (RFC 1034 §3.6.2, RFC 2181 §10.1). CNAME and SOA are singletons: as in
-//! RFC 2136 §3.4.2.2, putting one replaces the one already at that name.
+//! Owners outside every zone are refused; everything else a change must obey is
+//! [`crate::records::rules`], the rules the etcd writer applies too (a record that
+//! survives the wire format, a TTL under 2³¹, SOA only and CNAME never at an apex,
+//! a CNAME alone at its name, CNAME and SOA singletons). A refused change fails its
+//! whole batch.
 //!
 //! # Durability
 //!
@@ -59,6 +58,7 @@ use redb::{
     WriteTransaction,
 };
 
+use crate::records::rules::{self, RuleError};
 use crate::records::{Applied, Change};
 
 /// The layout version this build reads and writes.
@@ -72,9 +72,6 @@ const FORMAT_KEY: &str = "format_version";
 /// redb's page cache bound. The control plane reads the store once into the answer
 /// table and then mostly writes, so a small cache is enough.
 const CACHE_BYTES: usize = 64 << 20;
-
-/// Longest TTL a record may carry (RFC 2181 §8).
-const MAX_TTL: u32 = i32::MAX as u32;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +126,23 @@ pub enum StoreError {
         record: Box<Record>,
         reason: &'static str,
     },
+}
+
+impl From<RuleError> for StoreError {
+    fn from(error: RuleError) -> Self {
+        match error {
+            RuleError::Invalid { record, reason } => StoreError::InvalidRecord { record, reason },
+            RuleError::CnameConflict {
+                name,
+                adding,
+                existing,
+            } => StoreError::CnameConflict {
+                name,
+                adding,
+                existing,
+            },
+        }
+    }
 }
 
 /// What the store holds at one name; see [`Store::name_state`].
@@ -292,10 +306,11 @@ impl Store {
                 for value in moved {
                     let record = self.decode_value(&value)?;
                     if record.rtype() == RType::CNAME && record.name == *apex {
-                        return Err(StoreError::InvalidRecord {
+                        return Err(RuleError::Invalid {
                             record: Box::new(record),
                             reason: "a zone apex cannot hold a CNAME; delete it before adding the zone",
-                        });
+                        }
+                        .into());
                     }
                     records
                         .insert(record_key(apex, &record).as_slice(), value.as_slice())
@@ -347,112 +362,55 @@ impl Store {
     }
 
     /// Adds records in one durable transaction. Every record must lie inside a stored
-    /// zone (else [`StoreError::OutsideZones`]) and be valid; if any record is
-    /// rejected nothing is written. Adding a record that already exists (same name,
-    /// type, rdata) updates its TTL and spelling.
+    /// zone (else [`StoreError::OutsideZones`]) and follow the
+    /// [rules](crate::records::rules); if any record is rejected nothing is
+    /// written. Adding a record that already exists (same name, type, rdata)
+    /// updates its TTL and spelling.
     pub fn put_records(&self, records: &[Record]) -> Result<(), StoreError> {
-        let txn = self.begin_write()?;
-        {
-            let zones = txn.open_table(ZONES).ctx(&self.path, "open zones table")?;
-            let mut table = txn
-                .open_table(RECORDS)
-                .ctx(&self.path, "open records table")?;
-            for record in records {
-                self.put_one(&zones, &mut table, record)?;
-            }
-        }
-        txn.commit().ctx(&self.path, "commit put_records")
+        let changes: Vec<Change> = records.iter().cloned().map(Change::Add).collect();
+        self.apply(&changes).map(|_| ()).map_err(|e| e.source)
     }
 
-    fn put_one(
+    /// Applies one change inside an open transaction: the rules decide, from what
+    /// the name holds now, which records go and which come.
+    fn apply_one(
         &self,
         zones: &Table<'_, Bytes, Bytes>,
         table: &mut Table<'_, Bytes, Bytes>,
-        record: &Record,
-    ) -> Result<(), StoreError> {
-        let invalid = |reason| StoreError::InvalidRecord {
-            record: Box::new(record.clone()),
-            reason,
-        };
-        let mut rdata = Vec::new();
-        record.data.encode(&mut rdata);
-        if let RData::Txt(strings) = &record.data {
-            if strings.is_empty() {
-                return Err(invalid("TXT needs at least one character-string"));
-            }
-            if strings.iter().any(|s| s.len() > 255) {
-                return Err(invalid("TXT character-string longer than 255 octets"));
-            }
-        }
-        if rdata.len() > usize::from(u16::MAX) {
-            return Err(invalid("rdata longer than 65535 octets"));
-        }
-        if RData::decode(record.rtype(), &rdata).as_ref() != Some(&record.data) {
-            return Err(invalid("rdata does not survive the wire format"));
-        }
-        if record.ttl > MAX_TTL {
-            return Err(invalid("TTL above 2147483647 (RFC 2181 §8)"));
-        }
-        let zone = self
-            .longest_zone(zones, &record.name)?
-            .ok_or_else(|| StoreError::OutsideZones(record.name.clone()))?;
-        let at_apex = record.name == zone;
-        let rtype = record.rtype();
-        if rtype == RType::SOA && !at_apex {
-            return Err(invalid("SOA outside its zone apex"));
-        }
-        if rtype == RType::CNAME && at_apex {
-            return Err(invalid("a zone apex cannot hold a CNAME"));
-        }
-
-        let mut owner = name_key(&zone);
-        push_name_key(&mut owner, &record.name);
-        let cname = rrset_prefix(&owner, RType::CNAME);
-        let cname_end = prefix_end(&cname);
-        if rtype == RType::CNAME {
-            // Any data other than a CNAME lies before or after the CNAME RRset.
-            let before = (
-                Bound::Included(owner.as_slice()),
-                Bound::Excluded(cname.as_slice()),
-            );
-            let after_end = prefix_end(&owner);
-            let after = (
-                as_bound(cname_end.as_deref(), Bound::Included),
-                as_bound(after_end.as_deref(), Bound::Excluded),
-            );
-            for range in [before, after] {
-                if let Some(existing) = self.first_rtype(table, range, owner.len())? {
-                    return Err(StoreError::CnameConflict {
-                        name: record.name.clone(),
-                        adding: rtype,
-                        existing,
-                    });
+        change: &Change,
+    ) -> Result<Applied, StoreError> {
+        rules::check_change(change)?;
+        let name = change.name();
+        let Some(zone) = self.longest_zone(zones, name)? else {
+            return match change {
+                Change::Add(_) => Err(StoreError::OutsideZones(name.clone())),
+                Change::Replace { records, .. } if !records.is_empty() => {
+                    Err(StoreError::OutsideZones(name.clone()))
                 }
-            }
-        } else {
-            let range = (
-                Bound::Included(cname.as_slice()),
-                as_bound(cname_end.as_deref(), Bound::Excluded),
-            );
-            if self.first_rtype(table, range, owner.len())?.is_some() {
-                return Err(StoreError::CnameConflict {
-                    name: record.name.clone(),
-                    adding: rtype,
-                    existing: RType::CNAME,
-                });
-            }
+                // Nothing to delete outside every zone.
+                Change::Replace { .. } | Change::Delete { .. } => Ok(Applied::default()),
+            };
+        };
+        let mut owner = name_key(&zone);
+        push_name_key(&mut owner, name);
+        let current = self.read_prefix(table, &owner)?;
+        let edit = rules::plan(&zone, &current, change)?;
+        for record in &edit.remove {
+            table
+                .remove(record_key(&zone, record).as_slice())
+                .ctx(&self.path, "delete record")?;
         }
-        if rtype == RType::CNAME || rtype == RType::SOA {
-            self.extract_prefix(table, &rrset_prefix(&owner, rtype))?;
+        for record in &edit.add {
+            let mut rdata = Vec::new();
+            record.data.encode(&mut rdata);
+            table
+                .insert(
+                    record_key(&zone, record).as_slice(),
+                    encode_value(record, &rdata).as_slice(),
+                )
+                .ctx(&self.path, "insert record")?;
         }
-
-        let mut key = rrset_prefix(&owner, rtype);
-        key.extend_from_slice(&canonical_rdata(&record.data));
-        let value = encode_value(record, &rdata);
-        table
-            .insert(key.as_slice(), value.as_slice())
-            .ctx(&self.path, "insert record")?;
-        Ok(())
+        Ok(edit.applied)
     }
 
     /// Deletes records at `name`: all types when `rtype` is None, only that type
@@ -466,27 +424,20 @@ impl Store {
         rtype: Option<RType>,
         data: Option<&RData>,
     ) -> Result<usize, StoreError> {
-        let txn = self.begin_write()?;
-        let removed = {
-            let zones = txn.open_table(ZONES).ctx(&self.path, "open zones table")?;
-            let mut table = txn
-                .open_table(RECORDS)
-                .ctx(&self.path, "open records table")?;
-            self.delete_in(&zones, &mut table, name, rtype, data)?
+        let delete = Change::Delete {
+            name: name.clone(),
+            rtype,
+            data: data.cloned(),
         };
-        if removed == 0 {
-            txn.abort()
-                .ctx(&self.path, "end delete_records transaction")?;
-        } else {
-            txn.commit().ctx(&self.path, "commit delete_records")?;
-        }
-        Ok(removed)
+        self.apply(&[delete])
+            .map(|applied| applied.removed)
+            .map_err(|e| e.source)
     }
 
     /// Applies a batch of [`Change`]s in order, in one durable transaction: all of
-    /// them or, when one fails, none ([`BatchError::change`] says which). Adds
-    /// follow the rules of [`Store::put_records`], deletes those of
-    /// [`Store::delete_records`].
+    /// them or, when one fails, none ([`BatchError::change`] says which). Each
+    /// follows the [rules](crate::records::rules) against what its name holds
+    /// after the changes before it.
     pub fn apply(&self, changes: &[Change]) -> Result<Applied, BatchError> {
         let whole = |source| BatchError {
             change: None,
@@ -504,43 +455,14 @@ impl Store {
                 .ctx(&self.path, "open records table")
                 .map_err(whole)?;
             for (at, change) in changes.iter().enumerate() {
-                let failed = |source| BatchError {
-                    change: Some(at),
-                    source,
-                };
-                match change {
-                    Change::Add(record) => {
-                        self.put_one(&zones, &mut table, record).map_err(failed)?;
-                        applied.written += 1;
-                    }
-                    Change::Replace {
-                        name,
-                        rtype,
-                        records,
-                    } => {
-                        if let Some(stray) = records
-                            .iter()
-                            .find(|r| r.name != *name || r.rtype() != *rtype)
-                        {
-                            return Err(failed(StoreError::InvalidRecord {
-                                record: Box::new(stray.clone()),
-                                reason: "not of the name and type of the RRset it replaces",
-                            }));
-                        }
-                        applied.removed += self
-                            .delete_in(&zones, &mut table, name, Some(*rtype), None)
-                            .map_err(failed)?;
-                        for record in records {
-                            self.put_one(&zones, &mut table, record).map_err(failed)?;
-                            applied.written += 1;
-                        }
-                    }
-                    Change::Delete { name, rtype, data } => {
-                        applied.removed += self
-                            .delete_in(&zones, &mut table, name, *rtype, data.as_ref())
-                            .map_err(failed)?;
-                    }
-                }
+                let done = self
+                    .apply_one(&zones, &mut table, change)
+                    .map_err(|source| BatchError {
+                        change: Some(at),
+                        source,
+                    })?;
+                applied.written += done.written;
+                applied.removed += done.removed;
             }
         }
         if applied == Applied::default() {
@@ -553,41 +475,6 @@ impl Store {
                 .map_err(whole)?;
         }
         Ok(applied)
-    }
-
-    /// The work of [`Store::delete_records`] inside an open transaction.
-    fn delete_in(
-        &self,
-        zones: &Table<'_, Bytes, Bytes>,
-        table: &mut Table<'_, Bytes, Bytes>,
-        name: &Name,
-        rtype: Option<RType>,
-        data: Option<&RData>,
-    ) -> Result<usize, StoreError> {
-        let rtype = rtype.or(data.map(RData::rtype));
-        if let (Some(rtype), Some(data)) = (rtype, data)
-            && data.rtype() != rtype
-        {
-            return Ok(0);
-        }
-        let Some(zone) = self.longest_zone(zones, name)? else {
-            return Ok(0);
-        };
-        let mut prefix = name_key(&zone);
-        push_name_key(&mut prefix, name);
-        if let Some(rtype) = rtype {
-            prefix = rrset_prefix(&prefix, rtype);
-        }
-        match data {
-            Some(data) => {
-                prefix.extend_from_slice(&canonical_rdata(data));
-                let removed = table
-                    .remove(prefix.as_slice())
-                    .ctx(&self.path, "delete record")?;
-                Ok(usize::from(removed.is_some()))
-            }
-            None => Ok(self.extract_prefix(table, &prefix)?.len()),
-        }
     }
 
     /// What the store holds at `name`: its zone (the longest stored zone holding
@@ -700,31 +587,6 @@ impl Store {
         Ok(None)
     }
 
-    /// The type of the first record in `range`, whose keys hold the type at
-    /// `type_at`.
-    fn first_rtype(
-        &self,
-        table: &Table<'_, Bytes, Bytes>,
-        range: (Bound<&[u8]>, Bound<&[u8]>),
-        type_at: usize,
-    ) -> Result<Option<RType>, StoreError> {
-        let Some(entry) = table
-            .range::<&[u8]>(range)
-            .ctx(&self.path, "scan records")?
-            .next()
-        else {
-            return Ok(None);
-        };
-        let (key, _) = entry.ctx(&self.path, "read record")?;
-        let rtype = key
-            .value()
-            .get(type_at..)
-            .and_then(|rest| rest.first_chunk::<2>())
-            .map(|bytes| RType(u16::from_be_bytes(*bytes)))
-            .ok_or_else(|| self.corrupt("record key too short".into()))?;
-        Ok(Some(rtype))
-    }
-
     /// Removes every record whose key starts with `prefix`; returns their values.
     fn extract_prefix(
         &self,
@@ -809,13 +671,6 @@ fn subtree_prefix(name: &Name) -> Vec<u8> {
     let mut key = name_key(name);
     key.truncate(key.len().saturating_sub(2));
     key
-}
-
-/// `owner_key ‖ rtype`: the prefix of one RRset's keys.
-fn rrset_prefix(owner_key: &[u8], rtype: RType) -> Vec<u8> {
-    let mut prefix = owner_key.to_vec();
-    prefix.extend_from_slice(&rtype.0.to_be_bytes());
-    prefix
 }
 
 /// The least key above every key starting with `prefix`; None when there is none.

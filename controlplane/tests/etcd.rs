@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ferrodns::config::Overrides;
 use ferrodns::etcd::EtcdSource;
 use ferrodns::etcd::writer::EtcdWriter;
-use ferrodns::loader::Loader;
+use ferrodns::pipeline::{Policies, Publisher, PublisherHandle};
 use ferrodns::records::{Change, RecordQuery, RecordWriter};
 use ferrodns_dataplane::name::Name;
 use ferrodns_dataplane::record::{RData, RType, Record};
@@ -336,12 +336,14 @@ fn the_record_writer_writes_containerdns_keys_every_appliance_answers() {
         )
     };
     runtime.block_on(async {
-        let loader = Loader::new(config.zones.clone(), config.default_policy, None)
-            .with_etcd_zones(config.etcd_zones());
-        let source = EtcdSource::start(&config, &settings, &loader, Table::new())
+        let publisher = PublisherHandle::new(Publisher::new(
+            Table::new(),
+            Policies::new(config.default_policy, &config.zones),
+        ));
+        let source = EtcdSource::start(&config, &settings, publisher)
             .await
             .expect("etcd source");
-        let writer = EtcdWriter::connect(&settings, source.publisher())
+        let writer = EtcdWriter::connect(&settings, source.records())
             .await
             .expect("writer");
         let sync = tokio::spawn(source.run(stopped));

@@ -32,9 +32,8 @@ use ferrodns_dataplane::table::Table;
 use serde_json::{Value, json};
 
 use super::AppState;
-use crate::etcd::EtcdStatus;
-use crate::etcd::publish::Publisher;
 use crate::etcd::records::HealthTarget;
+use crate::etcd::{EtcdStatus, SharedRecords};
 use crate::forward::{ForwardStats, Forwarder};
 
 /// One poll loop's counters, as the backends keep them.
@@ -57,7 +56,7 @@ pub type CoreSource = Box<dyn Fn() -> Vec<CoreCounters> + Send + Sync>;
 pub struct Telemetry {
     table: Table,
     cores: CoreSource,
-    etcd: Option<(Arc<EtcdStatus>, Arc<tokio::sync::Mutex<Publisher>>)>,
+    etcd: Option<(Arc<EtcdStatus>, SharedRecords)>,
     forwarder: Option<Forwarder>,
     /// Answers the TCP listener gave, by RCODE and question type.
     tcp_answers: Arc<SharedAnswerCounts>,
@@ -88,12 +87,8 @@ impl Telemetry {
     }
 
     /// Adds the etcd source's status and its index (for the health view).
-    pub fn with_etcd(
-        mut self,
-        status: Arc<EtcdStatus>,
-        publisher: Arc<tokio::sync::Mutex<Publisher>>,
-    ) -> Telemetry {
-        self.etcd = Some((status, publisher));
+    pub fn with_etcd(mut self, status: Arc<EtcdStatus>, records: SharedRecords) -> Telemetry {
+        self.etcd = Some((status, records));
         self
     }
 
@@ -134,7 +129,7 @@ impl Telemetry {
     /// Backend addresses with a health status (none without etcd).
     pub(crate) async fn health_targets(&self) -> Vec<HealthTarget> {
         match &self.etcd {
-            Some((_, publisher)) => publisher.lock().await.etcd().health_targets(),
+            Some((_, records)) => records.lock().await.health_targets(),
             None => Vec::new(),
         }
     }

@@ -12,9 +12,10 @@
 //! - [`assemble`] applies the rules that need all of a name's keys (groups, SRV
 //!   weights, CNAME conflicts).
 //! - [`records`] keeps what etcd holds, event by event, indexed so that a change
-//!   names exactly the table names to rebuild.
-//! - [`publish`] turns that into the answer table: a full build published in one
-//!   swap, or an edit of just the changed names.
+//!   names exactly the names whose records may differ.
+//! - `translate` says that to the [publisher](crate::pipeline), in its
+//!   vocabulary: "etcd holds exactly these zones", "these names now hold these
+//!   records", "this address is down".
 //! - [`sync`] talks to etcd: full load, watch, reconnect, compaction, snapshot.
 //! - [`snapshot`] is the local copy that lets a restart serve while etcd is down.
 //! - [`status`] exposes how it is going ([`EtcdStatus`], lock-free) to `/metrics`.
@@ -41,36 +42,38 @@ pub mod containerdns;
 pub mod decode;
 pub mod health;
 mod key;
-pub mod publish;
 pub mod records;
 pub mod skydns;
 pub mod snapshot;
 pub mod status;
 pub mod sync;
+mod translate;
 pub mod writer;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use ferrodns_dataplane::name::Name;
-use ferrodns_dataplane::table::{Table, ZoneInput};
 use tokio::sync::{Mutex, watch};
 use tracing::{info, warn};
 
 pub use status::EtcdStatus;
 
 use self::decode::{Decoder, Zones};
-use self::publish::{Publisher, report};
 use self::records::EtcdRecords;
 use self::sync::{SyncError, SyncLoop, connect, counts};
+use self::translate::report;
 use crate::config::{EtcdSettings, ServeConfig};
-use crate::loader::{LoadError, Loader};
+use crate::pipeline::PublisherHandle;
+
+/// This appliance's copy of what etcd holds, shared by the sync loop (the only
+/// writer), the REST API's etcd writer and the health view.
+pub type SharedRecords = Arc<Mutex<EtcdRecords>>;
 
 /// Why the etcd source could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error(transparent)]
-    Load(#[from] LoadError),
     #[error("cannot build the table: {0}")]
     Build(String),
 }
@@ -78,7 +81,8 @@ pub enum StartError {
 /// The etcd source of a running server, between start-up and the sync loop.
 #[derive(Debug)]
 pub struct EtcdSource {
-    publisher: Arc<Mutex<Publisher>>,
+    publisher: PublisherHandle,
+    records: SharedRecords,
     status: Arc<EtcdStatus>,
     settings: EtcdSettings,
     prefixes: Vec<String>,
@@ -87,48 +91,33 @@ pub struct EtcdSource {
 }
 
 impl EtcdSource {
-    /// Builds and publishes the first table: the static zones from `loader`, and
-    /// the etcd zones from etcd if it answers within the timeout, else from the
-    /// snapshot, else empty (SOA and NS only). Never fails because etcd is down.
+    /// Loads etcd's zones into `publisher`: from etcd if it answers within the
+    /// timeout, else from the snapshot, else empty (SOA and NS only). Never
+    /// fails because etcd is down. The zones `publisher` already serves from
+    /// other sources are left to them (a name inside one is not etcd's).
     pub async fn start(
         config: &ServeConfig,
         settings: &EtcdSettings,
-        loader: &Loader,
-        table: Table,
+        publisher: PublisherHandle,
     ) -> Result<EtcdSource, StartError> {
-        let job = loader.clone();
-        let static_zones = tokio::task::spawn_blocking(move || job.inputs())
-            .await
-            .map_err(|e| LoadError::Interrupted(e.to_string()))??;
         let etcd_apexes = config.etcd_zones();
-        let other_apexes: Vec<Name> = static_zones.iter().map(|z| z.apex.clone()).collect();
+        let other_apexes: Vec<Name> = publisher
+            .read(|p| p.zones())
+            .await
+            .into_iter()
+            .filter(|apex| !etcd_apexes.contains(apex))
+            .collect();
         let zones = Zones::new(&etcd_apexes, &other_apexes);
         let decoder = Decoder::new(settings.layouts.clone(), zones);
-        let stubs: Vec<ZoneInput> = config
-            .zones
-            .iter()
-            .filter(|z| etcd_apexes.contains(&z.origin))
-            .map(|z| {
-                let mut input = ZoneInput::new(z.origin.clone(), Vec::new());
-                input.policy = z.policy.unwrap_or(config.default_policy);
-                input.name_policies = z.name_policies.clone();
-                input
-            })
-            .collect();
         let fingerprint = format!("{:?} {:?}", settings.layouts, decoder.zones);
         let prefixes = settings.layouts.watched_prefixes();
         let status = Arc::new(EtcdStatus::default());
-        let publisher = Publisher::new(
-            table,
-            static_zones,
-            stubs,
-            EtcdRecords::new(decoder.clone()),
-        );
         let mut sync = SyncLoop {
             settings: settings.clone(),
             prefixes: prefixes.clone(),
             fingerprint: fingerprint.clone(),
-            publisher: Arc::new(Mutex::new(publisher)),
+            publisher,
+            records: Arc::new(Mutex::new(EtcdRecords::new(decoder.clone()))),
             status: Arc::clone(&status),
             resume: None,
             dirty: false,
@@ -145,6 +134,7 @@ impl EtcdSource {
         }
         Ok(EtcdSource {
             publisher: sync.publisher,
+            records: sync.records,
             status,
             settings: settings.clone(),
             prefixes,
@@ -158,9 +148,9 @@ impl EtcdSource {
         Arc::clone(&self.status)
     }
 
-    /// The table's writer, for SIGHUP reloads of the static zones.
-    pub fn publisher(&self) -> Arc<Mutex<Publisher>> {
-        Arc::clone(&self.publisher)
+    /// What etcd holds, as this appliance last saw it.
+    pub fn records(&self) -> SharedRecords {
+        Arc::clone(&self.records)
     }
 
     /// Keeps the table in step with etcd until `shutdown` turns true.
@@ -170,6 +160,7 @@ impl EtcdSource {
             prefixes: self.prefixes,
             fingerprint: self.fingerprint,
             publisher: self.publisher,
+            records: self.records,
             status: self.status,
             resume: self.resume,
             dirty: false,
@@ -204,28 +195,25 @@ async fn restore(
         }
         None => None,
     };
-    let mut publisher = Arc::clone(&sync.publisher).lock_owned().await;
     let Some(snapshot) = snapshot else {
         warn!("no etcd snapshot: serving the etcd zones empty until etcd answers");
-        tokio::task::spawn_blocking(move || publisher.rebuild().map(|_| ()))
-            .await
-            .map_err(|e| StartError::Build(e.to_string()))?
-            .map_err(|e| StartError::Build(e.to_string()))?;
+        let updates = translate::full(&*sync.records.lock().await, &HashSet::new());
+        sync.publisher.apply(updates).await;
         return Ok(None);
     };
     let resume = (snapshot.fingerprint == fingerprint).then(|| vec![snapshot.revision; watchers]);
     let (saved_at, revision, keys) = (snapshot.saved_at, snapshot.revision, snapshot.pairs.len());
-    let counts = tokio::task::spawn_blocking(move || {
+    let (records, updates) = tokio::task::spawn_blocking(move || {
         let (records, errors) = EtcdRecords::load(decoder, snapshot.pairs);
         report(&errors);
-        publisher
-            .set_etcd(records)
-            .map(|_| counts(publisher.etcd()))
+        let updates = translate::full(&records, &HashSet::new());
+        (records, updates)
     })
     .await
-    .map_err(|e| StartError::Build(e.to_string()))?
     .map_err(|e| StartError::Build(e.to_string()))?;
-    sync.status.set_counts(counts);
+    sync.status.set_counts(counts(&records));
+    *sync.records.lock().await = records;
+    sync.publisher.apply(updates).await;
     sync.status.set_synced_at(saved_at);
     sync.status.reset_revision(revision);
     let age = SystemTime::now()

@@ -1,15 +1,15 @@
 //! What etcd holds for ferrodns, kept up to date event by event (sans-IO).
 //!
 //! The source of truth is the key/value pairs themselves: [`EtcdRecords`] keeps
-//! every key that contributes records or health, with its raw value, plus three
+//! every key that contributes records or health, with its raw value, plus two
 //! indexes derived from decoding it:
 //!
 //! - owner name → keys, in canonical DNS order, so a changed name can be rebuilt
-//!   from just its keys and "does anything lie below this name?" (empty
-//!   non-terminals) is one ordered lookup;
-//! - address → keys giving an A/AAAA with it, so a health flip finds the names
-//!   to recompile without a scan;
+//!   from just its keys, and the REST API can list a name or a subtree;
 //! - the set of addresses marked DOWN.
+//!
+//! (Which names carry an address is the publisher's business: it knows every
+//! source's records, see [`crate::pipeline`].)
 //!
 //! Records themselves are not kept: a name's records are decoded again from its
 //! keys when it is rebuilt (a few microseconds per key), which keeps memory at
@@ -23,11 +23,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
-use std::ops::Bound;
 use std::sync::Arc;
 
 use ferrodns_dataplane::name::Name;
-use ferrodns_dataplane::record::{RData, Record};
+use ferrodns_dataplane::record::Record;
 
 use super::assemble::assemble;
 use super::decode::{DecodeError, Decoded, Decoder, Entry};
@@ -73,7 +72,6 @@ pub struct EtcdRecords {
     decoder: Decoder,
     keys: HashMap<Arc<[u8]>, KeyState>,
     names: BTreeMap<Name, Vec<Arc<[u8]>>>,
-    addresses: HashMap<IpAddr, Vec<Arc<[u8]>>>,
     /// Health by address, from health keys: `true` when UP.
     health: HashMap<IpAddr, bool>,
     down: HashSet<IpAddr>,
@@ -133,16 +131,12 @@ impl EtcdRecords {
             Ok(Decoded::Records(entries)) if entries.is_empty() => {}
             Ok(Decoded::Records(entries)) => {
                 let key: Arc<[u8]> = Arc::from(key);
-                let (owners, addresses) = owners_and_addresses(&entries);
-                for owner in owners {
+                for owner in owners(&entries) {
                     self.names
                         .entry(owner.clone())
                         .or_default()
                         .push(Arc::clone(&key));
                     update.names.insert(owner.clone());
-                }
-                for ip in addresses {
-                    self.addresses.entry(ip).or_default().push(Arc::clone(&key));
                 }
                 self.keys.insert(
                     key,
@@ -185,8 +179,7 @@ impl EtcdRecords {
                     Ok(Decoded::Records(entries)) => entries,
                     _ => Vec::new(),
                 };
-                let (owners, addresses) = owners_and_addresses(&entries);
-                for owner in owners {
+                for owner in owners(&entries) {
                     if let Some(keys) = self.names.get_mut(owner) {
                         keys.retain(|k| **k != *key);
                         if keys.is_empty() {
@@ -194,14 +187,6 @@ impl EtcdRecords {
                         }
                     }
                     update.names.insert(owner.clone());
-                }
-                for ip in addresses {
-                    if let Some(keys) = self.addresses.get_mut(&ip) {
-                        keys.retain(|k| **k != *key);
-                        if keys.is_empty() {
-                            self.addresses.remove(&ip);
-                        }
-                    }
                 }
             }
             KeyState::Health { ip, .. } => self.set_health(ip, None, update),
@@ -287,27 +272,6 @@ impl EtcdRecords {
         self.names.contains_key(name)
     }
 
-    /// True when etcd gives records to a name below `name`.
-    pub fn has_descendants(&self, name: &Name) -> bool {
-        self.names
-            .range((Bound::Excluded(name), Bound::Unbounded))
-            .next()
-            .is_some_and(|(next, _)| next.is_subdomain_of(name))
-    }
-
-    /// Names with an A/AAAA record of `ip`.
-    pub fn names_with_address(&self, ip: &IpAddr) -> BTreeSet<Name> {
-        let mut names = BTreeSet::new();
-        for key in self.addresses.get(ip).into_iter().flatten() {
-            if let Some(KeyState::Records { value }) = self.keys.get(key)
-                && let Ok(Decoded::Records(entries)) = self.decoder.decode(key, value)
-            {
-                names.extend(entries.into_iter().map(|e| e.record.name));
-            }
-        }
-        names
-    }
-
     /// Addresses marked DOWN (status other than `UP`).
     pub fn down(&self) -> &HashSet<IpAddr> {
         &self.down
@@ -360,29 +324,15 @@ impl EtcdRecords {
     }
 }
 
-/// The distinct owners and A/AAAA addresses of a key's entries.
-fn owners_and_addresses(entries: &[Entry]) -> (Vec<&Name>, Vec<IpAddr>) {
+/// The distinct owners of a key's entries.
+fn owners(entries: &[Entry]) -> Vec<&Name> {
     let mut owners: Vec<&Name> = Vec::with_capacity(1);
-    let mut addresses: Vec<IpAddr> = Vec::new();
     for entry in entries {
         if !owners.contains(&&entry.record.name) {
             owners.push(&entry.record.name);
         }
-        if let Some(ip) = address(&entry.record.data)
-            && !addresses.contains(&ip)
-        {
-            addresses.push(ip);
-        }
     }
-    (owners, addresses)
-}
-
-fn address(data: &RData) -> Option<IpAddr> {
-    match data {
-        RData::A(v4) => Some(IpAddr::V4(*v4)),
-        RData::Aaaa(v6) => Some(IpAddr::V6(*v6)),
-        _ => None,
-    }
+    owners
 }
 
 #[cfg(test)]
@@ -443,9 +393,6 @@ mod tests {
             answers(&state, "web.example.com."),
             ["10.0.0.1", "10.0.0.2"]
         );
-        assert!(state.has_descendants(&name("a.example.com.")));
-        assert!(state.has_descendants(&name("b.a.example.com.")));
-        assert!(!state.has_descendants(&name("web.example.com.")));
 
         // Re-putting a key moves its records: the old owner and the new one change.
         let update = put(
@@ -521,7 +468,6 @@ mod tests {
         );
         assert_eq!(update.health.iter().collect::<Vec<_>>(), [&ip]);
         assert!(state.down().contains(&ip));
-        assert_eq!(state.names_with_address(&ip).len(), 2);
         assert_eq!(state.health_counts(), (0, 1));
         // Same status again: no change to report.
         let update = put(

@@ -36,14 +36,15 @@ use etcd_client::{
     Certificate, Client, ConnectOptions, EventType, GetOptions, Identity, TlsOptions, WatchOptions,
     WatchResponse,
 };
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use super::publish::{Publisher, report};
 use super::records::{EtcdRecords, Update};
-use super::snapshot;
 use super::status::{Counts, EtcdStatus};
+use super::translate::{self, report};
+use super::{SharedRecords, snapshot};
 use crate::config::EtcdSettings;
+use crate::pipeline::PublisherHandle;
 
 /// Keys per range request of a full load. Large on purpose: etcd 3.4 walks the
 /// rest of the range on every limited request, so small pages make a big listing
@@ -193,7 +194,8 @@ pub(crate) struct SyncLoop {
     pub(crate) settings: EtcdSettings,
     pub(crate) prefixes: Vec<String>,
     pub(crate) fingerprint: String,
-    pub(crate) publisher: Arc<Mutex<Publisher>>,
+    pub(crate) publisher: PublisherHandle,
+    pub(crate) records: SharedRecords,
     pub(crate) status: Arc<EtcdStatus>,
     /// Per prefix, the revision its data reflects; `None`: a full load is due.
     pub(crate) resume: Option<Vec<i64>>,
@@ -267,20 +269,22 @@ impl SyncLoop {
         let (pairs, revision) = list(client, &self.prefixes, self.settings.timeout).await?;
         let listed_ms = started.elapsed().as_millis() as u64;
         let keys = pairs.len();
-        let publisher = Arc::clone(&self.publisher).lock_owned().await;
-        let built = tokio::task::spawn_blocking(move || {
-            let mut publisher = publisher;
-            let decoder = publisher.etcd().decoder().clone();
+        let (decoder, was_down) = {
+            let records = self.records.lock().await;
+            (records.decoder().clone(), records.down().clone())
+        };
+        let loaded = tokio::task::spawn_blocking(move || {
             let (records, errors) = EtcdRecords::load(decoder, pairs);
             report(&errors);
-            let published = publisher
-                .set_etcd(records)
-                .map_err(|e| SyncError::Build(e.to_string()))?;
-            Ok::<_, SyncError>((published, counts(publisher.etcd())))
+            let updates = translate::full(&records, &was_down);
+            (records, updates)
         })
         .await
-        .map_err(|e| SyncError::Build(e.to_string()))??;
-        let (published, counts) = built;
+        .map_err(|e| SyncError::Build(e.to_string()))?;
+        let (records, updates) = loaded;
+        let counts = counts(&records);
+        *self.records.lock().await = records;
+        let published = self.publisher.apply(updates).await;
         self.status.reset_revision(revision);
         self.status.set_counts(counts);
         self.status.set_synced_at(SystemTime::now());
@@ -421,24 +425,23 @@ impl SyncLoop {
 
     /// Applies a batch of events as one table edit.
     async fn apply(&mut self, events: Vec<(bool, Vec<u8>, Vec<u8>)>) {
-        let publisher = Arc::clone(&self.publisher).lock_owned().await;
+        let records = Arc::clone(&self.records).lock_owned().await;
         let applied = tokio::task::spawn_blocking(move || {
-            let mut publisher = publisher;
+            let mut records = records;
             let mut update = Update::default();
             for (put, key, value) in &events {
                 if *put {
-                    publisher.etcd_mut().put(key, value, &mut update);
+                    records.put(key, value, &mut update);
                 } else {
-                    publisher.etcd_mut().delete(key, &mut update);
+                    records.delete(key, &mut update);
                 }
             }
-            report(&update.errors);
-            publisher.apply(&update);
-            counts(publisher.etcd())
+            (translate::changes(&records, &update), counts(&records))
         })
         .await;
         match applied {
-            Ok(counts) => {
+            Ok((updates, counts)) => {
+                self.publisher.apply(updates).await;
                 self.status.set_counts(counts);
                 self.status.count_update();
                 self.dirty = true;
@@ -459,14 +462,13 @@ impl SyncLoop {
             .and_then(|r| r.iter().min().copied())
             .unwrap_or(0);
         let fingerprint = self.fingerprint.clone();
-        let publisher = Arc::clone(&self.publisher).lock_owned().await;
+        let records = Arc::clone(&self.records).lock_owned().await;
         let written = tokio::task::spawn_blocking(move || {
             let bytes = {
-                let etcd = publisher.etcd();
-                let pairs: Vec<(&[u8], &[u8])> = etcd.pairs().collect();
+                let pairs: Vec<(&[u8], &[u8])> = records.pairs().collect();
                 snapshot::encode(SystemTime::now(), revision, &fingerprint, pairs.into_iter())
             };
-            drop(publisher);
+            drop(records);
             snapshot::write(&path, &bytes).map_err(|e| format!("{}: {e}", path.display()))
         })
         .await;

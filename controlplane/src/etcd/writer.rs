@@ -35,15 +35,16 @@ use std::time::Duration;
 
 use etcd_client::{Client, Txn, TxnOp};
 use ferrodns_dataplane::name::Name;
-use ferrodns_dataplane::record::{RData, RType, Record};
+use ferrodns_dataplane::record::{RData, Record};
 use serde_json::json;
 use tokio::sync::Mutex;
 
+use super::SharedRecords;
 use super::decode::{Decoded, Decoder, Entry, txt_strings};
 use super::key::{name_path, path_name};
-use super::publish::Publisher;
 use super::sync::{SyncError, connect};
 use crate::config::EtcdSettings;
+use crate::records::rules::{self, RuleError};
 use crate::records::{
     Applied, Change, NameFilter, RecordPage, RecordQuery, RecordWriter, WriteError, WriteFuture,
     ZonedRecord,
@@ -58,7 +59,7 @@ pub struct EtcdWriter {
     /// None until a connection succeeds: etcd may be down when the server starts.
     client: Arc<Mutex<Option<Client>>>,
     settings: EtcdSettings,
-    publisher: Arc<Mutex<Publisher>>,
+    index: SharedRecords,
     /// The containerdns prefix, ending in `/`.
     prefix: String,
     timeout: Duration,
@@ -73,14 +74,14 @@ impl std::fmt::Debug for EtcdWriter {
 }
 
 impl EtcdWriter {
-    /// A writer for the cluster of `settings`, reading names through the index of
-    /// `publisher` (see [`super::EtcdSource::publisher`]). Fails when the
+    /// A writer for the cluster of `settings`, reading names through `index`,
+    /// this appliance's copy of etcd (see [`super::EtcdSource::records`]). Fails when the
     /// containerdns layout is turned off; an unreachable etcd is not an error
     /// here: the writer connects again on each write until it succeeds, and
     /// answers [`WriteError::Unavailable`] meanwhile.
     pub async fn connect(
         settings: &EtcdSettings,
-        publisher: Arc<Mutex<Publisher>>,
+        index: SharedRecords,
     ) -> Result<EtcdWriter, SyncError> {
         let prefix = settings.layouts.containerdns.clone().ok_or_else(|| {
             SyncError::Build("the containerdns layout is off; the writer has no prefix".into())
@@ -93,7 +94,7 @@ impl EtcdWriter {
         Ok(EtcdWriter {
             client: Arc::new(Mutex::new(client)),
             settings: settings.clone(),
-            publisher,
+            index,
             prefix,
             timeout: settings.timeout,
         })
@@ -114,8 +115,8 @@ impl EtcdWriter {
 
     async fn apply_now(&self, changes: Vec<Change>) -> Result<Applied, WriteError> {
         let plan = {
-            let publisher = self.publisher.lock().await;
-            plan(&self.prefix, publisher.etcd(), &changes)?
+            let index = self.index.lock().await;
+            plan(&self.prefix, &index, &changes)?
         };
         if plan.writes.is_empty() {
             return Ok(plan.applied);
@@ -141,8 +142,8 @@ impl EtcdWriter {
     }
 
     async fn records_now(&self, query: RecordQuery) -> Result<RecordPage, WriteError> {
-        let publisher = self.publisher.lock().await;
-        list(publisher.etcd(), &query)
+        let index = self.index.lock().await;
+        list(&index, &query)
     }
 }
 
@@ -157,14 +158,8 @@ impl RecordWriter for EtcdWriter {
 
     fn zones(&self) -> WriteFuture<'_, Vec<Name>> {
         Box::pin(async {
-            let publisher = self.publisher.lock().await;
-            let mut zones: Vec<Name> = publisher
-                .etcd()
-                .decoder()
-                .zones
-                .etcd_apexes()
-                .cloned()
-                .collect();
+            let index = self.index.lock().await;
+            let mut zones: Vec<Name> = index.decoder().zones.etcd_apexes().cloned().collect();
             zones.sort();
             Ok(zones)
         })
@@ -182,7 +177,10 @@ pub(crate) struct Plan {
     pub(crate) applied: Applied,
 }
 
-/// Turns a batch into key writes against the current index (sans-IO).
+/// Turns a batch into key writes against the current index (sans-IO): the
+/// [rules](crate::records::rules) decide what each change does at its name, and
+/// this maps the records that go to the keys that hold them and the records that
+/// come to new containerdns keys.
 pub(crate) fn plan(
     prefix: &str,
     index: &super::records::EtcdRecords,
@@ -194,45 +192,41 @@ pub(crate) fn plan(
         let name = change.name();
         let rejected = |reason: String| WriteError::Rejected { change: at, reason };
         let conflict = |reason: String| WriteError::Conflict { change: at, reason };
+        rules::check_change(change).map_err(|e| rule_error(at, e))?;
         let Some(apex) = decoder.zones.etcd_zone(name).cloned() else {
             return Err(rejected(format!(
                 "{name} is not inside any zone fed by etcd"
             )));
         };
         let current = current_keys(index, decoder, &plan.writes, name);
-        match change {
-            Change::Add(record) => {
-                add(&mut plan, prefix, &apex, &current, record).map_err(|e| match e {
-                    AddError::Rejected(reason) => rejected(reason),
-                    AddError::Conflict(reason) => conflict(reason),
-                })?;
+        let records: Vec<Record> = current
+            .iter()
+            .flat_map(|(_, entries)| entries.iter().map(|e| e.record.clone()))
+            .collect();
+        let edit = rules::plan(&apex, &records, change).map_err(|e| rule_error(at, e))?;
+        for (key, entries) in &current {
+            let hits = entries
+                .iter()
+                .filter(|e| edit.remove.contains(&e.record))
+                .count();
+            if hits == 0 {
+                continue;
             }
-            Change::Replace {
-                name,
-                rtype,
-                records,
-            } => {
-                if let Some(stray) = records
-                    .iter()
-                    .find(|r| r.name != *name || r.rtype() != *rtype)
-                {
-                    return Err(rejected(format!(
-                        "{stray} is not a {rtype} record of {name}"
-                    )));
-                }
-                remove(&mut plan, &current, name, Some(*rtype), None).map_err(conflict)?;
-                let current = current_keys(index, decoder, &plan.writes, name);
-                for record in records {
-                    add(&mut plan, prefix, &apex, &current, record).map_err(|e| match e {
-                        AddError::Rejected(reason) => rejected(reason),
-                        AddError::Conflict(reason) => conflict(reason),
-                    })?;
-                }
+            if hits < entries.len() {
+                return Err(conflict(format!(
+                    "etcd key {} gives {name} more than the records to remove; change it where \
+                     it was written",
+                    String::from_utf8_lossy(key)
+                )));
             }
-            Change::Delete { name, rtype, data } => {
-                remove(&mut plan, &current, name, *rtype, data.as_ref()).map_err(conflict)?;
-            }
+            plan.writes.insert(key.clone(), None);
         }
+        for record in &edit.add {
+            let (key, value) = key_value(prefix, &apex, record).map_err(rejected)?;
+            plan.writes.insert(key.into_bytes(), Some(value));
+        }
+        plan.applied.written += edit.applied.written;
+        plan.applied.removed += edit.applied.removed;
         if plan.writes.len() > MAX_TXN_OPS {
             return Err(rejected(format!(
                 "the batch touches more than {MAX_TXN_OPS} etcd keys, more than one etcd \
@@ -241,6 +235,15 @@ pub(crate) fn plan(
         }
     }
     Ok(plan)
+}
+
+/// A refused change, as the API reports it.
+fn rule_error(change: usize, error: RuleError) -> WriteError {
+    let reason = error.to_string();
+    match error {
+        RuleError::CnameConflict { .. } => WriteError::Conflict { change, reason },
+        RuleError::Invalid { .. } => WriteError::Rejected { change, reason },
+    }
 }
 
 /// The keys that give `name` records once the writes planned so far are done,
@@ -273,74 +276,6 @@ fn current_keys(
         })
         .filter(|(_, entries)| !entries.is_empty())
         .collect()
-}
-
-enum AddError {
-    Rejected(String),
-    Conflict(String),
-}
-
-fn add(
-    plan: &mut Plan,
-    prefix: &str,
-    apex: &Name,
-    current: &[(Vec<u8>, Vec<Entry>)],
-    record: &Record,
-) -> Result<(), AddError> {
-    let name = &record.name;
-    let is_cname = record.rtype() == RType::CNAME;
-    for (key, entries) in current {
-        let has_cname = entries.iter().any(|e| e.record.rtype() == RType::CNAME);
-        let has_other = entries.iter().any(|e| e.record.rtype() != RType::CNAME);
-        if (is_cname && has_other) || (!is_cname && has_cname) {
-            return Err(AddError::Conflict(format!(
-                "{name} has a {} (key {}); a CNAME cannot share its name with other records",
-                if is_cname {
-                    "record of another type"
-                } else {
-                    "CNAME"
-                },
-                String::from_utf8_lossy(key)
-            )));
-        }
-        if is_cname && has_cname {
-            // A CNAME replaces the one at its name.
-            plan.writes.insert(key.clone(), None);
-            plan.applied.removed += entries.len();
-        }
-    }
-    let (key, value) = key_value(prefix, apex, record).map_err(AddError::Rejected)?;
-    plan.writes.insert(key.into_bytes(), Some(value));
-    plan.applied.written += 1;
-    Ok(())
-}
-
-fn remove(
-    plan: &mut Plan,
-    current: &[(Vec<u8>, Vec<Entry>)],
-    name: &Name,
-    rtype: Option<RType>,
-    data: Option<&RData>,
-) -> Result<(), String> {
-    let matches = |e: &Entry| {
-        rtype.is_none_or(|t| e.record.rtype() == t) && data.is_none_or(|d| e.record.data == *d)
-    };
-    for (key, entries) in current {
-        let hits = entries.iter().filter(|e| matches(e)).count();
-        if hits == 0 {
-            continue;
-        }
-        if hits < entries.len() {
-            return Err(format!(
-                "etcd key {} gives {name} more than the records to remove; change it where it \
-                 was written",
-                String::from_utf8_lossy(key)
-            ));
-        }
-        plan.writes.insert(key.clone(), None);
-        plan.applied.removed += hits;
-    }
-    Ok(())
 }
 
 /// The containerdns key and value of one record.
@@ -558,6 +493,7 @@ mod tests {
     use crate::config::Layouts;
     use crate::etcd::decode::Zones;
     use crate::etcd::records::{EtcdRecords, Update};
+    use ferrodns_dataplane::record::RType;
 
     fn name(text: &str) -> Name {
         Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))

@@ -2,33 +2,32 @@
 //! without etcd.
 //!
 //! Every call runs on a blocking thread: it opens the store, does its one redb
-//! transaction and closes the store again, the way the [`Loader`] reads it, so
+//! transaction and closes the store again, the way [`FileSources`] reads it, so
 //! that SIGHUP reloads (and `ferrodns store` between them) see one file with one
 //! owner at a time. Calls are serialised by a mutex for the same reason.
 //!
 //! A batch is [`Store::apply`]: one write transaction, fsync'd on commit, all or
-//! none. Once it is committed the writer republishes the answer table before it
+//! none. Once it is committed the writer reads back what the store now holds at
+//! each changed name and tells the [publisher](crate::pipeline) ("these names of
+//! zone Z now hold these records"), which edits the answer table before `apply`
 //! returns, so a client that got `2xx` and then asks the DNS port sees its
-//! change. The republish rebuilds just the names the batch changed (see
-//! `records/republish.rs`, which says when it compiles every zone instead), in one
-//! pointer swap: readers keep answering from the old version meanwhile. A
-//! compile that fails after the commit is logged; the write stays durable and
-//! the old table keeps being served.
+//! change. Adding or removing a zone re-reads the whole store instead (records
+//! move between zones). A name that cannot be compiled is served empty and
+//! counted by the publisher; the write stays durable.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use ferrodns_dataplane::name::Name;
-use ferrodns_dataplane::table::Table;
-use tracing::warn;
+use ferrodns_dataplane::record::Record;
 
-use super::republish::Republish;
 use super::{
     Applied, Change, NameFilter, RecordPage, RecordQuery, RecordWriter, WriteError, WriteFuture,
     ZonedRecord,
 };
-use crate::loader::{LoadError, LoadSummary, Loader};
+use crate::pipeline::{Published, PublisherHandle, SourceId, Update, ZoneContent};
+use crate::sources::{FileSources, LoadError};
 use crate::store::{Store, StoreError};
 
 /// Writes records to the embedded store and republishes the answer table.
@@ -40,21 +39,29 @@ pub struct EmbeddedWriter {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
-    loader: Loader,
-    table: Table,
+    sources: FileSources,
+    publisher: PublisherHandle,
     /// Held for the whole of each call: one opener of the file at a time.
     lock: Mutex<()>,
 }
 
+/// What the table needs after a store call.
+enum Republish {
+    Nothing,
+    /// Tell the publisher these updates.
+    Updates(Vec<Update>),
+}
+
 impl EmbeddedWriter {
-    /// A writer for the store at `path` that republishes `table` with `loader`.
-    /// The `zones` given (the `--domain` zones the store feeds) are created in the
-    /// store when missing, so that records can be written to them at once.
+    /// A writer for the store at `path` that tells `publisher` what it writes;
+    /// `sources` is what a reload rereads. The `zones` given (the `--domain` zones
+    /// the store feeds) are created in the store when missing, so that records can
+    /// be written to them at once.
     pub fn open(
         path: PathBuf,
         zones: &[Name],
-        loader: Loader,
-        table: Table,
+        sources: FileSources,
+        publisher: PublisherHandle,
     ) -> Result<EmbeddedWriter, StoreError> {
         let store = Store::open(&path)?;
         for zone in zones {
@@ -64,26 +71,25 @@ impl EmbeddedWriter {
         Ok(EmbeddedWriter {
             inner: Arc::new(Inner {
                 path,
-                loader,
-                table,
+                sources,
+                publisher,
                 lock: Mutex::new(()),
             }),
         })
     }
 
-    /// Compiles every zone afresh (zone files and the store, as on SIGHUP) and
-    /// publishes the result, in turn with the writes: a reload never opens the
-    /// store while a write holds it, nor publishes over a write's edit.
-    pub async fn reload(&self) -> Result<LoadSummary, LoadError> {
+    /// Rereads the zone files and the store (as on SIGHUP) and publishes what
+    /// changed, in turn with the writes: a reload never opens the store while a
+    /// write holds it, nor publishes over a write's edit.
+    pub async fn reload(&self) -> Result<Published, LoadError> {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let _one_at_a_time = inner
                 .lock
                 .lock()
                 .map_err(|_| LoadError::Interrupted("a store call panicked".into()))?;
-            let (version, summary) = inner.loader.load(&HashSet::new(), inner.table.seed())?;
-            inner.table.publish(version);
-            Ok(summary)
+            let updates = inner.sources.read()?;
+            Ok(inner.publisher.apply_blocking(updates))
         })
         .await
         .map_err(|e| LoadError::Interrupted(e.to_string()))?
@@ -93,7 +99,7 @@ impl EmbeddedWriter {
     /// brings the table up to date as the job says.
     fn with_store<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&Inner, &Store) -> Result<(T, Republish), WriteError> + Send + 'static,
+        job: impl FnOnce(&Store, &FileSources) -> Result<(T, Republish), WriteError> + Send + 'static,
     ) -> WriteFuture<'_, T> {
         let inner = Arc::clone(&self.inner);
         Box::pin(async move {
@@ -103,9 +109,11 @@ impl EmbeddedWriter {
                     .lock()
                     .map_err(|_| WriteError::Storage("a store call panicked".into()))?;
                 let store = Store::open(&inner.path).map_err(storage)?;
-                let (answer, republish) = job(&inner, &store)?;
+                let (answer, republish) = job(&store, &inner.sources)?;
                 drop(store);
-                republish.publish(&inner.loader, &inner.table);
+                if let Republish::Updates(updates) = republish {
+                    inner.publisher.apply_blocking(updates);
+                }
                 Ok(answer)
             })
             .await
@@ -134,35 +142,68 @@ fn batch_error(change: Option<usize>, error: StoreError) -> WriteError {
     }
 }
 
+/// What the store holds now at each of `changed`, as updates for the publisher.
+fn read_back(store: &Store, changed: BTreeSet<Name>) -> Result<Republish, StoreError> {
+    let mut by_zone: BTreeMap<Name, Vec<(Name, Vec<Record>)>> = BTreeMap::new();
+    for name in changed {
+        if let Some(state) = store.name_state(&name)? {
+            by_zone
+                .entry(state.zone)
+                .or_default()
+                .push((name, state.records));
+        }
+    }
+    Ok(Republish::Updates(
+        by_zone
+            .into_iter()
+            .map(|(apex, names)| Update::Names {
+                source: SourceId::Store,
+                apex,
+                names,
+            })
+            .collect(),
+    ))
+}
+
+/// Every zone of the store, as one update (after a zone was added or removed).
+fn read_all(store: &Store, sources: &FileSources) -> Result<Republish, StoreError> {
+    let zones = store
+        .all_records()?
+        .into_iter()
+        .filter(|(apex, _)| !sources.is_etcd_zone(apex))
+        .map(|(apex, records)| ZoneContent::new(apex, records))
+        .collect();
+    Ok(Republish::Updates(vec![Update::Zones {
+        source: SourceId::Store,
+        zones,
+    }]))
+}
+
 impl RecordWriter for EmbeddedWriter {
     fn backend(&self) -> &'static str {
         "embedded store"
     }
 
     fn apply(&self, changes: Vec<Change>) -> WriteFuture<'_, Applied> {
-        self.with_store(move |inner, store| {
+        self.with_store(move |store, _| {
             let applied = store
                 .apply(&changes)
                 .map_err(|e| batch_error(e.change, e.source))?;
-            let changed: BTreeSet<Name> = if applied == Applied::default() {
-                BTreeSet::new()
-            } else {
-                changes.iter().map(|c| c.name().clone()).collect()
-            };
-            let republish = Republish::gather(store, &inner.loader, changed).unwrap_or_else(|e| {
-                warn!("cannot read back what was written, rebuilding the whole table: {e}");
-                Republish::Full
-            });
+            if applied == Applied::default() {
+                return Ok((applied, Republish::Nothing));
+            }
+            let changed = changes.iter().map(|c| c.name().clone()).collect();
+            let republish = read_back(store, changed).map_err(storage)?;
             Ok((applied, republish))
         })
     }
 
     fn zones(&self) -> WriteFuture<'_, Vec<Name>> {
-        self.with_store(|_, store| Ok((store.zones().map_err(storage)?, Republish::Nothing)))
+        self.with_store(|store, _| Ok((store.zones().map_err(storage)?, Republish::Nothing)))
     }
 
     fn records(&self, query: RecordQuery) -> WriteFuture<'_, RecordPage> {
-        self.with_store(move |_, store| {
+        self.with_store(move |store, _| {
             // One name is one key range of the store: no need to read every zone.
             if let (None, Some(NameFilter::Exact(name))) = (&query.zone, &query.name) {
                 let at = store.name_state(name).map_err(storage)?;
@@ -187,35 +228,29 @@ impl RecordWriter for EmbeddedWriter {
     }
 
     fn add_zone(&self, apex: Name) -> WriteFuture<'_, bool> {
-        self.with_store(move |_, store| {
+        self.with_store(move |store, sources| {
             let existed = store.zones().map_err(storage)?.contains(&apex);
             if existed {
                 return Ok((false, Republish::Nothing));
             }
             store.add_zone(&apex).map_err(storage)?;
-            Ok((true, Republish::Full))
+            Ok((true, read_all(store, sources).map_err(storage)?))
         })
     }
 
     fn remove_zone(&self, apex: Name) -> WriteFuture<'_, bool> {
-        self.with_store(move |_, store| {
-            let removed = store.remove_zone(&apex).map_err(storage)?;
-            let republish = if removed {
-                Republish::Full
-            } else {
-                Republish::Nothing
-            };
-            Ok((removed, republish))
+        self.with_store(move |store, sources| {
+            if !store.remove_zone(&apex).map_err(storage)? {
+                return Ok((false, Republish::Nothing));
+            }
+            Ok((true, read_all(store, sources).map_err(storage)?))
         })
     }
 }
 
 /// One page of the records of `zones` that match `query`. The cursor is the
 /// number of matching records before the page.
-fn page(
-    zones: Vec<(Name, Vec<ferrodns_dataplane::record::Record>)>,
-    query: &RecordQuery,
-) -> Result<RecordPage, WriteError> {
+fn page(zones: Vec<(Name, Vec<Record>)>, query: &RecordQuery) -> Result<RecordPage, WriteError> {
     let skip = match &query.after {
         Some(cursor) => cursor
             .parse::<usize>()
@@ -254,8 +289,10 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
 
-    use ferrodns_dataplane::engine::AnswerPolicy;
-    use ferrodns_dataplane::record::{RData, RType, Record};
+    use ferrodns_dataplane::record::{RData, RType};
+    use ferrodns_dataplane::table::{Table, TableVersion};
+
+    use crate::pipeline::{Policies, Publisher};
 
     fn name(text: &str) -> Name {
         Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
@@ -275,11 +312,15 @@ mod tests {
     fn fixture() -> Fixture {
         let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
         let path = dir.path().join("records.redb");
-        let loader = Loader::new(Vec::new(), AnswerPolicy::RoundRobin, Some(path.clone()));
         let table = Table::new();
-        let writer =
-            EmbeddedWriter::open(path.clone(), &[name("svc.example.")], loader, table.clone())
-                .unwrap_or_else(|e| unreachable!("{e}"));
+        let publisher = PublisherHandle::new(Publisher::new(table.clone(), Policies::default()));
+        let writer = EmbeddedWriter::open(
+            path.clone(),
+            &[name("svc.example.")],
+            FileSources::new(Vec::new(), Some(path.clone()), Vec::new()),
+            publisher,
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
         Fixture {
             _dir: dir,
             path,
@@ -427,8 +468,16 @@ mod tests {
         assert_eq!(subtree.records.len(), 6);
     }
 
+    /// What a start-up would publish from the store at `path`.
+    fn full_compile(path: &std::path::Path) -> Arc<TableVersion> {
+        let mut publisher = Publisher::new(Table::new(), Policies::default());
+        let sources = FileSources::new(Vec::new(), Some(path.to_owned()), Vec::new());
+        publisher.apply(sources.read().unwrap_or_else(|e| unreachable!("{e}")));
+        publisher.table().current()
+    }
+
     /// Every node of a version: zone, name, and each RRset's records.
-    fn summary(version: &ferrodns_dataplane::table::TableVersion) -> Vec<String> {
+    fn summary(version: &TableVersion) -> Vec<String> {
         let mut nodes: Vec<String> = version
             .nodes()
             .map(|node| {
@@ -458,7 +507,6 @@ mod tests {
     fn rebuilding_changed_names_gives_what_a_full_compile_gives() {
         let f = fixture();
         let rt = runtime();
-        let loader = Loader::new(Vec::new(), AnswerPolicy::RoundRobin, Some(f.path.clone()));
         let deep = name("a.b.c.svc.example.");
         let steps: Vec<Vec<Change>> = vec![
             vec![Change::Add(a("a.b.c.svc.example.", 1))],
@@ -492,37 +540,10 @@ mod tests {
             let before = f.table.current();
             let applied = rt.block_on(f.writer.apply(step));
             assert!(applied.is_ok(), "step {at}: {applied:?}");
-            let (full, _) = loader
-                .load(&HashSet::new(), f.table.seed())
-                .unwrap_or_else(|e| unreachable!("{e}"));
+            let full = full_compile(&f.path);
             assert_eq!(summary(&f.table.current()), summary(&full), "step {at}");
             assert!(!Arc::ptr_eq(&before, &f.table.current()), "step {at}");
         }
-        let store = Store::open(&f.path).unwrap_or_else(|e| unreachable!("{e}"));
-        let plan = |loader: &Loader, owner: &str| {
-            Republish::gather(&store, loader, BTreeSet::from([name(owner)]))
-                .unwrap_or_else(|e| unreachable!("{e}"))
-        };
-        assert!(
-            matches!(plan(&loader, "a.b.c.svc.example."), Republish::Names { .. }),
-            "a name of a store-only zone is rebuilt alone"
-        );
-        assert!(matches!(plan(&loader, "svc.example."), Republish::Full));
-        let with_file = Loader::new(
-            vec![crate::config::ZoneConfig {
-                origin: name("svc.example."),
-                file: Some(f.path.with_extension("zone")),
-                policy: None,
-                name_policies: Vec::new(),
-            }],
-            AnswerPolicy::RoundRobin,
-            Some(f.path.clone()),
-        );
-        assert!(matches!(
-            plan(&with_file, "a.svc.example."),
-            Republish::Full
-        ));
-        drop(store);
         assert_eq!(served(&f.table, "b.c.svc.example."), 0);
         assert!(
             f.table

@@ -5,6 +5,8 @@
 //! ([`embedded::EmbeddedWriter`]) is one implementation; etcd is another. Each
 //! promises the same three things:
 //!
+//! 0. **The same rules.** Which changes are accepted, and what they do at their
+//!    name, is [`rules`]: one pure function both backends call.
 //! 1. **Atomic batches.** [`RecordWriter::apply`] applies its [`Change`]s in order,
 //!    all or none. A batch that fails leaves nothing behind, and the error says
 //!    which change failed ([`WriteError::Rejected`]).
@@ -29,7 +31,7 @@
 //! future.
 
 pub mod embedded;
-mod republish;
+pub mod rules;
 
 use std::fmt;
 use std::future::Future;

@@ -1,0 +1,148 @@
+//! The record pipeline: every source of records or health speaks to one
+//! [`Publisher`], which alone writes the answer table.
+//!
+//! ```text
+//!  zone files ─┐
+//!  store ──────┤  Update::Zones / Zone / DropZone / Names      ┌────────────┐
+//!  etcd ───────┼──────────────────────────────────────────────>│ Publisher  │── publish (RCU) ──> Table
+//!  (pdns, AXFR,│  Update::Health                               │ model      │
+//!   UPDATE …) ─┤                                               │ + compile  │
+//!  health ─────┘                                               └────────────┘
+//! ```
+//!
+//! # The vocabulary
+//!
+//! A source translates whatever it reads (a zone file, redb keys, etcd keys, a
+//! PowerDNS remote backend, a zone transfer) into a few [`Update`]s and nothing
+//! else:
+//!
+//! - [`Update::Zones`]: "I hold exactly these zones, with exactly these records"
+//!   (a full load: start-up, SIGHUP, an etcd compaction). Zones the source held
+//!   before and does not list are dropped.
+//! - [`Update::Zone`]: "zone Z is now exactly this" (a zone transfer, a poll of a
+//!   remote backend); [`Update::DropZone`]: "I no longer hold Z".
+//! - [`Update::Names`]: "these names of zone Z now hold exactly these records" (a
+//!   REST write, an etcd event): an empty list means the source holds nothing
+//!   there any more.
+//! - [`Update::Health`]: "address A is down (or up)".
+//!
+//! Each source is named by a [`SourceId`]. A zone exists while at least one source
+//! declares it; when several sources hold records at one name (a zone file and the
+//! store, say), the name answers with all of them, in [`SourceId`] order.
+//!
+//! # What the publisher does with it
+//!
+//! The [`Publisher`] keeps what every source said (the `model`: per zone, per
+//! name, each source's records in a compact wire form) and turns each batch of
+//! updates into one new table version:
+//!
+//! - it finds the names whose records changed (a `Zones`/`Zone` update is compared
+//!   name by name with what the source said before, so a source that re-sends a
+//!   whole zone costs only what changed), and the names that carry an address
+//!   whose health changed;
+//! - when the set of zones changed it compiles everything afresh (zone ids are
+//!   assigned parents first); otherwise it edits the published version: each
+//!   changed name is recompiled ([`compile_name`]), and it and its ancestors
+//!   become a node, an empty non-terminal or nothing, as the records now say.
+//!   One name changed in a million-name table copies a few kilobytes;
+//! - addresses marked down are left out of answers unless every address of the
+//!   RRset is down (then all are served);
+//! - a name that cannot be compiled (a CNAME beside other data, an RRset over
+//!   the wire limit) is logged, counted ([`Publisher::uncompilable`]) and served
+//!   empty: no record can stop a start or a reload;
+//! - the result is published in one pointer swap ([`Table::publish`]).
+//!
+//! [`PublisherHandle`] shares the publisher between tasks; compilation runs on a
+//! blocking thread.
+//!
+//! [`compile_name`]: ferrodns_dataplane::table::compile_name
+//! [`Table::publish`]: ferrodns_dataplane::table::Table::publish
+
+mod model;
+mod policies;
+mod publisher;
+mod stored;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::IpAddr;
+
+use ferrodns_dataplane::name::Name;
+use ferrodns_dataplane::record::Record;
+
+pub use policies::Policies;
+pub use publisher::{Published, Publisher, PublisherHandle};
+
+/// Who said it. The order is the order in which a name's records from several
+/// sources are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SourceId {
+    /// The configured zones and their zone files (a zone without a file is
+    /// declared empty).
+    ZoneFiles,
+    /// The embedded record store.
+    Store,
+    /// etcd (containerdns and CoreDNS/skydns layouts).
+    Etcd,
+}
+
+impl SourceId {
+    /// One byte, for the model's compact form.
+    fn tag(self) -> u8 {
+        match self {
+            SourceId::ZoneFiles => 0,
+            SourceId::Store => 1,
+            SourceId::Etcd => 2,
+        }
+    }
+}
+
+impl fmt::Display for SourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SourceId::ZoneFiles => "zone files",
+            SourceId::Store => "embedded store",
+            SourceId::Etcd => "etcd",
+        })
+    }
+}
+
+/// One zone's records as a source holds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZoneContent {
+    pub apex: Name,
+    pub records: Vec<Record>,
+}
+
+impl ZoneContent {
+    pub fn new(apex: Name, records: Vec<Record>) -> Self {
+        ZoneContent { apex, records }
+    }
+}
+
+/// What a source tells the publisher. See the [module docs](self).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    /// `source` holds exactly `zones` now; its other zones are dropped.
+    Zones {
+        source: SourceId,
+        zones: Vec<ZoneContent>,
+    },
+    /// Zone `content.apex` of `source` is now exactly `content.records`.
+    Zone {
+        source: SourceId,
+        content: ZoneContent,
+    },
+    /// `source` no longer holds zone `apex`.
+    DropZone { source: SourceId, apex: Name },
+    /// In zone `apex` of `source`, each name now holds exactly its records
+    /// (none: nothing). Names not listed keep theirs.
+    Names {
+        source: SourceId,
+        apex: Name,
+        names: Vec<(Name, Vec<Record>)>,
+    },
+    /// Address `ip` is down (left out of answers) or not.
+    Health { ip: IpAddr, down: bool },
+}
