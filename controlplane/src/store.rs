@@ -47,6 +47,8 @@
 //! open. Every method blocks on disk I/O; async callers should run them on a
 //! blocking thread (`tokio::task::spawn_blocking`).
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -121,11 +123,14 @@ pub enum StoreError {
         existing: RType,
     },
     /// The record itself is not acceptable.
-    #[error("invalid record {record}: {reason}")]
+    #[error("invalid record {}: {reason}", rules::Brief(record))]
     InvalidRecord {
         record: Box<Record>,
         reason: &'static str,
     },
+    /// The name would hold more than the answer table can serve.
+    #[error(transparent)]
+    OverLimit(RuleError),
 }
 
 impl From<RuleError> for StoreError {
@@ -141,6 +146,7 @@ impl From<RuleError> for StoreError {
                 adding,
                 existing,
             },
+            over @ RuleError::OverLimit { .. } => StoreError::OverLimit(over),
         }
     }
 }
@@ -377,6 +383,7 @@ impl Store {
         &self,
         zones: &Table<'_, Bytes, Bytes>,
         table: &mut Table<'_, Bytes, Bytes>,
+        held: &mut HashMap<Vec<u8>, Vec<Record>>,
         change: &Change,
     ) -> Result<Applied, StoreError> {
         rules::check_change(change)?;
@@ -393,8 +400,18 @@ impl Store {
         };
         let mut owner = name_key(&zone);
         push_name_key(&mut owner, name);
-        let current = self.read_prefix(table, &owner)?;
-        let edit = rules::plan(&zone, &current, change)?;
+        let current = match held.entry(owner) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let records = self.read_prefix(table, entry.key())?;
+                entry.insert(records)
+            }
+        };
+        let edit = rules::plan(&zone, current, change)?;
+        current.retain(|r| {
+            !edit.remove.contains(r) && !edit.add.iter().any(|added| added.data == r.data)
+        });
+        current.extend(edit.add.iter().cloned());
         for record in &edit.remove {
             table
                 .remove(record_key(&zone, record).as_slice())
@@ -454,9 +471,12 @@ impl Store {
                 .open_table(RECORDS)
                 .ctx(&self.path, "open records table")
                 .map_err(whole)?;
+            // What each touched name holds, kept up to date through the batch, so
+            // that many changes at one name read it once.
+            let mut held = HashMap::new();
             for (at, change) in changes.iter().enumerate() {
                 let done = self
-                    .apply_one(&zones, &mut table, change)
+                    .apply_one(&zones, &mut table, &mut held, change)
                     .map_err(|source| BatchError {
                         change: Some(at),
                         source,

@@ -84,6 +84,37 @@ impl Api {
         self.send("POST", path, Some(body), Some(TOKEN))
     }
 
+    /// `POST path` with the body read from `file` (bodies too large for one
+    /// command-line argument).
+    fn post_file(&self, path: &str, file: &Path) -> Reply {
+        let body = format!("@{}", file.display());
+        let output = Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "30",
+                "-X",
+                "POST",
+                "-w",
+                "\n%{http_code}",
+            ])
+            .args([
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                &body,
+            ])
+            .arg(format!("{}{path}", self.base))
+            .output()
+            .expect("run curl");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+        Reply {
+            status: status.trim().parse().unwrap_or(0),
+            body: body.to_owned(),
+        }
+    }
+
     /// Polls `/healthz` until the API answers.
     fn wait_up(&self, server: &Server) {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -564,6 +595,75 @@ fn records_written_over_rest_survive_a_restart() {
         api.get("/v1/records/kept.svc.example.").json()["records"][0]["data"],
         "10.4.0.1"
     );
+}
+
+/// Issue 17, defect 1: a write the answer table cannot serve is refused before
+/// anything is stored, so no write can keep the server from starting.
+#[test]
+fn a_write_over_the_limits_is_refused_and_every_restart_serves() {
+    let state = tempfile::tempdir().expect("state dir");
+    let (server, api) = start(state.path(), &[]);
+    // 150 strings of 255 octets: about 38 KB of answer, under the limit once.
+    let txt = |letter: char| {
+        let strings: Vec<String> = (0..150)
+            .map(|_| format!("\\\"{}\\\"", letter.to_string().repeat(255)))
+            .collect();
+        format!(
+            r#"{{"name":"big.svc.example.","type":"TXT","data":"{}"}}"#,
+            strings.join(" ")
+        )
+    };
+    assert_eq!(api.post("/v1/records", &txt('a')).status, 201);
+    let refused = api.post("/v1/records", &txt('b'));
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let error = refused.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        error.contains("RRset TXT") && error.contains("limit of 65000 bytes"),
+        "{error}"
+    );
+    assert!(
+        refused.body.len() < 2_000,
+        "the refusal echoes {} bytes",
+        refused.body.len()
+    );
+    // 60,000 addresses in one containerdns POST: refused whole.
+    let ips: Vec<String> = (0..60_000u32)
+        .map(|i| format!("\"10.{}.{}.{}\"", (i >> 16) & 255, (i >> 8) & 255, i & 255))
+        .collect();
+    let body = state.path().join("many.json");
+    std::fs::write(
+        &body,
+        format!(r#"{{"type":"A","ips":[{}]}}"#, ips.join(",")),
+    )
+    .expect("body");
+    let many = api.post_file(
+        &format!("/containerdns/api/many.svc.example?token={TOKEN}"),
+        &body,
+    );
+    assert!(
+        (400..500).contains(&many.status),
+        "{} {}",
+        many.status,
+        many.body
+    );
+    assert!(
+        many.body.starts_with("ERR, ") && many.body.contains("limit of"),
+        "{}",
+        many.body
+    );
+    assert_eq!(status(&server, "many.svc.example."), "NXDOMAIN");
+
+    server.signal("-HUP");
+    server.wait_until("the reload", |s| {
+        s.log_text().matches("table published").count() >= 2
+    });
+    assert!(server.stop().success());
+    let (server, _api) = start(state.path(), &[]);
+    assert_eq!(short(&server, "big.svc.example.", "TXT").len(), 1);
+    assert_eq!(status(&server, "many.svc.example."), "NXDOMAIN");
 }
 
 #[test]

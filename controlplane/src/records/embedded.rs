@@ -134,9 +134,9 @@ fn batch_error(change: Option<usize>, error: StoreError) -> WriteError {
     let reason = error.to_string();
     match error {
         StoreError::CnameConflict { .. } => WriteError::Conflict { change, reason },
-        StoreError::OutsideZones(_) | StoreError::InvalidRecord { .. } => {
-            WriteError::Rejected { change, reason }
-        }
+        StoreError::OutsideZones(_)
+        | StoreError::InvalidRecord { .. }
+        | StoreError::OverLimit(_) => WriteError::Rejected { change, reason },
         StoreError::NoSuchZone(zone) => WriteError::NoSuchZone(zone),
         _ => WriteError::Storage(reason),
     }
