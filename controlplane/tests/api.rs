@@ -445,6 +445,24 @@ fn a_missing_or_wrong_token_is_401_and_writes_nothing() {
     assert_eq!(api.get("/v1/records/evil.svc.example.").status, 404);
 }
 
+/// Issue 17, item 7: the API creates no zone at the root or a top-level domain
+/// (it would take every name under it from the forwarder).
+#[test]
+fn the_api_creates_no_root_or_top_level_zone() {
+    let state = tempfile::tempdir().expect("state dir");
+    let (server, api) = start(state.path(), &[]);
+    for zone in [".", "com.", "com"] {
+        let refused = api.post("/v1/zones", &format!(r#"{{"name":"{zone}"}}"#));
+        assert_eq!(refused.status, 400, "{zone}: {}", refused.body);
+        assert_eq!(refused.json()["field"], "name");
+    }
+    let zones = api.get("/v1/zones").json();
+    assert!(!zones.to_string().contains("\"com.\""), "{zones}");
+    // Not a local zone: without a forwarder, REFUSED (a zone would answer its SOA).
+    let soa = server.dig(&["com.", "SOA"]);
+    assert!(soa.contains("status: REFUSED"), "{soa}");
+}
+
 #[test]
 fn without_a_token_file_the_token_comes_from_the_environment() {
     let state = tempfile::tempdir().expect("state dir");
