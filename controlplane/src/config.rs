@@ -23,8 +23,8 @@ use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ferrodns_dataplane::engine::AnswerPolicy;
 use ferrodns_dataplane::name::Name;
+use ferrodns_dataplane::record::AnswerPolicy;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -1621,7 +1621,7 @@ fn upstream_addr(text: &str) -> Result<SocketAddr, String> {
 
 fn policy(text: &str) -> Result<AnswerPolicy, String> {
     text.parse()
-        .map_err(|e: ferrodns_dataplane::engine::UnknownPolicy| e.to_string())
+        .map_err(|e: ferrodns_dataplane::record::UnknownPolicy| e.to_string())
 }
 
 /// Checks tracing `EnvFilter` syntax; returns the filter as given.

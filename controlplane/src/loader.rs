@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use ferrodns_dataplane::engine::AnswerPolicy;
 use ferrodns_dataplane::name::Name;
+use ferrodns_dataplane::record::AnswerPolicy;
 use ferrodns_dataplane::table::{CompileError, TableVersion, ZoneInput, compile};
 
 use crate::config::ZoneConfig;

@@ -21,8 +21,8 @@
 use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
 
-use ferrodns_dataplane::engine::AnswerPolicy;
 use ferrodns_dataplane::name::Name;
+use ferrodns_dataplane::record::AnswerPolicy;
 use ferrodns_dataplane::record::{RData, Record};
 use ferrodns_dataplane::table::{
     CompileError, Table, TableEdit, TableVersion, ZoneInput, compile, compile_name,

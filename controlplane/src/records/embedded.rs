@@ -254,7 +254,7 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
 
-    use ferrodns_dataplane::engine::AnswerPolicy;
+    use ferrodns_dataplane::record::AnswerPolicy;
     use ferrodns_dataplane::record::{RData, RType, Record};
 
     fn name(text: &str) -> Name {

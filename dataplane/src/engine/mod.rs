@@ -23,13 +23,10 @@
 use std::net::IpAddr;
 
 mod answer;
-mod policy;
 mod resolve;
 mod response;
 #[cfg(test)]
 mod tests;
-
-pub use policy::{AnswerPolicy, UnknownPolicy};
 
 use crate::name::MAX_NAME_LEN;
 use crate::record::RType;

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::name::Name;
-use crate::record::{RData, Record, Soa};
+use crate::record::{AnswerPolicy, RData, Record, Soa};
 use crate::table::{TableVersion, ZoneInput, compile};
 
 fn name(text: &str) -> Name {
