@@ -6,12 +6,14 @@
 //! - [`store`]: the embedded record store (redb); [`store_cli`] edits it offline.
 //! - [`loader`]: every source into one compiled table version.
 //! - [`forward`]: answers for names outside every local zone, from upstreams.
-//! - [`serve`]: start-up, UDP workers and [`tcp`] listeners, SIGHUP/SIGTERM.
+//! - [`serve`]: start-up, the UDP [`dataplane`] (either backend) and [`tcp`]
+//!   listeners, SIGHUP/SIGTERM.
 #![deny(unsafe_code)]
 
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod dataplane;
 pub mod etcd;
 pub mod forward;
 pub mod loader;
