@@ -58,8 +58,39 @@ pub struct CoreStats {
     pub from_kernel: u64,
 }
 
-/// Number of counters of a [`CoreStats`] other than `answers` and `drops`.
+/// The counters of a [`CoreStats`] other than `answers` and `drops`, listed once:
+/// the order [`SharedCoreStats`] stores them in. A field added to [`CoreStats`]
+/// is added here too (the array lengths check the count).
+macro_rules! scalar_counters {
+    ($($field:ident),+ $(,)?) => {
+        impl CoreStats {
+            fn scalars(&self) -> [u64; SCALARS] {
+                [$(self.$field),+]
+            }
+
+            fn scalars_mut(&mut self) -> [&mut u64; SCALARS] {
+                [$(&mut self.$field),+]
+            }
+        }
+    };
+}
+
 const SCALARS: usize = 12;
+
+scalar_counters!(
+    rx,
+    tx,
+    refused,
+    punts,
+    punt_drops,
+    send_errors,
+    recv_errors,
+    forwarded,
+    control_replies,
+    to_kernel,
+    to_kernel_drops,
+    from_kernel,
+);
 
 impl CoreStats {
     /// DNS answers of every RCODE.
@@ -89,71 +120,13 @@ impl CoreStats {
 
     /// Adds `other`'s counts to these (totals over loops).
     pub fn add(&mut self, other: &CoreStats) {
-        let mut scalars = self.scalars();
-        for (mine, theirs) in scalars.iter_mut().zip(other.scalars()) {
+        for (mine, theirs) in self.scalars_mut().into_iter().zip(other.scalars()) {
             *mine += theirs;
         }
-        let mut drops = self.drops;
-        for (mine, theirs) in drops.iter_mut().zip(other.drops) {
+        for (mine, theirs) in self.drops.iter_mut().zip(other.drops) {
             *mine += theirs;
         }
-        let mut answers = self.answers;
-        answers.add(&other.answers);
-        *self = CoreStats::from_parts(scalars, drops, answers);
-    }
-
-    fn scalars(&self) -> [u64; SCALARS] {
-        [
-            self.rx,
-            self.tx,
-            self.refused,
-            self.punts,
-            self.punt_drops,
-            self.send_errors,
-            self.recv_errors,
-            self.forwarded,
-            self.control_replies,
-            self.to_kernel,
-            self.to_kernel_drops,
-            self.from_kernel,
-        ]
-    }
-
-    fn from_parts(
-        scalars: [u64; SCALARS],
-        drops: [u64; DROP_REASONS],
-        answers: AnswerCounts,
-    ) -> CoreStats {
-        let [
-            rx,
-            tx,
-            refused,
-            punts,
-            punt_drops,
-            send_errors,
-            recv_errors,
-            forwarded,
-            control_replies,
-            to_kernel,
-            to_kernel_drops,
-            from_kernel,
-        ] = scalars;
-        CoreStats {
-            rx,
-            tx,
-            answers,
-            refused,
-            punts,
-            punt_drops,
-            drops,
-            send_errors,
-            recv_errors,
-            forwarded,
-            control_replies,
-            to_kernel,
-            to_kernel_drops,
-            from_kernel,
-        }
+        self.answers.add(&other.answers);
     }
 }
 
@@ -188,11 +161,15 @@ impl SharedCoreStats {
 
     /// The counters now, each read with one relaxed load.
     pub fn snapshot(&self) -> CoreStats {
-        CoreStats::from_parts(
-            load_all(&self.scalars),
-            load_all(&self.drops),
-            self.answers.snapshot(),
-        )
+        let mut stats = CoreStats {
+            drops: load_all(&self.drops),
+            answers: self.answers.snapshot(),
+            ..CoreStats::default()
+        };
+        for (mine, value) in stats.scalars_mut().into_iter().zip(load_all(&self.scalars)) {
+            *mine = value;
+        }
+        stats
     }
 }
 
@@ -232,10 +209,15 @@ mod tests {
     fn every_counter_survives_publishing_and_adding() {
         let scalars: [u64; SCALARS] = std::array::from_fn(|i| i as u64 + 1);
         let drops: [u64; DROP_REASONS] = std::array::from_fn(|i| 100 + i as u64);
-        let mut answers = AnswerCounts::default();
-        answers.count_class(5, 1);
-        let tally = CoreStats::from_parts(scalars, drops, answers);
-        assert_eq!(tally.scalars(), scalars);
+        let mut tally = CoreStats {
+            drops,
+            ..CoreStats::default()
+        };
+        for (field, value) in tally.scalars_mut().into_iter().zip(scalars) {
+            *field = value;
+        }
+        tally.answers.count_class(5, 1);
+        assert_eq!(tally.refused, 3, "in the listed order");
         let counters = SharedCoreStats::default();
         counters.publish(&tally);
         assert_eq!(counters.snapshot(), tally);

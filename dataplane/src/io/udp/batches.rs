@@ -131,7 +131,7 @@ impl Batch {
                 ptr::null_mut(),
             )
         };
-        usize::try_from(rc).map_err(|_| io::Error::last_os_error())
+        counted(rc)
     }
 
     /// Points every `mmsghdr` at its whole buffer, address and (if `pktinfo`)
@@ -266,7 +266,7 @@ impl Batch {
                 libc::MSG_DONTWAIT,
             )
         };
-        usize::try_from(rc).map_err(|_| io::Error::last_os_error())
+        counted(rc)
     }
 }
 
@@ -301,6 +301,11 @@ fn client_addr(addr: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<So
     }
 }
 
+/// The count a system call returned, or the error it set.
+fn counted(rc: libc::c_int) -> io::Result<usize> {
+    usize::try_from(rc).map_err(|_| io::Error::last_os_error())
+}
+
 /// `poll(2)` over `fds`, retrying nothing: `Interrupted` is the caller's to handle.
 pub(super) fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Result<usize> {
     // SAFETY: `fds` is a live, exclusively borrowed slice of `pollfd` and `nfds` is
@@ -308,7 +313,7 @@ pub(super) fn poll(fds: &mut [libc::pollfd], timeout_ms: libc::c_int) -> io::Res
     // keeps no pointer after returning. The descriptors are owned by the caller
     // and open (a closed one would only yield POLLNVAL).
     let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-    usize::try_from(rc).map_err(|_| io::Error::last_os_error())
+    counted(rc)
 }
 
 /// Sets the socket option `level`/`name` to the integer `value`.
