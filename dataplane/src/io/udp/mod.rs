@@ -129,7 +129,7 @@ impl UdpWorkers {
     pub fn spawn(config: UdpConfig, engine: Arc<Engine>, table: Table) -> io::Result<UdpWorkers> {
         validate(&config)?;
         let cores = plan_cores(&config);
-        let (sockets, local_addrs) = sockets::open_all(&config)?;
+        let (sockets, local_addrs) = sockets::open_all(&config.listen, config.workers)?;
         let punts = match PuntQueues::for_engine(&engine, config.workers)? {
             Some((queues, wake)) => Some(Punts {
                 queues,

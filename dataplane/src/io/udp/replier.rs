@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use socket2::{MsgHdr, SockAddr, SockRef};
 
-use super::invalid;
 use super::pktinfo::{self, Control};
 use crate::io::punt::{PuntReplier, PuntedQuery, ReplyPath};
 
@@ -41,7 +40,9 @@ impl UdpReplier {
             .sockets
             .get(usize::from(path.worker))
             .and_then(|worker| worker.get(usize::from(path.listener)))
-            .ok_or_else(|| invalid("reply path names no socket".into()))?;
+            .ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "reply path names no socket")
+            })?;
         let Some(dest) = path.dest else {
             return socket.send_to(reply, client).map(drop);
         };

@@ -17,7 +17,6 @@ use std::net::{SocketAddr, UdpSocket};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::UdpConfig;
 use super::batches;
 
 /// Each socket's receive buffer: room for a few thousand queries, so that a burst
@@ -31,13 +30,13 @@ const RECV_BUFFER: usize = 4 << 20;
 /// to (with the port chosen for port 0).
 pub(super) type Opened = (Vec<Vec<UdpSocket>>, Vec<SocketAddr>);
 
-/// Opens every worker's sockets.
-pub(super) fn open_all(config: &UdpConfig) -> io::Result<Opened> {
-    let mut per_worker: Vec<Vec<UdpSocket>> = (0..config.workers)
-        .map(|_| Vec::with_capacity(config.listen.len()))
+/// Opens the sockets of `workers` workers on every address of `listen`.
+pub(super) fn open_all(listen: &[SocketAddr], workers: usize) -> io::Result<Opened> {
+    let mut per_worker: Vec<Vec<UdpSocket>> = (0..workers)
+        .map(|_| Vec::with_capacity(listen.len()))
         .collect();
-    let mut local_addrs = Vec::with_capacity(config.listen.len());
-    for &requested in &config.listen {
+    let mut local_addrs = Vec::with_capacity(listen.len());
+    for &requested in listen {
         let addr = exclusive_probe(requested)?;
         for sockets in &mut per_worker {
             sockets.push(open(addr)?);
