@@ -12,12 +12,14 @@
 //!   [`records::rules`].
 //! - [`api`]: the REST API, `/metrics`, `/healthz`, `/readyz`.
 //! - [`forward`]: answers for names outside every local zone, from upstreams.
-//! - [`serve`]: start-up, UDP workers and [`tcp`] listeners, SIGHUP/SIGTERM.
+//! - [`serve`]: start-up, the UDP [`dataplane`] (either backend) and [`tcp`]
+//!   listeners, SIGHUP/SIGTERM.
 #![deny(unsafe_code)]
 
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod dataplane;
 pub mod etcd;
 pub mod forward;
 pub mod pipeline;

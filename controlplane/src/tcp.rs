@@ -242,8 +242,8 @@ impl Connection {
                 Verdict::Punt => (self.forward(message, len).await, self.forwarder.is_some()),
                 verdict => (verdict, false),
             };
-            let answer_len = match verdict {
-                Verdict::Reply(n) if n <= message.len() => n,
+            let answer_len = match verdict.answer_len() {
+                Some(n) if n <= message.len() => n,
                 _ => return Close::Dropped,
             };
             if !forwarded && let Some(answer) = message.get(..answer_len) {

@@ -4,11 +4,17 @@
 //! A [`Record`] is an owner [`Name`], a TTL and typed [`RData`]. Its `Display` is the
 //! RFC 1035 presentation format (`www.example.com. 300 IN A 192.0.2.1`), so records
 //! can be stored and shown as zone-file lines and parsed back by the zone-file parser.
+//! How an RRset with several targets is presented is its [`AnswerPolicy`], data
+//! the sources set and the compiler stamps into the table.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::name::Name;
+
+mod policy;
+
+pub use policy::{AnswerPolicy, UnknownPolicy};
 
 /// A record type code (RFC 1035 §3.2.2 and successors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

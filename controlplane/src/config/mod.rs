@@ -45,8 +45,8 @@ mod tests;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use ferrodns_dataplane::engine::AnswerPolicy;
 use ferrodns_dataplane::name::Name;
+use ferrodns_dataplane::record::AnswerPolicy;
 
 pub use api::{ApiSettings, ApiTls, DEFAULT_API_MAX_BODY_BYTES};
 pub use dataplane::{

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ferrodns_dataplane::engine::AnswerPolicy;
+use ferrodns_dataplane::record::AnswerPolicy;
 use toml::Spanned;
 
 use super::file::{

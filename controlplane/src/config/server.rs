@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ferrodns_dataplane::engine::AnswerPolicy;
+use ferrodns_dataplane::record::AnswerPolicy;
 use toml::Spanned;
 
 use super::error::ConfigError;

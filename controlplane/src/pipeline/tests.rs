@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 
-use ferrodns_dataplane::engine::AnswerPolicy;
 use ferrodns_dataplane::name::Name;
+use ferrodns_dataplane::record::AnswerPolicy;
 use ferrodns_dataplane::record::{RData, RType, Record, Soa};
 use ferrodns_dataplane::table::{Table, TableVersion};
 use proptest::prelude::*;
