@@ -24,7 +24,8 @@ use ferrodns_dataplane::wire::{
 const MAX_POINTERS: usize = 64;
 /// The two top bits of a length octet that make it a compression pointer.
 const POINTER: u8 = 0xC0;
-/// Largest offset a compression pointer can hold, exclusive.
+/// Names written below this offset may be pointed to later (a pointer holds 14
+/// bits).
 const POINTER_LIMIT: usize = 0x3FFF;
 
 /// Why a message could not be read.
