@@ -30,7 +30,11 @@ impl RType {
     pub const TXT: RType = RType(16);
     pub const AAAA: RType = RType(28);
     pub const SRV: RType = RType(33);
+    pub const DNAME: RType = RType(39);
     pub const OPT: RType = RType(41);
+    pub const RRSIG: RType = RType(46);
+    pub const NSEC: RType = RType(47);
+    pub const NSEC3: RType = RType(50);
     pub const ANY: RType = RType(255);
 
     /// The mnemonic for the types ferrodns serves, `TYPEn` (RFC 3597) otherwise.

@@ -100,8 +100,9 @@ pub struct EngineConfig {
 /// Smallest answer size every client accepts over UDP (RFC 1035 §4.2.1).
 const MIN_UDP_PAYLOAD: u16 = 512;
 /// Largest DNS message over TCP (two-byte length prefix).
-const MAX_TCP_MESSAGE: usize = 65535;
-const CLASS_IN: u16 = 1;
+pub const MAX_TCP_MESSAGE: usize = 65535;
+/// The Internet class.
+pub const CLASS_IN: u16 = 1;
 const CLASS_CH: u16 = 3;
 /// QTYPEs that ask for transfers or mailbox meta-queries: not served.
 const UNSUPPORTED_QTYPES: [u16; 4] = [251, 252, 253, 254];
@@ -167,7 +168,9 @@ fn parse_query(packet: &[u8], lowered: &mut [u8; MAX_NAME_LEN]) -> Result<Query,
     })
 }
 
-fn size_cap(transport: Transport, edns: Option<Edns>) -> usize {
+/// The largest answer a client takes: 65535 bytes over TCP; over UDP 512, or its
+/// EDNS payload size capped at [`MAX_UDP_PAYLOAD`].
+pub fn size_cap(transport: Transport, edns: Option<Edns>) -> usize {
     match transport {
         Transport::Tcp => MAX_TCP_MESSAGE,
         Transport::Udp => usize::from(edns.map_or(MIN_UDP_PAYLOAD, |e| {
