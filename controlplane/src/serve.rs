@@ -38,6 +38,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::api::{Api, ApiStartError, CoreCounters, CoreSource, Telemetry};
+use crate::budget::Budgets;
 use crate::config::{ApiSettings, Dataplane, DpdkSettings, ServeConfig};
 use crate::etcd::writer::EtcdWriter;
 use crate::etcd::{EtcdSource, SharedRecords, StartError};
@@ -88,6 +89,8 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
 }
 
 async fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    // The caps that fit the descriptor limit replace those configured.
+    let (config, budgets) = Budgets::fit(config);
     let sources = FileSources::from_config(&config);
     let table = Table::new();
     let publisher = PublisherHandle::new(Publisher::new(
@@ -181,7 +184,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             .map_err(|source| ServeError::Tcp { addr, source })?;
         let tcp_config = TcpConfig {
             idle_timeout: config.tcp.idle_timeout,
-            max_connections: config.tcp.max_connections,
+            connections: Arc::clone(&budgets.tcp),
             write_timeout: config.tcp.write_timeout,
         };
         tcp_tasks.push(tokio::spawn(serve_tcp(
