@@ -38,7 +38,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::api::{Api, ApiStartError, CoreCounters, CoreSource, Telemetry};
-use crate::budget::Budgets;
+use crate::budget::{Budgets, ConnectionGate};
 use crate::config::{ApiSettings, Dataplane, DpdkSettings, ServeConfig};
 use crate::etcd::writer::EtcdWriter;
 use crate::etcd::{EtcdSource, SharedRecords, StartError};
@@ -218,7 +218,8 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             let telemetry = Telemetry::new(table.clone(), core_source(Arc::clone(&udp)))
                 .with_publisher(status)
                 .with_tcp_answers(Arc::clone(&tcp_answers))
-                .with_forwarder(forwarder.clone());
+                .with_forwarder(forwarder.clone())
+                .with_budgets(Arc::clone(&budgets));
             let telemetry = match (etcd_status, &etcd_records) {
                 (Some(status), Some(records)) => telemetry.with_etcd(status, Arc::clone(records)),
                 _ => telemetry,
@@ -230,6 +231,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                 &publisher,
                 etcd_records.as_ref(),
                 telemetry,
+                Arc::clone(&budgets.api),
             )
             .await?;
             store_writer = writer;
@@ -340,6 +342,7 @@ async fn start_api(
     publisher: &PublisherHandle,
     etcd_records: Option<&SharedRecords>,
     telemetry: Telemetry,
+    gate: Arc<ConnectionGate>,
 ) -> Result<(Api, Option<EmbeddedWriter>), ServeError> {
     let mut store_writer = None;
     let writer: Arc<dyn RecordWriter> = match (&config.etcd, etcd_records) {
@@ -373,7 +376,7 @@ async fn start_api(
     let telemetry = Arc::new(telemetry);
     // start_api runs once the first table is published.
     telemetry.set_ready();
-    let api = Api::bind(settings, writer, telemetry).await?;
+    let api = Api::bind(settings, writer, telemetry, gate).await?;
     let addr = api
         .local_addr()
         .map_or_else(|_| settings.listen.to_string(), |a| a.to_string());
