@@ -313,7 +313,7 @@ fn one_source_cannot_hold_every_tcp_slot_nor_keep_one_with_queries_in_flight() {
     let upstream = silent.local_addr().unwrap();
     let state = tempfile::tempdir().unwrap();
     let config = format!(
-        "[tcp]\nidle_timeout_ms = 1000\n[forward]\ntimeout_ms = 1000\ndeadline_ms = 3000\n\
+        "[tcp]\nidle_timeout_ms = 4000\n[forward]\ntimeout_ms = 2000\ndeadline_ms = 10000\n\
          [forward.zones]\n\"slow.test.\" = [\"{upstream}\"]\n"
     );
     let (server, _) = start(state.path(), &config, &[], None);
@@ -323,7 +323,7 @@ fn one_source_cannot_hold_every_tcp_slot_nor_keep_one_with_queries_in_flight() {
     // close, while 127.0.0.2 asks over TCP.
     let mut held = flood(dns, FLOOD);
     let mut answered = 0;
-    let tries = 12;
+    let tries = 8;
     for _ in 0..tries {
         if dig_tcp_from(server.port, "127.0.0.2") {
             answered += 1;
@@ -337,7 +337,7 @@ fn one_source_cannot_hold_every_tcp_slot_nor_keep_one_with_queries_in_flight() {
     drop(held);
 
     // Pipelined queries the upstream never answers: each would take the
-    // forwarder's 3 s deadline, but the connection is closed at the 1 s idle
+    // forwarder's 10 s deadline, but the connection is closed at the 4 s idle
     // timeout whatever is in flight.
     let mut pipelined = connect_from("127.0.0.3", dns).unwrap();
     let mut burst = Vec::new();
@@ -349,7 +349,7 @@ fn one_source_cannot_hold_every_tcp_slot_nor_keep_one_with_queries_in_flight() {
     assert!(closed(&mut pipelined, Duration::from_secs(8)));
     let held_for = started.elapsed();
     assert!(
-        held_for < Duration::from_millis(2500),
+        (Duration::from_millis(3500)..Duration::from_millis(5500)).contains(&held_for),
         "held for {held_for:?}"
     );
 }
