@@ -14,6 +14,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -60,12 +61,36 @@ fn connect_from(source: &str, to: SocketAddr) -> std::io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// Opens up to `count` connections to `to` from 127.0.0.1 (each bounded to 1 s:
-/// a server out of descriptors leaves connects hanging in its backlog).
+/// Opens up to `count` connections to `to` from 127.0.0.1, each given 300 ms:
+/// a server out of descriptors leaves connects hanging in its backlog, and a
+/// SYN that meets a closed connection's TIME_WAIT on loopback is resent only
+/// after a second.
 fn flood(to: SocketAddr, count: usize) -> Vec<TcpStream> {
     (0..count)
-        .filter_map(|_| TcpStream::connect_timeout(&to, Duration::from_secs(1)).ok())
+        .filter_map(|_| TcpStream::connect_timeout(&to, Duration::from_millis(300)).ok())
         .collect()
+}
+
+/// Keeps [`FLOOD`] idle connections to `to` open from 127.0.0.1, opening a new
+/// one as soon as one is closed, until `stop` is set.
+fn hold_flood(to: SocketAddr, stop: &AtomicBool) {
+    let mut held = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        held.retain(|stream: &TcpStream| !closed_now(stream));
+        let missing = FLOOD - held.len();
+        held.extend(flood(to, missing.min(64)));
+    }
+}
+
+/// Whether the peer has closed `stream`, without waiting.
+fn closed_now(stream: &TcpStream) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 64];
+    match (&*stream).read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != ErrorKind::WouldBlock,
+    }
 }
 
 /// Whether the peer has closed `stream` (EOF or reset), waiting at most `wait`.
@@ -319,22 +344,22 @@ fn one_source_cannot_hold_every_tcp_slot_nor_keep_one_with_queries_in_flight() {
     let (server, _) = start(state.path(), &config, &[], None);
     let dns: SocketAddr = format!("127.0.0.1:{}", server.port).parse().unwrap();
 
-    // 127.0.0.1 holds as many idle connections as it can, refilled as they
-    // close, while 127.0.0.2 asks over TCP.
-    let mut held = flood(dns, FLOOD);
-    let mut answered = 0;
-    let tries = 8;
-    for _ in 0..tries {
-        if dig_tcp_from(server.port, "127.0.0.2") {
-            answered += 1;
-        }
-        held.retain_mut(|stream| !closed(stream, Duration::from_millis(1)));
-        let missing = FLOOD - held.len();
-        held.extend(flood(dns, missing));
-        sleep(Duration::from_millis(200));
-    }
-    assert_eq!(answered, tries, "{}", server.log_text());
-    drop(held);
+    // 127.0.0.1 holds as many idle connections as it can, refilled as soon as
+    // they close, while 127.0.0.2 asks over TCP.
+    let stop = AtomicBool::new(false);
+    let answered = std::thread::scope(|scope| {
+        scope.spawn(|| hold_flood(dns, &stop));
+        sleep(Duration::from_secs(3));
+        let answered = (0..10)
+            .filter(|_| {
+                sleep(Duration::from_millis(300));
+                dig_tcp_from(server.port, "127.0.0.2")
+            })
+            .count();
+        stop.store(true, Ordering::Relaxed);
+        answered
+    });
+    assert_eq!(answered, 10, "{}", server.log_text());
 
     // Pipelined queries the upstream never answers: each would take the
     // forwarder's 10 s deadline, but the connection is closed at the 4 s idle
