@@ -14,9 +14,12 @@
 //! - [`forward`]: answers for names outside every local zone, from upstreams.
 //! - [`serve`]: start-up, the UDP [`dataplane`] (either backend) and [`tcp`]
 //!   listeners, SIGHUP/SIGTERM.
+//! - [`budget`]: the descriptor limit, its split between the classes of
+//!   connections and sockets, and the gates that admit connections.
 #![deny(unsafe_code)]
 
 pub mod api;
+pub mod budget;
 pub mod cli;
 pub mod config;
 pub mod dataplane;

@@ -37,6 +37,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::api::{Api, ApiStartError, Telemetry};
+use crate::budget::{Budgets, ConnectionGate};
 use crate::config::{ApiSettings, ServeConfig};
 use crate::dataplane::{self, Dataplane};
 use crate::etcd::writer::EtcdWriter;
@@ -79,6 +80,8 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
 }
 
 async fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    // The caps that fit the descriptor limit replace those configured.
+    let (config, budgets) = Budgets::fit(config);
     let sources = FileSources::from_config(&config);
     let table = Table::new();
     let publisher = PublisherHandle::new(Publisher::new(
@@ -119,7 +122,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             .map_err(|source| ServeError::Tcp { addr, source })?;
         let tcp_config = TcpConfig {
             idle_timeout: config.tcp.idle_timeout,
-            max_connections: config.tcp.max_connections,
+            connections: Arc::clone(&budgets.tcp),
             write_timeout: config.tcp.write_timeout,
         };
         tcp_tasks.push(tokio::spawn(serve_tcp(
@@ -144,7 +147,8 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             let telemetry = Telemetry::new(table.clone(), dataplane.core_source())
                 .with_publisher(status)
                 .with_tcp_answers(Arc::clone(&tcp_answers))
-                .with_forwarder(forwarder.clone());
+                .with_forwarder(forwarder.clone())
+                .with_budgets(Arc::clone(&budgets));
             let telemetry = match (etcd_status, &etcd_records) {
                 (Some(status), Some(records)) => telemetry.with_etcd(status, Arc::clone(records)),
                 _ => telemetry,
@@ -156,6 +160,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                 &publisher,
                 etcd_records.as_ref(),
                 telemetry,
+                Arc::clone(&budgets.api),
             )
             .await?;
             store_writer = writer;
@@ -210,6 +215,7 @@ async fn start_api(
     publisher: &PublisherHandle,
     etcd_records: Option<&SharedRecords>,
     telemetry: Telemetry,
+    gate: Arc<ConnectionGate>,
 ) -> Result<(Api, Option<EmbeddedWriter>), ServeError> {
     let mut store_writer = None;
     let writer: Arc<dyn RecordWriter> = match (&config.etcd, etcd_records) {
@@ -243,7 +249,7 @@ async fn start_api(
     let telemetry = Arc::new(telemetry);
     // start_api runs once the first table is published.
     telemetry.set_ready();
-    let api = Api::bind(settings, writer, telemetry).await?;
+    let api = Api::bind(settings, writer, telemetry, gate).await?;
     let addr = api
         .local_addr()
         .map_or_else(|_| settings.listen.to_string(), |a| a.to_string());
