@@ -8,95 +8,11 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
-use std::thread::sleep;
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::api::{Api, Reply, TOKEN};
 use support::etcd::Etcd;
 use support::{Server, ZONE, free_port, lines};
-
-const TOKEN: &str = "s3cret-token";
-
-/// A client of one server's API.
-struct Api {
-    base: String,
-    /// Extra `curl` arguments (`--cacert` for HTTPS).
-    curl: Vec<String>,
-}
-
-/// What `curl` got: status and body.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
-    }
-}
-
-impl Api {
-    fn new(port: u16) -> Api {
-        Api {
-            base: format!("http://127.0.0.1:{port}"),
-            curl: Vec::new(),
-        }
-    }
-
-    /// `method path` with `body`, carrying `token` as a bearer token if given.
-    fn send(&self, method: &str, path: &str, body: Option<&str>, token: Option<&str>) -> Reply {
-        let mut command = Command::new("curl");
-        command
-            .args(["-sS", "--max-time", "10", "-X", method])
-            .args(&self.curl)
-            .args(["-w", "\n%{http_code}"]);
-        if let Some(token) = token {
-            command.args(["-H", &format!("Authorization: Bearer {token}")]);
-        }
-        if let Some(body) = body {
-            command.args([
-                "-H",
-                "Content-Type: application/json",
-                "--data-binary",
-                body,
-            ]);
-        }
-        let output = command
-            .arg(format!("{}{path}", self.base))
-            .output()
-            .expect("run curl (tools/test installs it)");
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
-        Reply {
-            status: status.trim().parse().unwrap_or(0),
-            body: body.to_owned(),
-        }
-    }
-
-    fn get(&self, path: &str) -> Reply {
-        self.send("GET", path, None, Some(TOKEN))
-    }
-
-    fn post(&self, path: &str, body: &str) -> Reply {
-        self.send("POST", path, Some(body), Some(TOKEN))
-    }
-
-    /// Polls `/healthz` until the API answers.
-    fn wait_up(&self, server: &Server) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.send("GET", "/healthz", None, None).status != 200 {
-            assert!(
-                Instant::now() < deadline,
-                "the API did not come up: {}",
-                server.log_text()
-            );
-            sleep(Duration::from_millis(50));
-        }
-    }
-}
 
 /// `ferrodns serve` with the test zone from a file, the store in `state` (which
 /// outlives the server), `--domain svc.example.`, and the API on a free port;
