@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
-use support::api::{Api, Reply, TOKEN};
+use support::api::{Api, Reply, TOKEN, serve_etcd};
 use support::etcd::Etcd;
 use support::{Server, ZONE, free_port, lines};
 
@@ -655,27 +655,7 @@ fn with_etcd_writes_land_in_etcd_and_are_answered() {
         "/containerdns/com/example/seed/debebe8d/",
         r#"{"host":"10.0.0.1","type":"A","ttl":30}"#,
     );
-    let dir = tempfile::tempdir().expect("temp dir");
-    let token = dir.path().join("token");
-    std::fs::write(&token, TOKEN).expect("token");
-    let port = free_port();
-    let args: Vec<String> = [
-        "serve".to_owned(),
-        "--workers".into(),
-        "1".into(),
-        "--etcd".into(),
-        etcd.url(),
-        "--domain".into(),
-        "example.com".into(),
-        "--api".into(),
-        format!("127.0.0.1:{port}"),
-        "--api-token-file".into(),
-        token.display().to_string(),
-    ]
-    .into();
-    let server = Server::spawn(dir, args, "seed.example.com");
-    let api = Api::new(port);
-    api.wait_up(&server);
+    let (server, api) = serve_etcd(&[etcd.url()], &[], "seed.example.com");
 
     assert_eq!(
         api.get("/v1/zones").json(),
@@ -734,29 +714,9 @@ fn readyz_waits_until_the_table_holds_what_etcd_holds() {
     let dir = tempfile::tempdir().expect("temp dir");
     let zone = dir.path().join("example.test.zone");
     std::fs::write(&zone, ZONE).expect("zone");
-    let token = dir.path().join("token");
-    std::fs::write(&token, TOKEN).expect("token");
-    let port = free_port();
-    let args: Vec<String> = [
-        "serve".to_owned(),
-        "--workers".into(),
-        "1".into(),
-        "--zone".into(),
-        format!("example.test.={}", zone.display()),
-        "--etcd".into(),
-        etcd.url(),
-        "--domain".into(),
-        "example.com".into(),
-        "--api".into(),
-        format!("127.0.0.1:{port}"),
-        "--api-token-file".into(),
-        token.display().to_string(),
-    ]
-    .into();
+    let zone = format!("example.test.={}", zone.display());
     // etcd is down and there is no snapshot: the etcd zone is served empty.
-    let server = Server::spawn(dir, args, "web.example.test");
-    let api = Api::new(port);
-    api.wait_up(&server);
+    let (server, api) = serve_etcd(&[etcd.url()], &["--zone", &zone], "web.example.test");
     let waiting = api.send("GET", "/readyz", None, None);
     assert_eq!(waiting.status, 503, "{}", waiting.body);
     assert_eq!(api.send("GET", "/healthz", None, None).status, 200);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::Server;
+use super::{Server, free_port};
 
 /// The token the tests' servers are started with.
 pub(crate) const TOKEN: &str = "s3cret-token";
@@ -122,4 +122,31 @@ impl Api {
             sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// `ferrodns serve` fed by the etcd `endpoints`, serving `example.com` from
+/// them, with the API on a free port and [`TOKEN`], `extra` appended; waits
+/// until it answers `probe` and its API is up.
+pub(crate) fn serve_etcd(endpoints: &[String], extra: &[&str], probe: &str) -> (Server, Api) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let token = dir.path().join("token");
+    std::fs::write(&token, TOKEN).expect("token");
+    let port = free_port();
+    let mut args: Vec<String> = vec!["serve".into(), "--workers".into(), "1".into()];
+    for endpoint in endpoints {
+        args.extend(["--etcd".into(), endpoint.clone()]);
+    }
+    args.extend([
+        "--domain".into(),
+        "example.com".into(),
+        "--api".into(),
+        format!("127.0.0.1:{port}"),
+        "--api-token-file".into(),
+        token.display().to_string(),
+    ]);
+    args.extend(extra.iter().map(ToString::to_string));
+    let server = Server::spawn(dir, args, probe);
+    let api = Api::new(port);
+    api.wait_up(&server);
+    (server, api)
 }

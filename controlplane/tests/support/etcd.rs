@@ -179,6 +179,15 @@ impl Etcd {
         self.ctl_checked(&["del", key]);
     }
 
+    /// True when this member leads the cluster.
+    pub(crate) fn is_leader(&self) -> bool {
+        let json = self.ctl_checked(&["endpoint", "status", "-w", "json"]);
+        let value: serde_json::Value = serde_json::from_str(&json).expect("etcdctl json");
+        let status = &value[0]["Status"];
+        status["leader"].as_u64().is_some()
+            && status["leader"].as_u64() == status["header"]["member_id"].as_u64()
+    }
+
     /// The current revision of the store.
     pub(crate) fn revision(&self) -> i64 {
         let json = self.ctl_checked(&["get", "/", "-w", "json"]);
