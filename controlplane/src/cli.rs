@@ -58,6 +58,29 @@ pub enum StoreAction {
     List { origin: Option<String> },
     /// Remove zone ORIGIN and its records.
     RemoveZone { origin: String },
+    /// Add records given as zone-file lines with absolute owners, e.g.
+    /// "www.svc.example. 300 IN A 10.0.0.1" (one argument each). One
+    /// transaction, with the REST API's rules: a refused record writes nothing.
+    Add {
+        #[arg(required = true, value_name = "RECORD")]
+        records: Vec<String>,
+    },
+    /// Print the records at NAME (of type TYPE only, when given).
+    Get {
+        name: String,
+        #[arg(value_name = "TYPE")]
+        rtype: Option<String>,
+    },
+    /// Delete the records at NAME: all of them, those of type TYPE, or the one
+    /// whose data is DATA (presentation format, e.g. "10.0.0.1" or
+    /// "10 5 80 web.svc.example.").
+    Delete {
+        name: String,
+        #[arg(value_name = "TYPE")]
+        rtype: Option<String>,
+        #[arg(value_name = "DATA")]
+        data: Option<String>,
+    },
 }
 
 /// Options of `ferrodns serve` (and `check-config`). Every one overrides the

@@ -211,7 +211,9 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let mut store_writer = None;
     let api_task = match &config.api {
         Some(settings) => {
+            let status = publisher.read(Publisher::status).await;
             let telemetry = Telemetry::new(table.clone(), core_source(Arc::clone(&udp)))
+                .with_publisher(status)
                 .with_tcp_answers(Arc::clone(&tcp_answers))
                 .with_forwarder(forwarder.clone());
             let telemetry = match (etcd_status, &etcd_records) {

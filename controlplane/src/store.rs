@@ -47,6 +47,8 @@
 //! open. Every method blocks on disk I/O; async callers should run them on a
 //! blocking thread (`tokio::task::spawn_blocking`).
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -110,39 +112,10 @@ pub enum StoreError {
     /// The zone asked for is not stored.
     #[error("zone {0} is not in the store")]
     NoSuchZone(Name),
-    /// A CNAME would share its name with other data (RFC 1034 §3.6.2).
-    #[error(
-        "CNAME conflict at {name}: cannot add {adding} where {existing} exists \
-         (a CNAME cannot share its name with other records)"
-    )]
-    CnameConflict {
-        name: Name,
-        adding: RType,
-        existing: RType,
-    },
-    /// The record itself is not acceptable.
-    #[error("invalid record {record}: {reason}")]
-    InvalidRecord {
-        record: Box<Record>,
-        reason: &'static str,
-    },
-}
-
-impl From<RuleError> for StoreError {
-    fn from(error: RuleError) -> Self {
-        match error {
-            RuleError::Invalid { record, reason } => StoreError::InvalidRecord { record, reason },
-            RuleError::CnameConflict {
-                name,
-                adding,
-                existing,
-            } => StoreError::CnameConflict {
-                name,
-                adding,
-                existing,
-            },
-        }
-    }
+    /// The change breaks a [record-change rule](crate::records::rules): an
+    /// invalid record, a CNAME beside other data, a name over a limit.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
 }
 
 /// What the store holds at one name; see [`Store::name_state`].
@@ -306,11 +279,10 @@ impl Store {
                 for value in moved {
                     let record = self.decode_value(&value)?;
                     if record.rtype() == RType::CNAME && record.name == *apex {
-                        return Err(RuleError::Invalid {
+                        return Err(StoreError::Rule(RuleError::Invalid {
                             record: Box::new(record),
                             reason: "a zone apex cannot hold a CNAME; delete it before adding the zone",
-                        }
-                        .into());
+                        }));
                     }
                     records
                         .insert(record_key(apex, &record).as_slice(), value.as_slice())
@@ -377,6 +349,7 @@ impl Store {
         &self,
         zones: &Table<'_, Bytes, Bytes>,
         table: &mut Table<'_, Bytes, Bytes>,
+        held: &mut HashMap<Vec<u8>, Vec<Record>>,
         change: &Change,
     ) -> Result<Applied, StoreError> {
         rules::check_change(change)?;
@@ -393,8 +366,18 @@ impl Store {
         };
         let mut owner = name_key(&zone);
         push_name_key(&mut owner, name);
-        let current = self.read_prefix(table, &owner)?;
-        let edit = rules::plan(&zone, &current, change)?;
+        let current = match held.entry(owner) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                let records = self.read_prefix(table, entry.key())?;
+                entry.insert(records)
+            }
+        };
+        let edit = rules::plan(&zone, current, change)?;
+        current.retain(|r| {
+            !edit.remove.contains(r) && !edit.add.iter().any(|added| added.data == r.data)
+        });
+        current.extend(edit.add.iter().cloned());
         for record in &edit.remove {
             table
                 .remove(record_key(&zone, record).as_slice())
@@ -454,9 +437,12 @@ impl Store {
                 .open_table(RECORDS)
                 .ctx(&self.path, "open records table")
                 .map_err(whole)?;
+            // What each touched name holds, kept up to date through the batch, so
+            // that many changes at one name read it once.
+            let mut held = HashMap::new();
             for (at, change) in changes.iter().enumerate() {
                 let done = self
-                    .apply_one(&zones, &mut table, change)
+                    .apply_one(&zones, &mut table, &mut held, change)
                     .map_err(|source| BatchError {
                         change: Some(at),
                         source,
@@ -897,7 +883,7 @@ mod tests {
         let batch = [a("a.example.com", 300, 2), too_long];
         let err = f.store.put_records(&batch).err();
         assert!(
-            matches!(&err, Some(StoreError::InvalidRecord { record, .. }) if record.name == name("t.example.com")),
+            matches!(&err, Some(StoreError::Rule(RuleError::Invalid { record, .. })) if record.name == name("t.example.com")),
             "{err:?}"
         );
         assert!(
@@ -913,7 +899,7 @@ mod tests {
         let refused = |record: Record| {
             matches!(
                 f.store.put_records(&[record]),
-                Err(StoreError::InvalidRecord { .. })
+                Err(StoreError::Rule(RuleError::Invalid { .. }))
             )
         };
         assert!(refused(Record::new(
@@ -1076,12 +1062,12 @@ mod tests {
             .store
             .put_records(&[cname("WWW.example.com", "elsewhere.org")])
         {
-            Err(e @ StoreError::CnameConflict { .. }) => {
-                let StoreError::CnameConflict {
+            Err(e @ StoreError::Rule(RuleError::CnameConflict { .. })) => {
+                let StoreError::Rule(RuleError::CnameConflict {
                     name: n,
                     adding,
                     existing,
-                } = &e
+                }) = &e
                 else {
                     unreachable!()
                 };
@@ -1098,10 +1084,10 @@ mod tests {
         assert!(matches!(
             f.store
                 .put_records(&[cname("t.example.com", "elsewhere.org")]),
-            Err(StoreError::CnameConflict {
+            Err(StoreError::Rule(RuleError::CnameConflict {
                 existing: RType::TXT,
                 ..
-            })
+            }))
         ));
 
         ok(f.store
@@ -1112,10 +1098,10 @@ mod tests {
         ] {
             assert!(matches!(
                 f.store.put_records(&[other]),
-                Err(StoreError::CnameConflict {
+                Err(StoreError::Rule(RuleError::CnameConflict {
                     existing: RType::CNAME,
                     ..
-                })
+                }))
             ));
         }
         // Within one batch too, and then nothing is written.
@@ -1124,7 +1110,7 @@ mod tests {
                 cname("new.example.com", "x.org"),
                 a("new.example.com", 1, 1)
             ]),
-            Err(StoreError::CnameConflict { .. })
+            Err(StoreError::Rule(RuleError::CnameConflict { .. }))
         ));
         assert_eq!(
             ok(f.store.delete_records(&name("new.example.com"), None, None)),

@@ -6,10 +6,16 @@
 use std::fmt::Write;
 
 use ferrodns_dataplane::name::{Name, NameError};
+use ferrodns_dataplane::record::{RData, RType, Record};
 
 use crate::cli::{StoreAction, StoreArgs};
+use crate::records::Change;
+use crate::records::rules::{Brief, quote};
 use crate::store::{Store, StoreError};
-use crate::zonefile::{ZoneFileError, parse_zone_file};
+use crate::zonefile::{ZoneFileError, parse_record_line, parse_zone_file};
+
+/// TTL of an added record line that gives none.
+const DEFAULT_TTL: u32 = 30;
 
 /// Why a store command failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +28,24 @@ pub enum StoreCliError {
     Store(#[from] StoreError),
     #[error("no zone {0} in the store")]
     NoSuchZone(Name),
+    #[error("bad name {text:?}: {source}")]
+    Name { text: String, source: NameError },
+    #[error("bad record type {0:?}")]
+    Type(String),
+    #[error("bad {rtype} data {:?}: {reason}", quote(data))]
+    Data {
+        rtype: RType,
+        data: String,
+        reason: String,
+    },
+    #[error("record {at}: {source}")]
+    Record { at: usize, source: ZoneFileError },
+    #[error("record {at} ({}): {source}", Brief(record))]
+    Refused {
+        at: usize,
+        record: Box<Record>,
+        source: StoreError,
+    },
 }
 
 /// Runs one store command and returns what to print.
@@ -57,6 +81,50 @@ pub fn run(args: &StoreArgs) -> Result<String, StoreCliError> {
                 let _ = writeln!(out, "{record}");
             }
         }
+        StoreAction::Add { records } => {
+            let records = records
+                .iter()
+                .enumerate()
+                .map(|(at, line)| {
+                    parse_record_line(line, Some(&Name::root()), DEFAULT_TTL)
+                        .map_err(|source| StoreCliError::Record { at: at + 1, source })
+                })
+                .collect::<Result<Vec<Record>, _>>()?;
+            let changes: Vec<Change> = records.iter().cloned().map(Change::Add).collect();
+            let applied =
+                store.apply(&changes).map_err(|e| match e.change {
+                    Some(at) => StoreCliError::Refused {
+                        at: at + 1,
+                        record: Box::new(records.get(at).cloned().unwrap_or_else(|| {
+                            Record::new(Name::root(), 0, RData::Txt(Vec::new()))
+                        })),
+                        source: e.source,
+                    },
+                    None => StoreCliError::Store(e.source),
+                })?;
+            let _ = writeln!(out, "{} records added", applied.written);
+        }
+        StoreAction::Get { name, rtype } => {
+            let name = parse_name(name)?;
+            let rtype = rtype.as_deref().map(parse_type).transpose()?;
+            let held = store
+                .name_state(&name)?
+                .map(|state| state.records)
+                .unwrap_or_default();
+            for record in held.iter().filter(|r| rtype.is_none_or(|t| r.rtype() == t)) {
+                let _ = writeln!(out, "{record}");
+            }
+        }
+        StoreAction::Delete { name, rtype, data } => {
+            let name = parse_name(name)?;
+            let rtype = rtype.as_deref().map(parse_type).transpose()?;
+            let data = match (rtype, data) {
+                (Some(rtype), Some(text)) => Some(parse_data(&name, rtype, text)?),
+                _ => None,
+            };
+            let removed = store.delete_records(&name, rtype, data.as_ref())?;
+            let _ = writeln!(out, "{removed} records removed");
+        }
         StoreAction::RemoveZone { origin } => {
             let origin = parse_origin(origin)?;
             if !store.remove_zone(&origin)? {
@@ -66,6 +134,29 @@ pub fn run(args: &StoreArgs) -> Result<String, StoreCliError> {
         }
     }
     Ok(out)
+}
+
+fn parse_name(text: &str) -> Result<Name, StoreCliError> {
+    Name::from_ascii(text).map_err(|source| StoreCliError::Name {
+        text: text.to_owned(),
+        source,
+    })
+}
+
+fn parse_type(text: &str) -> Result<RType, StoreCliError> {
+    RType::from_mnemonic(text).ok_or_else(|| StoreCliError::Type(text.to_owned()))
+}
+
+/// Rdata of `rtype` in presentation format, read as the zone-file parser reads it.
+fn parse_data(name: &Name, rtype: RType, text: &str) -> Result<RData, StoreCliError> {
+    let line = format!("{name} 0 IN {rtype} {text}");
+    parse_record_line(&line, Some(&Name::root()), 0)
+        .map(|record| record.data)
+        .map_err(|e| StoreCliError::Data {
+            rtype,
+            data: text.to_owned(),
+            reason: e.kind.to_string(),
+        })
 }
 
 fn parse_origin(text: &str) -> Result<Name, StoreCliError> {

@@ -330,6 +330,24 @@ fn a_missing_or_wrong_token_is_401_and_writes_nothing() {
     assert_eq!(api.get("/v1/records/evil.svc.example.").status, 404);
 }
 
+/// Issue 17, item 7: the API creates no zone at the root or a top-level domain
+/// (it would take every name under it from the forwarder).
+#[test]
+fn the_api_creates_no_root_or_top_level_zone() {
+    let state = tempfile::tempdir().expect("state dir");
+    let (server, api) = start(state.path(), &[]);
+    for zone in [".", "com.", "com"] {
+        let refused = api.post("/v1/zones", &format!(r#"{{"name":"{zone}"}}"#));
+        assert_eq!(refused.status, 400, "{zone}: {}", refused.body);
+        assert_eq!(refused.json()["field"], "name");
+    }
+    let zones = api.get("/v1/zones").json();
+    assert!(!zones.to_string().contains("\"com.\""), "{zones}");
+    // Not a local zone: without a forwarder, REFUSED (a zone would answer its SOA).
+    let soa = server.dig(&["com.", "SOA"]);
+    assert!(soa.contains("status: REFUSED"), "{soa}");
+}
+
 #[test]
 fn without_a_token_file_the_token_comes_from_the_environment() {
     let state = tempfile::tempdir().expect("state dir");
@@ -480,6 +498,75 @@ fn records_written_over_rest_survive_a_restart() {
         api.get("/v1/records/kept.svc.example.").json()["records"][0]["data"],
         "10.4.0.1"
     );
+}
+
+/// Issue 17, defect 1: a write the answer table cannot serve is refused before
+/// anything is stored, so no write can keep the server from starting.
+#[test]
+fn a_write_over_the_limits_is_refused_and_every_restart_serves() {
+    let state = tempfile::tempdir().expect("state dir");
+    let (server, api) = start(state.path(), &[]);
+    // 150 strings of 255 octets: about 38 KB of answer, under the limit once.
+    let txt = |letter: char| {
+        let strings: Vec<String> = (0..150)
+            .map(|_| format!("\\\"{}\\\"", letter.to_string().repeat(255)))
+            .collect();
+        format!(
+            r#"{{"name":"big.svc.example.","type":"TXT","data":"{}"}}"#,
+            strings.join(" ")
+        )
+    };
+    assert_eq!(api.post("/v1/records", &txt('a')).status, 201);
+    let refused = api.post("/v1/records", &txt('b'));
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    let error = refused.json()["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        error.contains("RRset TXT") && error.contains("limit of 65000 bytes"),
+        "{error}"
+    );
+    assert!(
+        refused.body.len() < 2_000,
+        "the refusal echoes {} bytes",
+        refused.body.len()
+    );
+    // 60,000 addresses in one containerdns POST: refused whole.
+    let ips: Vec<String> = (0..60_000u32)
+        .map(|i| format!("\"10.{}.{}.{}\"", (i >> 16) & 255, (i >> 8) & 255, i & 255))
+        .collect();
+    let body = state.path().join("many.json");
+    std::fs::write(
+        &body,
+        format!(r#"{{"type":"A","ips":[{}]}}"#, ips.join(",")),
+    )
+    .expect("body");
+    let many = api.post_file(
+        &format!("/containerdns/api/many.svc.example?token={TOKEN}"),
+        &body,
+    );
+    assert!(
+        (400..500).contains(&many.status),
+        "{} {}",
+        many.status,
+        many.body
+    );
+    assert!(
+        many.body.starts_with("ERR, ") && many.body.contains("limit of"),
+        "{}",
+        many.body
+    );
+    assert_eq!(status(&server, "many.svc.example."), "NXDOMAIN");
+
+    server.signal("-HUP");
+    server.wait_until("the reload", |s| {
+        s.log_text().matches("table published").count() >= 2
+    });
+    assert!(server.stop().success());
+    let (server, _api) = start(state.path(), &[]);
+    assert_eq!(short(&server, "big.svc.example.", "TXT").len(), 1);
+    assert_eq!(status(&server, "many.svc.example."), "NXDOMAIN");
 }
 
 #[test]

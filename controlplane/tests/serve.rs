@@ -157,6 +157,34 @@ fn a_bad_zone_file_at_start_is_named_and_fatal() {
     );
 }
 
+/// A name whose records cannot be compiled (here an RRset no answer can carry,
+/// which the zone-file syntax allows) is served empty and logged; the rest of
+/// the zone is served, at start and after a reload.
+#[test]
+fn a_name_that_cannot_be_compiled_does_not_stop_the_start() {
+    let many: String = (0..5000u32)
+        .map(|i| format!("big IN A 10.9.{}.{}\n", i >> 8, i & 255))
+        .collect();
+    let zone = format!("{ZONE}{many}");
+    let server = Server::start(&[("example.test.", &zone)], &[], "web.example.test");
+    assert_eq!(lines(&server.dig(&["+short", "new.example.test"])).len(), 0);
+    assert!(lines(&server.dig(&["+short", "web.example.test"])).contains(&"10.0.0.1".to_owned()));
+    let answer = server.dig(&["big.example.test", "A"]);
+    assert!(
+        answer.contains("status: NOERROR") && answer.contains("ANSWER: 0"),
+        "{answer}"
+    );
+    let log = server.log_text();
+    assert!(log.contains("big.example.test. cannot be served"), "{log}");
+    let zone_path = server.path("example.test.zone");
+    write(&zone_path, &format!("{zone}new IN A 10.5.0.1\n"));
+    server.signal("-HUP");
+    server.wait_until("the reload", |s| {
+        lines(&s.dig(&["+short", "new.example.test"])) == ["10.5.0.1"]
+    });
+    assert_eq!(server.stop().code(), Some(0));
+}
+
 #[test]
 fn sigterm_stops_cleanly() {
     let server = example();
@@ -298,4 +326,49 @@ fn answers_over_ipv6_udp_and_tcp() {
         lines(&server.dig6(port, &["+tcp", "+short", "web.example.test"])).len(),
         3
     );
+}
+
+/// `ferrodns store` edits single records: add, get, delete one record, one
+/// type, a whole name; refused records write nothing.
+#[test]
+fn the_store_command_adds_gets_and_deletes_single_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("records.redb");
+    let store = store.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let output = ferrodns(&[&["store", "--store", store], args].concat());
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    assert!(run(&["import", "svc.test."]).0);
+    let (ok, out) = run(&[
+        "add",
+        "web.svc.test. 60 IN A 10.8.0.1",
+        "web.svc.test. 60 IN A 10.8.0.2",
+        "web.svc.test. 60 IN TXT \"hello\"",
+    ]);
+    assert!(ok && out.contains("3 records added"), "{out}");
+    let (ok, out) = run(&["add", "web.svc.test. 60 IN CNAME elsewhere.test."]);
+    assert!(!ok && out.contains("CNAME conflict"), "{out}");
+    let (_, out) = run(&["get", "web.svc.test.", "A"]);
+    assert_eq!(
+        lines(&out),
+        [
+            "web.svc.test. 60 IN A 10.8.0.1",
+            "web.svc.test. 60 IN A 10.8.0.2"
+        ]
+    );
+    let (ok, out) = run(&["delete", "web.svc.test.", "A", "10.8.0.1"]);
+    assert!(ok && out.contains("1 records removed"), "{out}");
+    let (ok, out) = run(&["delete", "web.svc.test.", "TXT"]);
+    assert!(ok && out.contains("1 records removed"), "{out}");
+    let (_, out) = run(&["get", "web.svc.test."]);
+    assert_eq!(lines(&out), ["web.svc.test. 60 IN A 10.8.0.2"]);
+    let (ok, out) = run(&["delete", "web.svc.test."]);
+    assert!(ok && out.contains("1 records removed"), "{out}");
+    let (ok, out) = run(&["delete", "web.svc.test.", "A", "not-an-address"]);
+    assert!(!ok && out.contains("bad A data"), "{out}");
 }

@@ -4,8 +4,10 @@
 //! the environment variable `FERRODNS_API_TOKEN`; the API does not start without
 //! one. The checks are middleware, so they run before any handler extracts the
 //! body: a request with a missing or wrong token is answered `401` without its
-//! body being read. Tokens are compared with [`subtle`]'s constant-time equality,
-//! so the time to refuse says nothing about how much of the token was right.
+//! body being read. Tokens are compared with [`subtle`]'s constant-time equality
+//! over the presented token's whole length (the secret repeated to that length,
+//! and the lengths compared in constant time too), so the time to refuse says
+//! nothing about how much of the token, nor how long a token, was right.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -52,9 +54,20 @@ impl Token {
         Ok(Token(text.into_bytes().into_boxed_slice()))
     }
 
-    /// Constant-time equality with what a request presented.
+    /// Constant-time equality with what a request presented. `subtle`'s slice
+    /// equality returns at once on a length mismatch, which would time the
+    /// token's length; here the work depends on the presented length only.
     fn accepts(&self, presented: &[u8]) -> bool {
-        self.0.ct_eq(presented).into()
+        let secret: Vec<u8> = self
+            .0
+            .iter()
+            .copied()
+            .cycle()
+            .take(presented.len())
+            .collect();
+        let same_bytes = secret.ct_eq(presented);
+        let same_length = (self.0.len() as u64).ct_eq(&(presented.len() as u64));
+        (same_bytes & same_length).into()
     }
 }
 
@@ -95,5 +108,27 @@ pub(crate) async fn query_token(
     match presented {
         Some(presented) if token.accepts(presented.as_bytes()) => next.run(request).await,
         _ => (StatusCode::UNAUTHORIZED, "ERR, unauthorized").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_token_is_accepted() {
+        let token = Token(b"s3cret".to_vec().into_boxed_slice());
+        assert!(token.accepts(b"s3cret"));
+        for wrong in [
+            &b""[..],
+            b"s3cre",
+            b"s3crets",
+            b"s3cret\n",
+            b"s3cret s3cret",
+            b"S3cret",
+            b"s3crets3cret",
+        ] {
+            assert!(!token.accepts(wrong), "{wrong:?}");
+        }
     }
 }

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, capped};
 use super::record::{DEFAULT_TTL, MAX_TTL};
 use crate::records::{Change, NameFilter, RecordQuery, ZonedRecord};
 
@@ -56,7 +56,7 @@ pub(crate) struct Text(StatusCode, String);
 
 impl IntoResponse for Text {
     fn into_response(self) -> Response {
-        (self.0, self.1).into_response()
+        (self.0, capped(self.1)).into_response()
     }
 }
 

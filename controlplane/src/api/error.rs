@@ -81,9 +81,39 @@ impl ApiError {
     }
 }
 
+/// Longest error message an answer carries: a refused value is quoted, and a
+/// request body may be a megabyte of it.
+pub(crate) const MAX_ERROR_CHARS: usize = 512;
+
+/// `message`, cut to [`MAX_ERROR_CHARS`] with a note of its length.
+pub(crate) fn capped(message: String) -> String {
+    match message.char_indices().nth(MAX_ERROR_CHARS) {
+        Some((cut, _)) => format!(
+            "{}… (error message cut at {MAX_ERROR_CHARS} of {} characters)",
+            message.get(..cut).unwrap_or_default(),
+            message.chars().count()
+        ),
+        None => message,
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": self.error, "field": self.field});
+        let body = json!({"error": capped(self.error), "field": self.field});
         (self.status, Json(body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_message_is_cut_and_says_so() {
+        let long = "x".repeat(70_000);
+        let cut = capped(long);
+        assert!(cut.chars().count() < MAX_ERROR_CHARS + 80, "{}", cut.len());
+        assert!(cut.ends_with("(error message cut at 512 of 70000 characters)"));
+        assert_eq!(capped("short".into()), "short");
     }
 }

@@ -35,6 +35,7 @@ use super::AppState;
 use crate::etcd::records::HealthTarget;
 use crate::etcd::{EtcdStatus, SharedRecords};
 use crate::forward::{ForwardStats, Forwarder};
+use crate::pipeline::PublisherStatus;
 
 /// One poll loop's counters, as the backends keep them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,6 +58,7 @@ pub struct Telemetry {
     table: Table,
     cores: CoreSource,
     etcd: Option<(Arc<EtcdStatus>, SharedRecords)>,
+    publisher: Arc<PublisherStatus>,
     forwarder: Option<Forwarder>,
     /// Answers the TCP listener gave, by RCODE and question type.
     tcp_answers: Arc<SharedAnswerCounts>,
@@ -79,6 +81,7 @@ impl Telemetry {
             table,
             cores,
             etcd: None,
+            publisher: Arc::default(),
             forwarder: None,
             tcp_answers: Arc::default(),
             ready: AtomicBool::new(false),
@@ -89,6 +92,12 @@ impl Telemetry {
     /// Adds the etcd source's status and its index (for the health view).
     pub fn with_etcd(mut self, status: Arc<EtcdStatus>, records: SharedRecords) -> Telemetry {
         self.etcd = Some((status, records));
+        self
+    }
+
+    /// Adds the publisher's counters.
+    pub fn with_publisher(mut self, status: Arc<PublisherStatus>) -> Telemetry {
+        self.publisher = status;
         self
     }
 
@@ -157,6 +166,8 @@ impl Telemetry {
         Stats {
             names: version.name_count(),
             records,
+            uncompilable: self.publisher.uncompilable(),
+            skipped_records: self.publisher.skipped_records(),
             cores,
             answers,
             etcd: self.etcd.as_ref().map(|(status, _)| EtcdFigures {
@@ -189,6 +200,10 @@ pub(crate) struct EtcdFigures {
 pub(crate) struct Stats {
     names: usize,
     records: usize,
+    /// Names served empty because their records cannot be compiled.
+    uncompilable: usize,
+    /// Records the sources gave that could not be kept.
+    skipped_records: u64,
     cores: Vec<CoreCounters>,
     /// Every poll loop's answers and the TCP listener's, summed.
     answers: AnswerCounts,
@@ -235,7 +250,12 @@ impl Stats {
             })
         });
         json!({
-            "table": {"names": self.names, "records": self.records},
+            "table": {
+                "names": self.names,
+                "records": self.records,
+                "uncompilable_names": self.uncompilable,
+                "skipped_records": self.skipped_records,
+            },
             "queries": {
                 "total": self.answers.total(),
                 "by_rcode": by_rcode,
@@ -313,6 +333,18 @@ impl Stats {
             "gauge",
             "Records in the published answer table.",
             plain(self.records.to_string()),
+        );
+        family(
+            "ferrodns_table_uncompilable_names",
+            "gauge",
+            "Names served empty because their records cannot be compiled (each is logged).",
+            plain(self.uncompilable.to_string()),
+        );
+        family(
+            "ferrodns_table_skipped_records_total",
+            "counter",
+            "Records a source gave that could not be kept (each is logged).",
+            plain(self.skipped_records.to_string()),
         );
         if let Some(etcd) = self.etcd {
             family(

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
 use crate::records::ZonedRecord;
+use crate::records::rules::quote;
 use crate::zonefile::parse_record_line;
 
 /// TTL of an input record that gives none.
@@ -125,7 +126,10 @@ pub(crate) fn rdata(
     let line = format!("{owner} {ttl} IN {rtype} {text}");
     parse_record_line(&line, Some(&Name::root()), ttl)
         .map(|record| record.data)
-        .map_err(|e| ApiError::bad(field, format!("bad {rtype} data {text:?}: {}", e.kind)))
+        .map_err(|e| {
+            let text = quote(text);
+            ApiError::bad(field, format!("bad {rtype} data {text:?}: {}", e.kind))
+        })
 }
 
 /// One input record; `prefix` locates the object in the request (`""`,

@@ -68,6 +68,18 @@ pub(crate) async fn add_zone(
     let value = body(bytes)?;
     let object = record::object(&value, "body")?;
     let apex = record::name(record::string(object, "name", "name")?, "name")?;
+    if apex.label_count() < 2 {
+        // A zone at the root or a top-level domain would take every name under
+        // it away from the forwarder: configure such a zone (`[[zone]]`,
+        // `--domain`) if it is really meant.
+        return Err(ApiError::bad(
+            "name",
+            format!(
+                "{apex} is the root or a top-level domain; the API creates zones of two \
+                 labels or more (configure such a zone with --domain or [[zone]])"
+            ),
+        ));
+    }
     let created = state
         .writer
         .add_zone(apex.clone())

@@ -333,7 +333,9 @@ fn rule_error(change: usize, error: RuleError) -> WriteError {
     let reason = error.to_string();
     match error {
         RuleError::CnameConflict { .. } => WriteError::Conflict { change, reason },
-        RuleError::Invalid { .. } => WriteError::Rejected { change, reason },
+        RuleError::Invalid { .. } | RuleError::OverLimit { .. } => {
+            WriteError::Rejected { change, reason }
+        }
     }
 }
 

@@ -63,7 +63,7 @@ mod policies;
 mod publisher;
 mod stored;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -72,7 +72,7 @@ use ferrodns_dataplane::name::Name;
 use ferrodns_dataplane::record::Record;
 
 pub use policies::Policies;
-pub use publisher::{Published, Publisher, PublisherHandle};
+pub use publisher::{Published, Publisher, PublisherHandle, PublisherStatus};
 
 /// Who said it. The order is the order in which a name's records from several
 /// sources are served.

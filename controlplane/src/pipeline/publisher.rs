@@ -3,6 +3,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use ferrodns_dataplane::name::Name;
@@ -27,6 +28,31 @@ pub struct Published {
     pub errors: usize,
 }
 
+/// What the publisher has done, readable without its lock (for `/metrics`).
+#[derive(Debug, Default)]
+pub struct PublisherStatus {
+    uncompilable: AtomicUsize,
+    skipped_records: AtomicU64,
+    publishes: AtomicU64,
+}
+
+impl PublisherStatus {
+    /// Names served empty now because their records cannot be compiled.
+    pub fn uncompilable(&self) -> usize {
+        self.uncompilable.load(Ordering::Relaxed)
+    }
+
+    /// Records ever left out because they could not be kept (each was logged).
+    pub fn skipped_records(&self) -> u64 {
+        self.skipped_records.load(Ordering::Relaxed)
+    }
+
+    /// Table versions published.
+    pub fn publishes(&self) -> u64 {
+        self.publishes.load(Ordering::Relaxed)
+    }
+}
+
 /// Merges every source's records, applies health and publishes the table.
 #[derive(Debug)]
 pub struct Publisher {
@@ -36,6 +62,7 @@ pub struct Publisher {
     down: HashSet<IpAddr>,
     /// Names served empty because their records cannot be compiled.
     failing: HashSet<Name>,
+    status: Arc<PublisherStatus>,
 }
 
 impl Publisher {
@@ -46,7 +73,13 @@ impl Publisher {
             policies,
             down: HashSet::new(),
             failing: HashSet::new(),
+            status: Arc::default(),
         }
+    }
+
+    /// The counters, shared.
+    pub fn status(&self) -> Arc<PublisherStatus> {
+        Arc::clone(&self.status)
     }
 
     pub fn table(&self) -> &Table {
@@ -89,6 +122,15 @@ impl Publisher {
             self.edit(&changes.names)
         };
         published.errors += errors;
+        self.status
+            .skipped_records
+            .fetch_add(errors as u64, Ordering::Relaxed);
+        self.status
+            .uncompilable
+            .store(self.failing.len(), Ordering::Relaxed);
+        if published.published {
+            self.status.publishes.fetch_add(1, Ordering::Relaxed);
+        }
         published
     }
 

@@ -21,6 +21,11 @@
 //! - Adding a record equal to one already there (same type and rdata, names in the
 //!   rdata compared without case) updates its TTL and spelling.
 //! - A replace names one RRset; every record it brings must be of that name and type.
+//! - What a name holds afterwards must be servable: each RRset fits one answer
+//!   ([`MAX_RRSET_BYTES`]) and the name holds at most [`MAX_RECORDS_PER_NAME`]
+//!   records. A write over either limit is refused whole, before anything is
+//!   written, so no write can leave the store or etcd holding a name the table
+//!   cannot compile (which, at load, would be served empty).
 
 use ferrodns_dataplane::name::Name;
 use ferrodns_dataplane::record::{RData, RType, Record};
@@ -30,14 +35,35 @@ use super::{Applied, Change};
 /// Longest TTL a record may carry (RFC 2181 §8).
 pub const MAX_TTL: u32 = i32::MAX as u32;
 
+/// Largest RRset a name may hold, in the bytes its records take in an answer
+/// (a 2-byte compressed owner, type, class, TTL, rdlength and rdata each): what
+/// one DNS message over TCP (at most 65,535 bytes) can carry after a header, the
+/// longest question and an OPT record.
+pub const MAX_RRSET_BYTES: usize = 65_000;
+
+/// Most records one name may hold, every type counted.
+pub const MAX_RECORDS_PER_NAME: usize = 4_096;
+
+/// Bytes of rdata an error message quotes at most.
+const QUOTED_RDATA: usize = 64;
+
 /// Why a change is refused. The messages are the API's error texts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RuleError {
     /// The record itself is not acceptable.
-    #[error("invalid record {record}: {reason}")]
+    #[error("invalid record {}: {reason}", Brief(record))]
     Invalid {
         record: Box<Record>,
         reason: &'static str,
+    },
+    /// The name would hold more than the table can serve.
+    #[error("{name} would hold {what} of {actual} {unit}, over the limit of {limit} {unit}")]
+    OverLimit {
+        name: Name,
+        what: String,
+        actual: usize,
+        limit: usize,
+        unit: &'static str,
     },
     /// A CNAME would share its name with other data (RFC 1034 §3.6.2).
     #[error(
@@ -61,6 +87,38 @@ pub struct NameEdit {
     pub add: Vec<Record>,
     /// What the change amounts to, as the API reports it.
     pub applied: Applied,
+}
+
+/// A record as an error message shows it: owner, type and the start of its data,
+/// so a refused 70 KB TXT does not come back whole.
+#[derive(Debug, Clone, Copy)]
+pub struct Brief<'a>(pub &'a Record);
+
+impl std::fmt::Display for Brief<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let record = self.0;
+        let data = quote(&record.data.to_string());
+        write!(
+            f,
+            "{} {} {} {data}",
+            record.name,
+            record.ttl,
+            record.rtype()
+        )
+    }
+}
+
+/// `text` as an error message quotes it: whole when short, else its start and
+/// its length.
+pub fn quote(text: &str) -> String {
+    match text.char_indices().nth(QUOTED_RDATA) {
+        Some((cut, _)) => format!(
+            "{}… ({} characters)",
+            text.get(..cut).unwrap_or_default(),
+            text.chars().count()
+        ),
+        None => text.to_owned(),
+    }
 }
 
 /// The checks on a record alone, before it is placed in a zone.
@@ -147,7 +205,48 @@ pub fn plan(apex: &Name, current: &[Record], change: &Change) -> Result<NameEdit
             edit.applied.removed = edit.remove.len();
         }
     }
+    if !edit.add.is_empty() {
+        check_limits(change.name(), current, &edit)?;
+    }
     Ok(edit)
+}
+
+/// Refuses an edit after which the name would hold more than the table serves.
+fn check_limits(name: &Name, current: &[Record], edit: &NameEdit) -> Result<(), RuleError> {
+    let kept = current
+        .iter()
+        .filter(|r| !edit.remove.contains(r) && !edit.add.iter().any(|added| added.data == r.data));
+    let after: Vec<&Record> = kept.chain(&edit.add).collect();
+    if after.len() > MAX_RECORDS_PER_NAME {
+        return Err(RuleError::OverLimit {
+            name: name.clone(),
+            what: "a total".into(),
+            actual: after.len(),
+            limit: MAX_RECORDS_PER_NAME,
+            unit: "records",
+        });
+    }
+    let mut sizes: Vec<(RType, usize)> = Vec::new();
+    for record in &after {
+        let mut rdata = Vec::new();
+        record.data.encode(&mut rdata);
+        // Compressed owner (2), type, class, TTL, rdlength (10), rdata.
+        let bytes = 12 + rdata.len();
+        match sizes.iter_mut().find(|(t, _)| *t == record.rtype()) {
+            Some((_, total)) => *total += bytes,
+            None => sizes.push((record.rtype(), bytes)),
+        }
+    }
+    if let Some((rtype, bytes)) = sizes.into_iter().find(|(_, b)| *b > MAX_RRSET_BYTES) {
+        return Err(RuleError::OverLimit {
+            name: name.clone(),
+            what: format!("an RRset {rtype}"),
+            actual: bytes,
+            limit: MAX_RRSET_BYTES,
+            unit: "bytes",
+        });
+    }
+    Ok(())
 }
 
 /// Adds `record` to `edit`, checking it against `current` (what the name holds
@@ -356,6 +455,76 @@ mod tests {
         )
         .unwrap_or_else(|e| unreachable!("{e}"));
         assert!(other_type.remove.is_empty());
+    }
+
+    #[test]
+    fn a_name_cannot_grow_past_what_one_answer_carries() {
+        let txt = |i: usize| {
+            Record::new(
+                name("t.example."),
+                30,
+                RData::Txt(vec![vec![b'a' + (i % 26) as u8; 255]; 150]),
+            )
+        };
+        // 150 strings of 255 octets: 38,412 bytes of answer; twice is too many.
+        let one = planned(&[], Change::Add(txt(0))).unwrap_or_else(|e| unreachable!("{e}"));
+        let err = planned(&one.add, Change::Add(txt(1))).err();
+        assert!(
+            matches!(
+                &err,
+                Some(RuleError::OverLimit {
+                    limit: MAX_RRSET_BYTES,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+        let message = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.contains("RRset TXT") && message.contains("65000 bytes"),
+            "{message}"
+        );
+        let many: Vec<Record> = (0..MAX_RECORDS_PER_NAME)
+            .map(|i| {
+                Record::new(
+                    name("t.example."),
+                    30,
+                    RData::Txt(vec![i.to_string().into_bytes()]),
+                )
+            })
+            .collect();
+        let err = planned(&many, Change::Add(a("t.example.", 1))).err();
+        assert!(
+            matches!(
+                &err,
+                Some(RuleError::OverLimit {
+                    limit: MAX_RECORDS_PER_NAME,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+        // Removing is always allowed, whatever the name holds.
+        let delete = Change::Delete {
+            name: name("t.example."),
+            rtype: Some(RType::TXT),
+            data: None,
+        };
+        assert!(planned(&many, delete).is_ok());
+    }
+
+    #[test]
+    fn an_error_quotes_a_long_record_briefly() {
+        let long = Record::new(name("t.example."), 30, RData::Txt(vec![vec![b'x'; 300]]));
+        let message = planned(&[], Change::Add(long))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(message.len() < 200, "{message}");
+        assert!(
+            message.contains("t.example.") && message.contains("characters"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! A client of a running server's REST API, driven with the real `curl`.
 
+use std::path::Path;
 use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -26,6 +27,14 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
+    /// What `curl` printing nothing amounts to.
+    fn none() -> Reply {
+        Reply {
+            status: 0,
+            body: String::new(),
+        }
+    }
+
     pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
@@ -48,11 +57,9 @@ impl Api {
         body: Option<&str>,
         token: Option<&str>,
     ) -> Reply {
-        let mut replies = self.send_all(&[(method, path, body)], token);
-        replies.pop().unwrap_or(Reply {
-            status: 0,
-            body: String::new(),
-        })
+        self.send_all(&[(method, path, body)], token)
+            .pop()
+            .unwrap_or_else(Reply::none)
     }
 
     /// Sends `requests` (method, path, body) one after the other from one `curl`
@@ -62,6 +69,26 @@ impl Api {
         requests: &[(&str, &str, Option<&str>)],
         token: Option<&str>,
     ) -> Vec<Reply> {
+        self.curl(requests, token, 10)
+    }
+
+    /// `POST path` with the body read from `file` (bodies too large for one
+    /// command-line argument), without a token header.
+    pub(crate) fn post_file(&self, path: &str, file: &Path) -> Reply {
+        let body = format!("@{}", file.display());
+        self.curl(&[("POST", path, Some(&body))], None, 30)
+            .pop()
+            .unwrap_or_else(Reply::none)
+    }
+
+    /// Runs `curl` for `requests`, each allowed `seconds`; a body starting
+    /// with `@` names a file.
+    fn curl(
+        &self,
+        requests: &[(&str, &str, Option<&str>)],
+        token: Option<&str>,
+        seconds: u32,
+    ) -> Vec<Reply> {
         const END: &str = "\n--end of reply--\n";
         let mut command = Command::new("curl");
         for (i, (method, path, body)) in requests.iter().enumerate() {
@@ -69,7 +96,7 @@ impl Api {
                 command.arg("--next");
             }
             command
-                .args(["-sS", "--max-time", "10", "-X", method])
+                .args(["-sS", "--max-time", &seconds.to_string(), "-X", method])
                 .args(&self.curl)
                 .args(["-w", &format!("\n%{{http_code}}{END}")]);
             if let Some(token) = token {
