@@ -3,6 +3,7 @@
 //! by the integration tests and the forwarder bench (`benches/forward.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+pub(crate) mod api;
 pub(crate) mod etcd;
 
 use std::collections::hash_map::RandomState;
