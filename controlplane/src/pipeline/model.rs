@@ -13,8 +13,11 @@
 //!   produces the name wins: as its apex, as a name with records, or as an empty
 //!   non-terminal (a name with nothing of its own but names below it in that
 //!   zone).
-//! - Which names carry an address whose health changed? [`Model::carriers`],
-//!   from an index kept up to date with every change.
+//! - Which names carry an address whose health changed? [`Model::carriers`]. The
+//!   index from addresses to names covers only the addresses health has named
+//!   (the first time one is named, one pass over the model finds its names),
+//!   so a million address records that no health check watches cost it
+//!   nothing.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -85,8 +88,9 @@ pub(super) struct Changes {
 #[derive(Debug, Default)]
 pub(super) struct Model {
     zones: BTreeMap<Name, Zone>,
-    /// Address → the owners of its A/AAAA records, once per zone holding them.
-    carriers: HashMap<IpAddr, Vec<Name>>,
+    /// Watched address → the owners of its A/AAAA records, once per zone
+    /// holding them.
+    watched: HashMap<IpAddr, Vec<Name>>,
     records: usize,
 }
 
@@ -160,30 +164,79 @@ impl Model {
                 changes.refused += 1;
             }
         }
-        // Stable: a name's records keep the order the source gave them.
+        // Stable: a name's records keep the order the source gave them. Sources
+        // usually send names in canonical order, which this sort only checks.
         by_name.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut listed: BTreeSet<&Name> = BTreeSet::new();
+        let runs = by_name
+            .chunk_by(|a, b| a.name == b.name)
+            .filter_map(|run| run.first().map(|first| (&first.name, run)));
+        let is_empty = self.zones.get(apex).is_none_or(|z| z.names.is_empty());
+        if is_empty {
+            self.fill(source, apex, runs, changes);
+            return;
+        }
+        let mut listed: Vec<&Name> = Vec::new();
         let mut owned: Vec<Record> = Vec::new();
-        for run in by_name.chunk_by(|a, b| a.name == b.name) {
-            let Some(first) = run.first() else { continue };
+        for (name, run) in runs {
             owned.clear();
             owned.extend(run.iter().map(|r| (*r).clone()));
-            self.set_name(source, apex, &first.name, &owned, changes);
-            listed.insert(&first.name);
+            self.set_name(source, apex, name, &owned, changes);
+            listed.push(name);
         }
-        let stale: Vec<Name> = self
-            .zones
-            .get(apex)
-            .map(|zone| {
-                zone.names
-                    .iter()
-                    .filter(|(name, stored)| stored.has(source) && !listed.contains(name))
-                    .map(|(name, _)| name.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
+        // Both lists are in canonical order: one merging walk finds the names
+        // `source` held and no longer lists.
+        let mut stale: Vec<Name> = Vec::new();
+        if let Some(zone) = self.zones.get(apex) {
+            let mut next = listed.iter().peekable();
+            for (name, stored) in &zone.names {
+                while next.next_if(|listed| **listed < name).is_some() {}
+                let is_listed = next.peek().is_some_and(|listed| **listed == name);
+                if stored.has(source) && !is_listed {
+                    stale.push(name.clone());
+                }
+            }
+        }
         for name in stale {
             self.set_name(source, apex, &name, &[], changes);
+        }
+    }
+
+    /// Fills the empty zone `apex` with `source`'s names (in canonical order) in
+    /// one bulk build, instead of a tree insertion per name.
+    fn fill<'r>(
+        &mut self,
+        source: SourceId,
+        apex: &Name,
+        runs: impl Iterator<Item = (&'r Name, &'r [&'r Record])>,
+        changes: &mut Changes,
+    ) {
+        let mut built: Vec<(Name, StoredRecords)> = Vec::new();
+        let mut owned: Vec<Record> = Vec::new();
+        for (name, run) in runs {
+            owned.clear();
+            owned.extend(run.iter().map(|r| (*r).clone()));
+            let (stored, refused) = StoredRecords::with_slot(None, source, &owned);
+            for (record, why) in &refused {
+                warn!(zone = %apex, %source, "record {record} not served: {why}");
+            }
+            changes.refused += refused.len();
+            if let Some(stored) = stored {
+                self.records += stored.count();
+                built.push((name.clone(), stored));
+            }
+        }
+        for (name, stored) in &built {
+            for ip in stored.addresses() {
+                if let Some(owners) = self.watched.get_mut(&ip) {
+                    owners.push(name.clone());
+                }
+            }
+            if !changes.zones {
+                changes.names.insert(name.clone());
+            }
+        }
+        if let Some(zone) = self.zones.get_mut(apex) {
+            zone.names = built.into_iter().collect();
         }
     }
 
@@ -239,11 +292,12 @@ impl Model {
     }
 
     /// Makes `new` what `name` of zone `apex` holds, keeping the address index and
-    /// the record count; notes the name when that is a change.
+    /// the record count; notes the name when that is a change (unless every zone
+    /// is to be compiled afresh anyway).
     fn put(&mut self, apex: &Name, name: &Name, new: Option<StoredRecords>, changes: &mut Changes) {
         let Model {
             zones,
-            carriers,
+            watched,
             records,
         } = self;
         let Some(zone) = zones.get_mut(apex) else {
@@ -257,31 +311,61 @@ impl Model {
         if old.is_none() && new.is_none() {
             return;
         }
-        let addresses = |stored: &Option<StoredRecords>| -> Vec<IpAddr> {
-            stored.iter().flat_map(StoredRecords::addresses).collect()
-        };
-        let (gone, came) = (addresses(&old), addresses(&new));
         *records -= old.as_ref().map_or(0, StoredRecords::count);
         *records += new.as_ref().map_or(0, StoredRecords::count);
-        for ip in gone.iter().filter(|ip| !came.contains(ip)) {
-            if let Some(owners) = carriers.get_mut(ip) {
-                if let Some(at) = owners.iter().position(|n| n == name) {
+        if !watched.is_empty() {
+            let addresses = |stored: &Option<StoredRecords>| -> Vec<IpAddr> {
+                stored.iter().flat_map(StoredRecords::addresses).collect()
+            };
+            let (gone, came) = (addresses(&old), addresses(&new));
+            for ip in gone.iter().filter(|ip| !came.contains(ip)) {
+                if let Some(owners) = watched.get_mut(ip)
+                    && let Some(at) = owners.iter().position(|n| n == name)
+                {
                     owners.swap_remove(at);
                 }
-                if owners.is_empty() {
-                    carriers.remove(ip);
+            }
+            for ip in came.iter().filter(|ip| !gone.contains(ip)) {
+                if let Some(owners) = watched.get_mut(ip) {
+                    owners.push(name.clone());
                 }
             }
         }
-        for ip in came.iter().filter(|ip| !gone.contains(ip)) {
-            carriers.entry(*ip).or_default().push(name.clone());
+        if !changes.zones {
+            changes.names.insert(name.clone());
         }
-        changes.names.insert(name.clone());
     }
 
-    /// The names with an A or AAAA record of `ip`, in any zone.
-    pub(super) fn carriers(&self, ip: &IpAddr) -> impl Iterator<Item = &Name> {
-        self.carriers.get(ip).into_iter().flatten()
+    /// The names with an A or AAAA record of any of `ips`, in any zone. An
+    /// address asked about for the first time is found by one pass over the
+    /// model (shared by every new address of the call) and watched from then on.
+    pub(super) fn carriers(&mut self, ips: &[IpAddr]) -> Vec<Name> {
+        let new: Vec<IpAddr> = ips
+            .iter()
+            .filter(|ip| !self.watched.contains_key(ip))
+            .copied()
+            .collect();
+        if !new.is_empty() {
+            for ip in &new {
+                self.watched.insert(*ip, Vec::new());
+            }
+            for zone in self.zones.values() {
+                for (name, stored) in &zone.names {
+                    for ip in stored.addresses() {
+                        if new.contains(&ip)
+                            && let Some(owners) = self.watched.get_mut(&ip)
+                        {
+                            owners.push(name.clone());
+                        }
+                    }
+                }
+            }
+        }
+        ips.iter()
+            .filter_map(|ip| self.watched.get(ip))
+            .flatten()
+            .cloned()
+            .collect()
     }
 
     /// The zones containing `name`, deepest first.

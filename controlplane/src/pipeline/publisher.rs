@@ -110,8 +110,12 @@ impl Publisher {
     /// is published when nothing changed).
     pub fn apply(&mut self, updates: Vec<Update>) -> Published {
         let mut changes = Changes::default();
+        let mut flipped = Vec::new();
         for update in updates {
-            self.take(update, &mut changes);
+            self.take(update, &mut changes, &mut flipped);
+        }
+        if !flipped.is_empty() && !changes.zones {
+            changes.names.extend(self.model.carriers(&flipped));
         }
         let errors = changes.refused;
         let mut published = if changes.zones {
@@ -163,25 +167,36 @@ impl Publisher {
             let (apex_node, info) = compiler.node(apex, zone.get(apex), &mut failing);
             edit.insert(apex_node);
             infos.push(info.unwrap_or_else(|| empty_info(apex)));
-            let mut empty_non_terminals: HashSet<Name> = HashSet::new();
+            // Names come in canonical order, so every name's ancestors come
+            // before it: `present` holds the names already in the table (with
+            // records or as empty non-terminals) that contain the current one.
+            let mut present: Vec<Name> = vec![apex.clone()];
             for (name, stored) in zone.names() {
                 if name == apex {
                     continue;
                 }
-                edit.insert(compiler.node(name, Some(stored), &mut failing).0);
-                published.names += 1;
+                while present
+                    .last()
+                    .is_some_and(|held| !name.is_subdomain_of(held) || held == name)
+                {
+                    present.pop();
+                }
+                let mut missing = Vec::new();
                 let mut cursor = name.parent();
                 while let Some(parent) = cursor {
-                    if !parent.is_subdomain_of(apex)
-                        || zone.get(&parent).is_some()
-                        || empty_non_terminals.contains(&parent)
-                    {
+                    if present.last() == Some(&parent) || !parent.is_subdomain_of(apex) {
                         break;
                     }
-                    edit.insert(compiler.node(&parent, None, &mut failing).0);
                     cursor = parent.parent();
-                    empty_non_terminals.insert(parent);
+                    missing.push(parent);
                 }
+                for parent in missing.into_iter().rev() {
+                    edit.insert(compiler.node(&parent, None, &mut failing).0);
+                    present.push(parent);
+                }
+                edit.insert(compiler.node(name, Some(stored), &mut failing).0);
+                published.names += 1;
+                present.push(name.clone());
             }
         }
         edit.set_zones(infos);
@@ -198,7 +213,7 @@ impl Publisher {
     }
 
     /// Folds one update into the model.
-    fn take(&mut self, update: Update, changes: &mut Changes) {
+    fn take(&mut self, update: Update, changes: &mut Changes, flipped: &mut Vec<IpAddr>) {
         match update {
             Update::Zones { source, zones } => {
                 let listed: BTreeSet<&Name> = zones.iter().map(|z| &z.apex).collect();
@@ -227,13 +242,13 @@ impl Publisher {
                 names,
             } => self.model.set_names(source, &apex, &names, changes),
             Update::Health { ip, down } => {
-                let flipped = if down {
+                let changed = if down {
                     self.down.insert(ip)
                 } else {
                     self.down.remove(&ip)
                 };
-                if flipped {
-                    changes.names.extend(self.model.carriers(&ip).cloned());
+                if changed {
+                    flipped.push(ip);
                 }
             }
         }
