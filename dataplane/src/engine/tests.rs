@@ -589,14 +589,18 @@ fn notimp_answers_carry_the_query_opcode_and_question() {
     q.bytes[2] = 2 << 3;
     q.bytes[5] = 2;
     let m = ask(q);
-    assert_eq!((m.rcode(), (m.flags >> 11) & 0x0F, m.question.len()), (4, 2, 0));
+    assert_eq!(
+        (m.rcode(), (m.flags >> 11) & 0x0F, m.question.len()),
+        (4, 2, 0)
+    );
 }
 
 impl QueryBuilder {
     /// An OPT record carrying one option.
     fn option(mut self, code: u16, data: &[u8]) -> Self {
         self.bytes[11] += 1;
-        self.bytes.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0]);
+        self.bytes
+            .extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0]);
         self.bytes
             .extend_from_slice(&(data.len() as u16 + 4).to_be_bytes());
         self.bytes.extend_from_slice(&code.to_be_bytes());
@@ -652,7 +656,10 @@ fn signed_queries_get_notauth_with_an_unsigned_badkey_tsig() {
             .unwrap_or_else(|| unreachable!());
         assert_eq!((m.rcode(), m.has(AA), m.answer.len()), (9, false, 0));
         let tsig = m.additional.last().unwrap_or_else(|| unreachable!());
-        assert_eq!((tsig.owner.as_str(), tsig.rtype, tsig.class), ("key.", 250, 255));
+        assert_eq!(
+            (tsig.owner.as_str(), tsig.rtype, tsig.class),
+            ("key.", 250, 255)
+        );
         let mut rdata = b"\x0bhmac-sha256\x00".to_vec();
         rdata.extend_from_slice(&[0, 0, 0x3B, 0x9A, 0xCA, 0x00, 0x01, 0x2C]);
         rdata.extend_from_slice(&[0, 0, 0xAB, 0xCD, 0, 17, 0, 0]);

@@ -30,19 +30,28 @@ pub struct Extras {
 }
 
 /// Walks the answer, authority and additional sections after `question_end`.
-pub fn find_extras(
-    buf: &[u8],
-    header: &Header,
-    question_end: usize,
-) -> Result<Extras, WireError> {
-    let mut at = question_end;
-    let before_additional = u32::from(header.ancount) + u32::from(header.nscount);
-    let total = before_additional + u32::from(header.arcount);
+#[inline]
+pub fn find_extras(buf: &[u8], header: &Header, question_end: usize) -> Result<Extras, WireError> {
+    // Most queries carry nothing after the question, or only an OPT record.
+    if header.ancount == 0 && header.nscount == 0 && header.arcount == 0 {
+        return Ok(Extras {
+            edns: None,
+            malformed_option: false,
+            tsig: None,
+        });
+    }
+    walk(buf, header, question_end)
+}
+
+fn walk(buf: &[u8], header: &Header, question_end: usize) -> Result<Extras, WireError> {
     let mut extras = Extras {
         edns: None,
         malformed_option: false,
         tsig: None,
     };
+    let mut at = question_end;
+    let before_additional = u32::from(header.ancount) + u32::from(header.nscount);
+    let total = before_additional + u32::from(header.arcount);
     for index in 0..total {
         let name_start = at;
         at = skip_name(buf, at)?;
@@ -66,13 +75,15 @@ pub fn find_extras(
             let class = read_u16(buf, at + 2).ok_or(WireError::Truncated)?;
             let ttl = read_u32(buf, at + 4).ok_or(WireError::Truncated)?;
             extras.edns = Some(edns_of(class, ttl));
-            let options = buf.get(rdata..end).ok_or(WireError::Truncated)?;
-            extras.malformed_option = !options_are_well_formed(options);
+            if rdlen > 0 {
+                let options = buf.get(rdata..end).ok_or(WireError::Truncated)?;
+                extras.malformed_option = !options_are_well_formed(options);
+            }
         } else if rtype == RType::TSIG.0 {
             if index + 1 != total || index < before_additional {
                 return Err(WireError::MisplacedTsig);
             }
-            extras.tsig = Some(Tsig::read(buf, name_start, rdata, rdlen)?);
+            extras.tsig = Some(Tsig::read(buf, name_start)?);
         }
         at = end;
     }

@@ -145,8 +145,14 @@ mod tests {
         assert_eq!(copy_name(msg, 13, &mut out), Ok((13, 19)));
         assert_eq!(&out[..13], b"\x03api\x07example\x00");
         // Forwards, onto itself, past the end.
-        assert_eq!(copy_name(b"\xc0\x02\x00", 0, &mut out), Err(WireError::BadPointer));
-        assert_eq!(copy_name(b"\xc0\x00", 0, &mut out), Err(WireError::BadPointer));
+        assert_eq!(
+            copy_name(b"\xc0\x02\x00", 0, &mut out),
+            Err(WireError::BadPointer)
+        );
+        assert_eq!(
+            copy_name(b"\xc0\x00", 0, &mut out),
+            Err(WireError::BadPointer)
+        );
         assert_eq!(copy_name(b"\x03ab", 0, &mut out), Err(WireError::Truncated));
         let long: Vec<u8> = [[63u8; 1].as_slice(), &[b'a'; 63]].concat().repeat(5);
         assert_eq!(copy_name(&long, 0, &mut out), Err(WireError::NameTooLong));
