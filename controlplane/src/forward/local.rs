@@ -123,7 +123,7 @@ impl LocalZones {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::HashSet;
     use std::net::Ipv4Addr;
 

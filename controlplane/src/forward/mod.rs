@@ -32,6 +32,8 @@ mod pool;
 mod ratelimit;
 mod resolve;
 mod stats;
+#[cfg(test)]
+mod tests;
 mod upstream;
 
 use std::collections::HashMap;
