@@ -94,7 +94,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         None => None,
     };
 
-    let forwarder = Forwarder::new(&config.forward);
+    let forwarder = Forwarder::new(&config.forward, table.clone());
     let engine = Arc::new(Engine::new(EngineConfig {
         chaos_version: config.chaos_version.clone(),
         chaos_id: config.chaos_id.clone(),

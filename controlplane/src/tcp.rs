@@ -662,12 +662,13 @@ mod tests {
         // An upstream that never answers: each forwarded query takes the
         // forwarder's whole deadline.
         let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let forwarder = Forwarder::new(&crate::config::ForwardSettings {
+        let settings = crate::config::ForwardSettings {
             nameservers: vec![silent.local_addr().unwrap()],
             timeout: Duration::from_millis(400),
             deadline: Duration::from_millis(400),
             ..crate::config::ForwardSettings::default()
-        });
+        };
+        let forwarder = Forwarder::new(&settings, Table::new());
         let connections = ConnectionGate::new("tcp", 16, 16);
         let config = TcpConfig {
             idle_timeout: Duration::from_millis(500),

@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{JoinHandle, sleep};
 use std::time::{Duration, Instant};
 
-use support::{Knot, Server, ZONE, free_port, lines, start_peer, write};
+use support::api::{Api, TOKEN};
+use support::{Knot, Server, ZONE, free_port, lines, run, start_peer, write};
 
 /// `unbound` with local data for `unbound.test.`, in the foreground.
 struct Unbound {
@@ -69,6 +70,12 @@ impl Drop for Unbound {
 /// ferrodns serving `example.test.` and forwarding with `config` (the body of a
 /// config file, `[server]` and zones added here).
 fn ferrodns(config: &str) -> Server {
+    let (dir, args) = ferrodns_setup(config);
+    Server::spawn(dir, args, "web.example.test")
+}
+
+/// The directory and arguments of [`ferrodns`], to start it another way.
+fn ferrodns_setup(config: &str) -> (tempfile::TempDir, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     write(&dir.path().join("example.zone"), ZONE);
     let path = dir.path().join("ferrodns.toml");
@@ -83,7 +90,7 @@ fn ferrodns(config: &str) -> Server {
         "--config".into(),
         path.display().to_string(),
     ];
-    Server::spawn(dir, args, "web.example.test")
+    (dir, args)
 }
 
 /// How a test upstream behaves.
@@ -587,4 +594,185 @@ fn configuration_is_checked_and_shown() {
     assert!(!out.status.success());
     let error = String::from_utf8_lossy(&out.stderr);
     assert!(error.contains("forward.timeout_ms"), "{error}");
+}
+
+/// `dig` at `server` trying three times, a second each: an answer lost on a
+/// loaded machine is not what these tests look at.
+fn dig_patiently(server: &Server, args: &[&str]) -> String {
+    let port = server.port.to_string();
+    let base = ["@127.0.0.1", "-p", &port, "+tries=3", "+time=1"];
+    run("dig", &[&base[..], args].concat())
+}
+
+#[test]
+fn a_flood_of_names_for_a_dead_upstream_leaves_the_other_upstreams_answering() {
+    let knot = Knot::start();
+    // Bound, never read: every query sent to it waits for its whole timeout.
+    let dead = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (dir, args) = ferrodns_setup(&format!(
+        "[forward]\nnameservers = [\"{}\"]\n[forward.zones]\n\"dead.test.\" = [\"{}\"]\n",
+        knot.addr(),
+        dead.local_addr().unwrap()
+    ));
+    // The 1,024 descriptors a process gets by default, as in the report.
+    let server = Server::spawn_with_nofile(dir, args, (1024, 1024), "web.example.test");
+    let target = SocketAddr::from(([127, 0, 0, 1], server.port));
+
+    // 3,000 distinct names a second for 4 s, each bound for the dead upstream.
+    let flood = UdpSocket::bind("127.0.0.1:0").unwrap();
+    flood
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let servfails = Arc::new(AtomicUsize::new(0));
+    let receiver = {
+        let (socket, stop, servfails) = (
+            flood.try_clone().unwrap(),
+            Arc::clone(&stop),
+            Arc::clone(&servfails),
+        );
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((n, _)) = socket.recv_from(&mut buf)
+                    && n > 3
+                    && buf[3] & 0x0F == 2
+                {
+                    servfails.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+    let sender = {
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let mut sent = 0u32;
+            while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(4) {
+                let due = started.elapsed().as_millis() as u32 * 3;
+                while sent < due {
+                    let mut query = (sent as u16).to_be_bytes().to_vec();
+                    query.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+                    query.extend_from_slice(&wire_name(&format!("q{sent}.dead.test")));
+                    query.extend_from_slice(&[0, 1, 0, 1]);
+                    let _ = flood.send_to(&query, target);
+                    sent += 1;
+                }
+                sleep(Duration::from_millis(2));
+            }
+            sent
+        })
+    };
+
+    // Meanwhile names of the healthy upstream, new each time, and local names
+    // over TCP, are answered as ever.
+    let mut failures = Vec::new();
+    for i in 0..15 {
+        sleep(Duration::from_millis(200));
+        let name = format!("h{i}.wild.upstream.test");
+        let out = dig_patiently(&server, &["+short", &name]);
+        if lines(&out) != ["192.0.2.20"] {
+            failures.push(format!("{name}: {out}"));
+        }
+        if i % 5 == 0 {
+            let out = dig_patiently(&server, &["+short", "+tcp", "web0.example.test"]);
+            if lines(&out) != ["10.1.0.1"] {
+                failures.push(format!("TCP web0.example.test: {out}"));
+            }
+        }
+    }
+    let sent = sender.join().unwrap();
+    sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    receiver.join().unwrap();
+    assert!(failures.is_empty(), "{failures:#?}\n{}", server.log_text());
+    // Over the caps, the flood itself is answered SERVFAIL at once.
+    let servfails = servfails.load(Ordering::Relaxed);
+    assert!(sent > 9_000, "{sent}");
+    assert!(
+        servfails as u32 > sent / 2,
+        "{servfails} SERVFAIL of {sent}"
+    );
+    assert!(!server.log_text().contains("Too many open files"));
+}
+
+#[test]
+fn local_zones_and_other_upstreams_zones_win_over_what_an_upstream_says() {
+    // Each points a name into a zone it has no say over and adds 6.6.6.6 there.
+    let into_local = TestUpstream::start(Behaviour::CnameOut {
+        target: "web.example.test.",
+        delay_ms: 0,
+    });
+    let into_corp = TestUpstream::start(Behaviour::CnameOut {
+        target: "svc.corp.test.",
+        delay_ms: 0,
+    });
+    let corp = TestUpstream::start(Behaviour::Answer(60));
+    let server = ferrodns(&format!(
+        "[forward]\nnameservers = [\"{}\"]\n[forward.zones]\n\"test.\" = [\"{}\"]\n\
+         \"corp.test.\" = [\"{}\"]\n",
+        into_local.addr, into_corp.addr, corp.addr
+    ));
+    // The chain into the local zone example.test. ends in its own records.
+    for transport in ["+notcp", "+tcp"] {
+        let out = server.dig(&["+short", transport, "www.outside.example"]);
+        assert_eq!(
+            lines(&out),
+            ["10.0.0.1", "10.0.0.2", "10.0.0.3", "web.example.test."],
+            "{out}"
+        );
+    }
+    // The chain into corp.test. ends in what corp.test.'s upstream says.
+    let out = server.dig(&["+short", "www.evil.test"]);
+    assert_eq!(lines(&out), ["192.0.2.99", "svc.corp.test."], "{out}");
+    assert_eq!(corp.udp(), 1);
+    let out = server.dig(&["+noall", "+answer", "+additional", "www.evil.test"]);
+    assert!(!out.contains("6.6.6.6"), "{out}");
+}
+
+#[test]
+fn forwarder_figures_in_v1_stats_include_spoofs_and_the_caps() {
+    let upstream = TestUpstream::start(Behaviour::Spoof);
+    let keys = tempfile::tempdir().unwrap();
+    let token = keys.path().join("token");
+    write(&token, TOKEN);
+    let api_port = free_port();
+    let server = ferrodns(&format!(
+        "[forward]\nnameservers = [\"{}\"]\n[store]\npath = \"{}\"\n\
+         [api]\nlisten = \"127.0.0.1:{api_port}\"\ntoken_file = \"{}\"\n",
+        upstream.addr,
+        keys.path().join("records.redb").display(),
+        token.display()
+    ));
+    let api = Api::new(api_port);
+    api.wait_up(&server);
+    for name in ["a.spoof.test", "b.spoof.test", "c.spoof.test"] {
+        assert_eq!(lines(&server.dig(&["+short", name])), ["192.0.2.99"]);
+    }
+    let stats = api.get("/v1/stats").json();
+    let forward = &stats["forward"];
+    // Two forged replies per query reach the forwarder: a wrong ID, a wrong name.
+    assert!(forward["spoofs"].as_u64().unwrap_or(0) >= 6, "{stats}");
+    assert_eq!(
+        forward["upstreams"][0]["spoofs"], forward["spoofs"],
+        "{stats}"
+    );
+    for gauge in ["in_flight", "coalesced", "over_cap"] {
+        assert!(forward[gauge].is_u64(), "{gauge}: {stats}");
+    }
+    assert!(
+        forward["sockets"]["limit"].as_u64().unwrap_or(0) > 0,
+        "{stats}"
+    );
+    let metrics = api.get("/metrics").body;
+    for family in [
+        "ferrodns_forward_spoofs_total ",
+        "ferrodns_forward_in_flight ",
+        "ferrodns_forward_over_cap_total ",
+        "ferrodns_forward_coalesced_total ",
+        "ferrodns_forward_sockets_open ",
+        "ferrodns_forward_upstream_in_flight{upstream=",
+    ] {
+        assert!(metrics.contains(family), "{family}: {metrics}");
+    }
 }

@@ -372,3 +372,60 @@ fn the_store_command_adds_gets_and_deletes_single_records() {
     let (ok, out) = run(&["delete", "web.svc.test.", "A", "not-an-address"]);
     assert!(!ok && out.contains("bad A data"), "{out}");
 }
+
+#[test]
+fn other_opcodes_get_notimp_under_their_own_opcode() {
+    let server = example();
+    for (opcode, name) in [
+        ("status", "STATUS"),
+        ("notify", "NOTIFY"),
+        ("update", "UPDATE"),
+    ] {
+        let out = server.dig(&[&format!("+opcode={opcode}"), "web.example.test"]);
+        // dig drops an answer under another opcode and tries again, in vain.
+        assert!(!out.contains("Opcode mismatch"), "{out}");
+        assert!(
+            out.contains(&format!("opcode: {name}, status: NOTIMP")),
+            "{out}"
+        );
+    }
+}
+
+#[test]
+fn a_cookie_of_a_length_no_cookie_has_is_a_formerr() {
+    let server = example();
+    // RFC 7873: a client cookie is 8 bytes, with a server cookie 16 to 40.
+    for good in ["0102030405060708", "0102030405060708090a0b0c0d0e0f10"] {
+        let out = server.kdig(&[&format!("+ednsopt=10:{good}"), "web.example.test"]);
+        assert!(out.contains("status: NOERROR"), "{out}");
+    }
+    for bad in ["0102030405", "010203040506070809", ""] {
+        let out = server.kdig(&[&format!("+ednsopt=10:{bad}"), "web.example.test"]);
+        assert!(out.contains("status: FORMERR"), "{bad}: {out}");
+        assert!(out.contains("EDNS PSEUDOSECTION"), "{bad}: {out}");
+    }
+}
+
+#[test]
+fn a_signed_query_gets_notauth_and_an_unsigned_badkey() {
+    let server = example();
+    // ferrodns holds no TSIG key, so every key is unknown (RFC 8945 §5.2.2).
+    for name in ["web.example.test", "www.elsewhere.test"] {
+        let out = server.dig(&[
+            "-y",
+            "hmac-sha256:transfer-key:c2VjcmV0c2VjcmV0c2VjcmV0",
+            name,
+        ]);
+        assert!(out.contains("status: NOTAUTH"), "{out}");
+        assert!(out.contains("ANSWER: 0"), "{out}");
+        let tsig = out
+            .lines()
+            .find(|l| l.starts_with("transfer-key."))
+            .unwrap_or_else(|| panic!("no TSIG record: {out}"));
+        assert!(tsig.contains("TSIG\thmac-sha256."), "{tsig}");
+        assert!(
+            tsig.contains(" 300 0 ") && tsig.contains(" BADKEY "),
+            "MAC size 0: {tsig}"
+        );
+    }
+}

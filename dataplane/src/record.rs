@@ -35,6 +35,8 @@ impl RType {
     pub const RRSIG: RType = RType(46);
     pub const NSEC: RType = RType(47);
     pub const NSEC3: RType = RType(50);
+    /// A transaction signature (RFC 8945): a meta-record, last in a message.
+    pub const TSIG: RType = RType(250);
     pub const ANY: RType = RType(255);
 
     /// The mnemonic for the types ferrodns serves, `TYPEn` (RFC 3597) otherwise.

@@ -13,6 +13,10 @@
 //! ([`ferrodns_dataplane::answer_counts`]); a scrape sums them. Forwarded
 //! answers are counted by the forwarder's own figures.
 //!
+//! The forwarder's figures appear as `ferrodns_forward_*` (its caps: questions
+//! in flight, attempts in flight per upstream, SERVFAIL over a cap, coalesced
+//! queries, sockets open) and as `forward` in `/v1/stats`.
+//!
 //! The budgets (`crate::budget`) appear as `ferrodns_descriptors_*`,
 //! `ferrodns_connections_*{class}` and `ferrodns_forward_sockets_limit`, and as
 //! `budgets` in `/v1/stats`: every cap with what it holds now, its refusals and
@@ -40,7 +44,7 @@ use super::AppState;
 use crate::budget::{BudgetFigures, Budgets, GateFigures};
 use crate::etcd::records::HealthTarget;
 use crate::etcd::{EtcdStatus, SharedRecords};
-use crate::forward::{ForwardStats, Forwarder};
+use crate::forward::{ForwardStats, Forwarder, UpstreamStats};
 use crate::pipeline::PublisherStatus;
 
 /// One poll loop's counters, as the backends keep them.
@@ -254,17 +258,7 @@ impl Stats {
                 "staleness_seconds": e.staleness_seconds,
             })
         });
-        let forward = self.forward.as_ref().map(|f| {
-            json!({
-                "queries": f.queries,
-                "cache_hits": f.cache_hits,
-                "cache_misses": f.cache_misses,
-                "forwarded": f.forwarded,
-                "servfail": f.servfail,
-                "refused": f.refused,
-                "rate_limited": f.rate_limited,
-            })
-        });
+        let forward = self.forward.as_ref().map(forward_json);
         json!({
             "table": {
                 "names": self.names,
@@ -408,52 +402,171 @@ impl Stats {
                 })
                 .collect(),
         );
-        if let Some(f) = &self.forward {
-            for (name, help, value) in [
-                (
-                    "ferrodns_forward_queries_total",
-                    "Punted queries the forwarder handled.",
-                    f.queries,
-                ),
-                (
-                    "ferrodns_forward_cache_hits_total",
-                    "Forwarded queries answered from the cache.",
-                    f.cache_hits,
-                ),
-                (
-                    "ferrodns_forward_cache_misses_total",
-                    "Forwarded queries not in the cache.",
-                    f.cache_misses,
-                ),
-                (
-                    "ferrodns_forward_upstream_queries_total",
-                    "Queries sent to upstreams.",
-                    f.forwarded,
-                ),
-                (
-                    "ferrodns_forward_servfail_total",
-                    "Forwarded queries answered SERVFAIL.",
-                    f.servfail,
-                ),
-                (
-                    "ferrodns_forward_refused_total",
-                    "Punted queries answered REFUSED (no upstream).",
-                    f.refused,
-                ),
-                (
-                    "ferrodns_forward_rate_limited_total",
-                    "Punted queries dropped by the rate limit.",
-                    f.rate_limited,
-                ),
-            ] {
-                family(name, "counter", help, plain(value.to_string()));
-            }
+        if let Some(forward) = &self.forward {
+            forward_families(forward, &mut family);
         }
         if let Some(budgets) = &self.budgets {
             budget_families(budgets, &mut family);
         }
         out
     }
+}
+
+/// `forward` in `/v1/stats`.
+fn forward_json(f: &ForwardStats) -> Value {
+    let upstreams: Vec<Value> = f
+        .upstreams
+        .iter()
+        .map(|u| {
+            json!({
+                "addr": u.addr.to_string(),
+                "queries": u.queries,
+                "answers": u.answers,
+                "timeouts": u.timeouts,
+                "failures": u.failures,
+                "tcp_retries": u.tcp_retries,
+                "spoofs": u.spoofs,
+                "over_cap": u.over_cap,
+                "in_flight": u.in_flight,
+                "srtt_us": u.srtt_us,
+                "down": u.down,
+            })
+        })
+        .collect();
+    json!({
+        "queries": f.queries,
+        "cache_hits": f.cache_hits,
+        "cache_misses": f.cache_misses,
+        "forwarded": f.forwarded,
+        "coalesced": f.coalesced,
+        "servfail": f.servfail,
+        "over_cap": f.over_cap,
+        "refused": f.refused,
+        "rate_limited": f.rate_limited,
+        "spoofs": f.spoofs,
+        "bailiwick_drops": f.bailiwick_drops,
+        "local_drops": f.local_drops,
+        "reply_errors": f.reply_errors,
+        "in_flight": f.in_flight,
+        "sockets": {"open": f.sockets_open, "limit": f.sockets_limit},
+        "cache_entries": f.cache_entries,
+        "upstreams": upstreams,
+    })
+}
+
+/// The forwarder's families of `/metrics`, written with `family(name, type,
+/// help, samples)`.
+fn forward_families(
+    f: &ForwardStats,
+    family: &mut impl FnMut(&str, &str, &str, Vec<(String, String)>),
+) {
+    let plain = |value: u64| vec![(String::new(), value.to_string())];
+    for (name, kind, help, value) in [
+        (
+            "ferrodns_forward_queries_total",
+            "counter",
+            "Punted queries the forwarder handled.",
+            f.queries,
+        ),
+        (
+            "ferrodns_forward_cache_hits_total",
+            "counter",
+            "Forwarded queries answered from the cache.",
+            f.cache_hits,
+        ),
+        (
+            "ferrodns_forward_cache_misses_total",
+            "counter",
+            "Forwarded queries not in the cache.",
+            f.cache_misses,
+        ),
+        (
+            "ferrodns_forward_upstream_queries_total",
+            "counter",
+            "Questions sent to upstreams (cache misses that led a flight).",
+            f.forwarded,
+        ),
+        (
+            "ferrodns_forward_coalesced_total",
+            "counter",
+            "Cache misses answered from an identical question already in flight.",
+            f.coalesced,
+        ),
+        (
+            "ferrodns_forward_servfail_total",
+            "counter",
+            "Forwarded queries answered SERVFAIL: every upstream failed.",
+            f.servfail,
+        ),
+        (
+            "ferrodns_forward_over_cap_total",
+            "counter",
+            "Forwarded queries answered SERVFAIL at once: a cap on queries in flight was reached.",
+            f.over_cap,
+        ),
+        (
+            "ferrodns_forward_refused_total",
+            "counter",
+            "Punted queries answered REFUSED (no upstream).",
+            f.refused,
+        ),
+        (
+            "ferrodns_forward_rate_limited_total",
+            "counter",
+            "Punted queries dropped by the rate limit.",
+            f.rate_limited,
+        ),
+        (
+            "ferrodns_forward_spoofs_total",
+            "counter",
+            "Upstream replies dropped for not matching their query.",
+            f.spoofs,
+        ),
+        (
+            "ferrodns_forward_bailiwick_drops_total",
+            "counter",
+            "Records of upstream answers not believed (outside the upstream's bailiwick, or local).",
+            f.bailiwick_drops,
+        ),
+        (
+            "ferrodns_forward_local_drops_total",
+            "counter",
+            "Cached answers dropped because they hold data of a zone that became local.",
+            f.local_drops,
+        ),
+        (
+            "ferrodns_forward_in_flight",
+            "gauge",
+            "Questions in flight to upstreams.",
+            f.in_flight,
+        ),
+        (
+            "ferrodns_forward_sockets_open",
+            "gauge",
+            "Sockets the forwarder holds towards upstreams (UDP and TCP).",
+            f.sockets_open,
+        ),
+    ] {
+        family(name, kind, help, plain(value));
+    }
+    let per_upstream = |value: fn(&UpstreamStats) -> u64| {
+        f.upstreams
+            .iter()
+            .map(|u| (format!("{{upstream=\"{}\"}}", u.addr), value(u).to_string()))
+            .collect::<Vec<_>>()
+    };
+    family(
+        "ferrodns_forward_upstream_in_flight",
+        "gauge",
+        "Attempts waiting on each upstream.",
+        per_upstream(|u| u.in_flight),
+    );
+    family(
+        "ferrodns_forward_upstream_over_cap_total",
+        "counter",
+        "Attempts that passed an upstream over: at its cap of attempts in flight, or no socket left.",
+        per_upstream(|u| u.over_cap),
+    );
 }
 
 /// `budgets` in `/v1/stats`.

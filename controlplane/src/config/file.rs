@@ -190,6 +190,9 @@ pub(super) struct RawForward {
     pub(super) max_ttl: Option<Spanned<u32>>,
     pub(super) max_negative_ttl: Option<Spanned<u32>>,
     pub(super) max_sockets: Option<Spanned<usize>>,
+    pub(super) max_in_flight: Option<Spanned<usize>>,
+    pub(super) max_in_flight_per_upstream: Option<Spanned<usize>>,
+    pub(super) queries_per_socket: Option<Spanned<u32>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(super) zones: BTreeMap<Text, TextList>,
 }

@@ -23,6 +23,16 @@ pub const DEFAULT_FORWARD_MAX_TTL: u32 = 86_400;
 pub const DEFAULT_FORWARD_MAX_NEGATIVE_TTL: u32 = 300;
 /// Default `forward.max_sockets`.
 pub const DEFAULT_FORWARD_MAX_SOCKETS: usize = 512;
+/// Default `forward.max_in_flight`: distinct questions waiting for upstreams.
+pub const DEFAULT_FORWARD_MAX_IN_FLIGHT: usize = 1024;
+/// Default `forward.max_in_flight_per_upstream`: attempts waiting on one upstream.
+pub const DEFAULT_FORWARD_MAX_IN_FLIGHT_PER_UPSTREAM: usize = 256;
+/// Default `forward.queries_per_socket`: queries one upstream socket carries.
+pub const DEFAULT_FORWARD_QUERIES_PER_SOCKET: u32 = 16;
+/// Most `forward.queries_per_socket` may be: the IDs a socket has used are
+/// remembered (to tell late replies from spoofs), and more queries per port
+/// make the port easier to learn.
+pub const MAX_FORWARD_QUERIES_PER_SOCKET: u32 = 256;
 
 /// Forwarding of names outside every local zone to upstream nameservers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,10 +54,21 @@ pub struct ForwardSettings {
     pub max_ttl: u32,
     /// Longest time, in seconds, a negative answer (NXDOMAIN, NODATA) is cached.
     pub max_negative_ttl: u32,
-    /// Upstream sockets open at once (queries in flight to upstreams): the
-    /// forwarder's share of the descriptor budget, cut at start when the
-    /// descriptor limit is too low for it (`crate::budget`).
+    /// Descriptors the forwarder holds at once: its UDP sockets towards
+    /// upstreams and its TCP connections to them. The forwarder's share of the
+    /// descriptor budget, cut at start when the descriptor limit is too low for
+    /// it (`crate::budget`).
     pub max_sockets: usize,
+    /// Distinct questions waiting for upstreams at once; a query that would be
+    /// one more is answered SERVFAIL at once.
+    pub max_in_flight: usize,
+    /// Attempts waiting on one upstream at once; over it the upstream is passed
+    /// over (the next of its set is asked), and SERVFAIL when every upstream of
+    /// the set is.
+    pub max_in_flight_per_upstream: usize,
+    /// Queries one UDP socket carries before it is closed and a socket on a new
+    /// random port takes its place; 1 is a new socket for every query.
+    pub queries_per_socket: u32,
 }
 
 impl Default for ForwardSettings {
@@ -62,6 +83,9 @@ impl Default for ForwardSettings {
             max_ttl: DEFAULT_FORWARD_MAX_TTL,
             max_negative_ttl: DEFAULT_FORWARD_MAX_NEGATIVE_TTL,
             max_sockets: DEFAULT_FORWARD_MAX_SOCKETS,
+            max_in_flight: DEFAULT_FORWARD_MAX_IN_FLIGHT,
+            max_in_flight_per_upstream: DEFAULT_FORWARD_MAX_IN_FLIGHT_PER_UPSTREAM,
+            queries_per_socket: DEFAULT_FORWARD_QUERIES_PER_SOCKET,
         }
     }
 }
@@ -79,6 +103,18 @@ impl Merge<'_> {
         let timeout = self.milliseconds(raw.timeout_ms.as_ref(), "forward.timeout_ms")?;
         let deadline = self.milliseconds(raw.deadline_ms.as_ref(), "forward.deadline_ms")?;
         let max_sockets = self.bounded(raw.max_sockets.as_ref(), "forward.max_sockets", 1..)?;
+        let max_in_flight =
+            self.bounded(raw.max_in_flight.as_ref(), "forward.max_in_flight", 1..)?;
+        let max_in_flight_per_upstream = self.bounded(
+            raw.max_in_flight_per_upstream.as_ref(),
+            "forward.max_in_flight_per_upstream",
+            1..,
+        )?;
+        let queries_per_socket = self.bounded(
+            raw.queries_per_socket.as_ref(),
+            "forward.queries_per_socket",
+            1..=MAX_FORWARD_QUERIES_PER_SOCKET,
+        )?;
         let forward = ForwardSettings {
             nameservers: nameservers.unwrap_or_default(),
             zones: Vec::new(),
@@ -89,6 +125,10 @@ impl Merge<'_> {
             max_ttl: value_of(&raw.max_ttl).unwrap_or(defaults.max_ttl),
             max_negative_ttl: value_of(&raw.max_negative_ttl).unwrap_or(defaults.max_negative_ttl),
             max_sockets: max_sockets.unwrap_or(defaults.max_sockets),
+            max_in_flight: max_in_flight.unwrap_or(defaults.max_in_flight),
+            max_in_flight_per_upstream: max_in_flight_per_upstream
+                .unwrap_or(defaults.max_in_flight_per_upstream),
+            queries_per_socket: queries_per_socket.unwrap_or(defaults.queries_per_socket),
         };
         if forward.deadline < forward.timeout {
             return Err(self.deadline_before_timeout(raw, &forward));

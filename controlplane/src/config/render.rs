@@ -113,6 +113,9 @@ fn forward_section(forward: &ForwardSettings) -> RawForward {
         max_ttl: given(forward.max_ttl),
         max_negative_ttl: given(forward.max_negative_ttl),
         max_sockets: given(forward.max_sockets),
+        max_in_flight: given(forward.max_in_flight),
+        max_in_flight_per_upstream: given(forward.max_in_flight_per_upstream),
+        queries_per_socket: given(forward.queries_per_socket),
         zones: forward
             .zones
             .iter()

@@ -159,6 +159,9 @@ fn full_file_parses_to_the_expected_config() {
             max_ttl: DEFAULT_FORWARD_MAX_TTL,
             max_negative_ttl: 60,
             max_sockets: DEFAULT_FORWARD_MAX_SOCKETS,
+            max_in_flight: DEFAULT_FORWARD_MAX_IN_FLIGHT,
+            max_in_flight_per_upstream: DEFAULT_FORWARD_MAX_IN_FLIGHT_PER_UPSTREAM,
+            queries_per_socket: DEFAULT_FORWARD_QUERIES_PER_SOCKET,
         },
         dataplane: Dataplane::Kernel,
         api: None,
@@ -946,6 +949,54 @@ fn bad_api_settings_are_rejected() {
         &file_error("[api]\nlisten = \"127.0.0.1:8053\"\n"),
         &["--store", "--etcd"],
     );
+}
+
+#[test]
+fn forwarder_caps_parse_render_back_default_and_are_checked() {
+    let text = "[forward]\nnameservers = [\"192.0.2.53\"]\nmax_in_flight = 300\n\
+                max_in_flight_per_upstream = 40\nqueries_per_socket = 1\n";
+    let config = parse(text).expect("valid");
+    let forward = &config.forward;
+    assert_eq!(
+        (
+            forward.max_in_flight,
+            forward.max_in_flight_per_upstream,
+            forward.queries_per_socket
+        ),
+        (300, 40, 1)
+    );
+    assert_eq!(parse(&render(&config)).expect("rendered parses"), config);
+    let defaults = parse("[forward]\nnameservers = [\"192.0.2.53\"]\n").expect("valid");
+    assert_eq!(
+        (
+            defaults.forward.max_in_flight,
+            defaults.forward.max_in_flight_per_upstream,
+            defaults.forward.queries_per_socket
+        ),
+        (
+            DEFAULT_FORWARD_MAX_IN_FLIGHT,
+            DEFAULT_FORWARD_MAX_IN_FLIGHT_PER_UPSTREAM,
+            DEFAULT_FORWARD_QUERIES_PER_SOCKET
+        )
+    );
+    let too_many = format!(
+        "[forward]\nqueries_per_socket = {}\n",
+        MAX_FORWARD_QUERIES_PER_SOCKET + 1
+    );
+    for (bad, key) in [
+        ("[forward]\nmax_in_flight = 0\n", "forward.max_in_flight"),
+        (
+            "[forward]\nmax_in_flight_per_upstream = 0\n",
+            "forward.max_in_flight_per_upstream",
+        ),
+        (
+            "[forward]\nqueries_per_socket = 0\n",
+            "forward.queries_per_socket",
+        ),
+        (too_many.as_str(), "forward.queries_per_socket"),
+    ] {
+        assert_mentions(&file_error(bad), &[key]);
+    }
 }
 
 #[test]

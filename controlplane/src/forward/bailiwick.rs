@@ -1,8 +1,11 @@
 //! Which records of an upstream response the forwarder believes.
 //!
 //! An upstream is asked about names at or below its *bailiwick*: the zone it is
-//! configured for (`[forward.zones]`), or the root for the default nameservers.
-//! The rule, applied to every response before anything is cached or returned:
+//! configured for (`[forward.zones]`), or the root for the default nameservers,
+//! less what belongs to someone else: the local zones, which always win, and
+//! the zones configured for other upstreams below it ([`Bailiwick`]; the
+//! forwarder's own is in `forward/resolve.rs`). The rule, applied to every
+//! response before anything is cached or returned:
 //!
 //! 1. **Answer section.** Starting at the question name, follow the CNAME chain
 //!    through the answer section (at most [`MAX_CHAIN`] links, no name twice).
@@ -81,9 +84,32 @@ impl Scrubbed {
     }
 }
 
-/// Applies the rule above to `response`, an answer to (`qname`, `qtype`) from an
-/// upstream whose bailiwick is `bailiwick` (a lowered wire name; root is `[0]`).
-pub(crate) fn scrub(response: &Response, qname: &[u8], qtype: RType, bailiwick: &[u8]) -> Scrubbed {
+/// The names a source of answers is believed about.
+pub(crate) trait Bailiwick {
+    /// Whether the source is believed about `name` (a wire name, any case).
+    fn covers(&self, name: &[u8]) -> bool;
+}
+
+/// A zone and every name below it (a lowered wire name; the root is `[0]`):
+/// what the fuzz target and the tests scrub with.
+#[cfg(any(test, fuzzing))]
+pub(crate) struct Zone<'a>(pub(crate) &'a [u8]);
+
+#[cfg(any(test, fuzzing))]
+impl Bailiwick for Zone<'_> {
+    fn covers(&self, name: &[u8]) -> bool {
+        is_at_or_below(name, self.0)
+    }
+}
+
+/// Applies the rule above to `response`, an answer to (`qname`, `qtype`) from a
+/// source believed about the names `bailiwick` covers.
+pub(crate) fn scrub(
+    response: &Response,
+    qname: &[u8],
+    qtype: RType,
+    bailiwick: &impl Bailiwick,
+) -> Scrubbed {
     let mut out = Scrubbed::default();
     let total = response.answer.len() + response.authority.len() + response.additional.len();
 
@@ -105,7 +131,7 @@ pub(crate) fn scrub(response: &Response, qname: &[u8], qtype: RType, bailiwick: 
             if chain.iter().any(|name| same_name(name, target)) {
                 break;
             }
-            if !is_at_or_below(target, bailiwick) {
+            if !bailiwick.covers(target) {
                 out.chase = Some(target.to_vec());
                 break;
             }
@@ -124,7 +150,7 @@ pub(crate) fn scrub(response: &Response, qname: &[u8], qtype: RType, bailiwick: 
             }
             RType::RRSIG => in_chain(&rr.name),
             RType::DNAME => {
-                is_at_or_below(&rr.name, bailiwick)
+                bailiwick.covers(&rr.name)
                     && chain
                         .iter()
                         .any(|c| is_at_or_below(c, &rr.name) && !same_name(c, &rr.name))
@@ -145,7 +171,7 @@ pub(crate) fn scrub(response: &Response, qname: &[u8], qtype: RType, bailiwick: 
             (rr.rtype == RType::SOA || rr.rtype == RType::NS)
                 && rr.class == CLASS_IN
                 && is_at_or_below(last, &rr.name)
-                && is_at_or_below(&rr.name, bailiwick)
+                && bailiwick.covers(&rr.name)
         })
         .map(|rr| rr.name.as_slice())
         .max_by_key(|name| name.len());
@@ -172,7 +198,7 @@ pub(crate) fn scrub(response: &Response, qname: &[u8], qtype: RType, bailiwick: 
         .chain(&out.authority)
         .filter(|rr| matches!(rr.rtype, RType::NS | RType::MX | RType::SRV))
         .filter_map(Rr::target)
-        .filter(|target| is_at_or_below(target, bailiwick))
+        .filter(|target| bailiwick.covers(target))
         .collect();
     for rr in &response.additional {
         let keep = rr.class == CLASS_IN
@@ -262,7 +288,7 @@ mod tests {
             &resp,
             &wire("www.corp.example."),
             RType::A,
-            &wire("corp.example."),
+            &Zone(&wire("corp.example.")),
         );
         assert_eq!(
             names(&s.answer),
@@ -287,13 +313,13 @@ mod tests {
             &resp,
             &wire("www.corp.example."),
             RType::A,
-            &wire("corp.example."),
+            &Zone(&wire("corp.example.")),
         );
         assert_eq!(names(&s.answer), ["www.corp.example. 5"]);
         assert_eq!(s.chase, Some(wire("lb.cloud.test.")));
         assert_eq!(s.dropped, 1);
         // The root bailiwick believes it all.
-        let s = scrub(&resp, &wire("www.corp.example."), RType::A, &[0]);
+        let s = scrub(&resp, &wire("www.corp.example."), RType::A, &Zone(&[0]));
         assert_eq!(s.answer.len(), 2);
         assert_eq!(s.chase, None);
     }
@@ -323,7 +349,7 @@ mod tests {
             &resp,
             &wire("nope.corp.example."),
             RType::A,
-            &wire("corp.example."),
+            &Zone(&wire("corp.example.")),
         );
         assert_eq!(names(&s.authority), ["corp.example. 6", "corp.example. 2"]);
         assert_eq!(names(&s.additional), ["ns.corp.example. 1"]);
@@ -335,7 +361,7 @@ mod tests {
             &response(vec![], vec![], vec![]),
             &wire("x.corp.example."),
             RType::A,
-            &[0],
+            &Zone(&[0]),
         );
         assert_eq!(bare.cache_ttl(true), None);
     }
@@ -350,7 +376,7 @@ mod tests {
             vec![],
             vec![],
         );
-        let s = scrub(&resp, &wire("a.example."), RType::A, &[0]);
+        let s = scrub(&resp, &wire("a.example."), RType::A, &Zone(&[0]));
         assert_eq!(s.answer.len(), 1, "{:?}", names(&s.answer));
         let long: Vec<Rr> = (0..40)
             .map(|i| {
@@ -365,7 +391,7 @@ mod tests {
             &response(long, vec![], vec![]),
             &wire("n0.example."),
             RType::A,
-            &[0],
+            &Zone(&[0]),
         );
         assert_eq!(s.answer.len(), MAX_CHAIN);
     }

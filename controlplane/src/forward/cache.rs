@@ -85,6 +85,13 @@ impl Cache {
         Some((answer, u32::try_from(elapsed).unwrap_or(u32::MAX)))
     }
 
+    /// Drops the entry for `key`, if any.
+    pub(crate) fn forget(&mut self, key: &Key) {
+        if let Some(&index) = self.map.get(key) {
+            self.remove(index);
+        }
+    }
+
     /// Stores `answer` for `ttl` seconds (0: not stored), replacing any entry
     /// for `key` and evicting the least recently used one when full.
     pub(crate) fn insert(&mut self, key: Key, answer: Arc<Prepared>, ttl: u32, now: Instant) {

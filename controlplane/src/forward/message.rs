@@ -409,6 +409,8 @@ pub(crate) struct Prepared {
     /// Offset of each record's TTL field.
     ttl_offsets: Vec<usize>,
     question_end: usize,
+    /// The records' owner names, lowered, each once.
+    owners: Vec<Vec<u8>>,
 }
 
 /// Writes names with compression against the names already written.
@@ -503,8 +505,14 @@ impl Prepared {
         w.out.extend_from_slice(&qtype.0.to_be_bytes());
         w.out.extend_from_slice(&qclass.to_be_bytes());
         let question_end = w.out.len();
+        let mut owners: Vec<Vec<u8>> = Vec::new();
         for rr in sections.into_iter().flatten() {
             w.record(rr)?;
+            if !owners.iter().any(|owner| same_name(owner, &rr.name)) {
+                let mut owner = rr.name.clone();
+                lowercase_wire_in_place(&mut owner);
+                owners.push(owner);
+            }
         }
         if w.out.len() > MAX_TCP_MESSAGE - OPT_RR_LEN {
             return Err(Malformed);
@@ -514,7 +522,13 @@ impl Prepared {
             rcode,
             ttl_offsets: w.ttl_offsets,
             question_end,
+            owners,
         })
+    }
+
+    /// The owner names of its records, lowered, each once.
+    pub(crate) fn owners(&self) -> impl Iterator<Item = &[u8]> {
+        self.owners.iter().map(Vec::as_slice)
     }
 
     /// The answer for `client`, `elapsed` seconds after it was stored: the

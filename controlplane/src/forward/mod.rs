@@ -12,16 +12,28 @@
 //!
 //! A query's way through: parse; rate limit (drop when over); pick the upstream
 //! set (the longest `[forward.zones]` suffix, else the default nameservers, else
-//! REFUSED as without a forwarder); the cache; otherwise ask upstreams in
-//! `upstream::order` until one answers or the deadline passes (then SERVFAIL);
-//! scrub the response (`bailiwick`), chase a CNAME that leaves the bailiwick
-//! through its own upstream set, encode the answer, cache it, and serve it with
-//! the client's ID, question case, RD/CD bits and RA=1.
+//! REFUSED as without a forwarder); the cache (an entry holding data of a zone
+//! that has become local since is dropped, `local`); otherwise join the flight
+//! of its question (`flights`: the cap on questions in flight, and coalescing)
+//! and, leading it, ask upstreams in `upstream::order` until one answers or the
+//! deadline passes (then SERVFAIL), each upstream within its own cap and with
+//! sockets from a bounded pool (`pool`); scrub the response (`bailiwick`: never
+//! believing an upstream about a local zone or another upstream's zone), chase
+//! a CNAME that leaves what its source is believed about (into the local table,
+//! or through its own upstream set: `resolve`), encode the answer, cache it,
+//! and serve it with the client's ID, question case, RD/CD bits and RA=1.
 
 mod bailiwick;
 mod cache;
+mod flights;
+mod local;
 mod message;
+mod pool;
 mod ratelimit;
+mod resolve;
+mod stats;
+#[cfg(test)]
+mod tests;
 mod upstream;
 
 use std::collections::HashMap;
@@ -29,22 +41,28 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::net::UnixDatagram;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use ferrodns_dataplane::engine::{self, Transport, Verdict};
 use ferrodns_dataplane::io::punt::{PuntQueues, PuntReplier, PuntedQuery};
+use ferrodns_dataplane::table::Table;
 use ferrodns_dataplane::wire::Rcode;
 use tokio::sync::watch;
 use tracing::{debug, info};
 
 use crate::config::ForwardSettings;
-use bailiwick::scrub;
 use cache::{Cache, Key};
-use message::{ClientQuery, Prepared, Rr};
+use flights::{Flights, Joined, Outcome};
+use local::{LocalZones, is_local};
+use message::{ClientQuery, Prepared};
+use pool::SocketBudget;
 use ratelimit::RateLimiter;
-use upstream::{AttemptError, Question, Upstream, exchange, order};
+use resolve::Failure;
+use stats::Counters;
+pub use stats::{ForwardStats, UpstreamStats};
+use upstream::{Question, Upstream};
 
 /// An upstream's reply taken the way [`Forwarder::finish`] takes one, without
 /// sockets or a cache: matched against `id` and the question of the client's
@@ -66,7 +84,12 @@ pub fn answer_from_reply(query: &[u8], id: u16, reply: &[u8], zone: &[u8]) -> Op
         return None;
     }
     let response = message::parse_response(reply).ok()?;
-    let scrubbed = scrub(&response, &question.qname, question.qtype, zone);
+    let scrubbed = bailiwick::scrub(
+        &response,
+        &question.qname,
+        question.qtype,
+        &bailiwick::Zone(zone),
+    );
     let prepared = Prepared::build(
         &question.qname,
         question.qtype,
@@ -78,11 +101,6 @@ pub fn answer_from_reply(query: &[u8], id: u16, reply: &[u8], zone: &[u8]) -> Op
     Some(prepared.render(&client, 0))
 }
 
-/// CNAME targets outside a bailiwick chased for one query, one after another.
-const MAX_CHASE: usize = 4;
-/// Attempts per query: each upstream of the set, three rounds at most (an
-/// upstream that answered with an error is not asked again for that query).
-const ROUNDS: usize = 3;
 /// How often the forwarder logs its counters at debug level.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
@@ -94,115 +112,18 @@ struct UpstreamSet {
     upstreams: Vec<Arc<Upstream>>,
 }
 
-#[derive(Debug, Default)]
-struct Counters {
-    queries: AtomicU64,
-    cache_hits: AtomicU64,
-    cache_misses: AtomicU64,
-    forwarded: AtomicU64,
-    servfail: AtomicU64,
-    refused: AtomicU64,
-    rate_limited: AtomicU64,
-    bailiwick_drops: AtomicU64,
-    reply_errors: AtomicU64,
-    in_flight: AtomicU64,
-}
-
-/// A snapshot of the forwarder's counters (each since start, `in_flight` and
-/// `cache_entries` as they are now).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ForwardStats {
-    /// Punted queries handled (rate-limited ones excluded).
-    pub queries: u64,
-    pub cache_hits: u64,
-    pub cache_misses: u64,
-    /// Queries that went to upstreams (cache misses).
-    pub forwarded: u64,
-    /// Answered SERVFAIL: every upstream failed within the deadline.
-    pub servfail: u64,
-    /// Answered REFUSED: no upstream for the name.
-    pub refused: u64,
-    /// Dropped by the per-client rate limit.
-    pub rate_limited: u64,
-    /// Replies from upstreams dropped for not matching their query
-    /// (address, port, ID, question): likely spoofs.
-    pub spoofs: u64,
-    /// Records of upstream responses dropped by the bailiwick rule.
-    pub bailiwick_drops: u64,
-    /// Answers that could not be sent back to the client.
-    pub reply_errors: u64,
-    /// Queries waiting for an upstream now.
-    pub in_flight: u64,
-    pub cache_entries: u64,
-    pub upstreams: Vec<UpstreamStats>,
-}
-
-/// One upstream's counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamStats {
-    pub addr: SocketAddr,
-    /// Queries sent (attempts).
-    pub queries: u64,
-    /// Usable answers received (NOERROR, NXDOMAIN).
-    pub answers: u64,
-    pub timeouts: u64,
-    /// Unreachable, malformed replies, error rcodes.
-    pub failures: u64,
-    /// Truncated UDP answers retried over TCP.
-    pub tcp_retries: u64,
-    pub spoofs: u64,
-    /// Smoothed RTT in microseconds, once measured.
-    pub srtt_us: Option<u64>,
-    /// Backed off after timeouts or errors.
-    pub down: bool,
-}
-
-impl fmt::Display for ForwardStats {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "queries={} cache_hits={} cache_misses={} forwarded={} servfail={} refused={} \
-             rate_limited={} spoofs={} bailiwick_drops={} reply_errors={} in_flight={} \
-             cache_entries={}",
-            self.queries,
-            self.cache_hits,
-            self.cache_misses,
-            self.forwarded,
-            self.servfail,
-            self.refused,
-            self.rate_limited,
-            self.spoofs,
-            self.bailiwick_drops,
-            self.reply_errors,
-            self.in_flight,
-            self.cache_entries
-        )?;
-        for u in &self.upstreams {
-            write!(
-                f,
-                "; upstream {} queries={} answers={} timeouts={} failures={} tcp_retries={} \
-                 spoofs={} srtt_us={} down={}",
-                u.addr,
-                u.queries,
-                u.answers,
-                u.timeouts,
-                u.failures,
-                u.tcp_retries,
-                u.spoofs,
-                u.srtt_us.map_or_else(|| "-".to_owned(), |v| v.to_string()),
-                u.down
-            )?;
-        }
-        Ok(())
-    }
-}
-
 /// A query that missed the cache and must go upstream: [`Forwarder::finish`].
 #[derive(Debug)]
 pub struct Pending {
     client: ClientQuery,
+    /// The client's address: answers from the local table may depend on it.
+    address: IpAddr,
     key: Key,
 }
+
+/// Times a query whose flight ended without an outcome (its leader's client
+/// went away) joins the next one.
+const JOINS: usize = 3;
 
 /// What to do with a punted query after the fast, synchronous part.
 #[derive(Debug)]
@@ -211,16 +132,6 @@ pub enum Step {
     Done(Option<Vec<u8>>),
     /// Ask upstreams.
     Forward(Pending),
-}
-
-/// What upstreams said about one name, scrubbed.
-struct Resolved {
-    rcode: Rcode,
-    answer: Vec<Rr>,
-    authority: Vec<Rr>,
-    additional: Vec<Rr>,
-    /// Seconds it may be cached; `None`: not cacheable.
-    ttl: Option<u32>,
 }
 
 struct Inner {
@@ -233,6 +144,9 @@ struct Inner {
     cache: Mutex<Cache>,
     limiter: Option<Mutex<RateLimiter>>,
     counters: Counters,
+    flights: Flights,
+    sockets: Arc<SocketBudget>,
+    local: LocalZones,
 }
 
 /// The forwarder. Cheap to clone (one `Arc`).
@@ -253,27 +167,25 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Decrements the in-flight gauge when a forwarded query ends, however it ends.
-struct InFlight<'a>(&'a AtomicU64);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 impl Forwarder {
-    /// A forwarder for `settings`; `None` when no upstream is configured (punted
-    /// queries are then answered REFUSED, as without a forwarder).
-    pub fn new(settings: &ForwardSettings) -> Option<Forwarder> {
+    /// A forwarder for `settings` that lets the zones of `table` win; `None`
+    /// when no upstream is configured (punted queries are then answered
+    /// REFUSED, as without a forwarder).
+    pub fn new(settings: &ForwardSettings, table: Table) -> Option<Forwarder> {
         if settings.nameservers.is_empty() && settings.zones.is_empty() {
             return None;
         }
+        let sockets = SocketBudget::new(settings.max_sockets);
         let mut by_addr: HashMap<SocketAddr, Arc<Upstream>> = HashMap::new();
         let mut upstreams = Vec::new();
         let mut get = |addr: SocketAddr| {
             Arc::clone(by_addr.entry(addr).or_insert_with(|| {
-                let upstream = Arc::new(Upstream::new(addr));
+                let upstream = Arc::new(Upstream::new(
+                    addr,
+                    &sockets,
+                    settings.max_in_flight_per_upstream,
+                    settings.queries_per_socket,
+                ));
                 upstreams.push(Arc::clone(&upstream));
                 upstream
             }))
@@ -302,6 +214,9 @@ impl Forwarder {
                 cache: Mutex::new(Cache::new(settings.cache_size)),
                 limiter,
                 counters: Counters::default(),
+                flights: Flights::new(settings.max_in_flight),
+                sockets,
+                local: LocalZones::new(table),
             }),
         })
     }
@@ -356,24 +271,59 @@ impl Forwarder {
         };
         let hit = lock(&self.inner.cache).get(&key, now);
         if let Some((answer, elapsed)) = hit {
-            counters.cache_hits.fetch_add(1, Ordering::Relaxed);
-            return Step::Done(Some(answer.render(&parsed, elapsed)));
+            if !self.holds_local_data(&answer) {
+                counters.cache_hits.fetch_add(1, Ordering::Relaxed);
+                return Step::Done(Some(answer.render(&parsed, elapsed)));
+            }
+            counters.local_drops.fetch_add(1, Ordering::Relaxed);
+            lock(&self.inner.cache).forget(&key);
         }
         counters.cache_misses.fetch_add(1, Ordering::Relaxed);
         Step::Forward(Pending {
             client: parsed,
+            address: client,
             key,
         })
     }
 
-    /// The slow part: upstreams, scrubbing, caching. Always an answer (SERVFAIL
-    /// when every upstream failed).
+    /// Whether a cached answer holds records of a zone that is local now (it
+    /// became local after the answer was cached).
+    fn holds_local_data(&self, answer: &Prepared) -> bool {
+        let version = self.inner.local.current();
+        answer.owners().any(|owner| is_local(&version, owner))
+    }
+
+    /// The slow part: upstreams, scrubbing, caching. Always an answer:
+    /// SERVFAIL when every upstream failed, or at once over a cap.
     pub async fn finish(&self, pending: Pending) -> Vec<u8> {
+        let Pending {
+            client,
+            address,
+            key,
+        } = pending;
         let counters = &self.inner.counters;
-        counters.forwarded.fetch_add(1, Ordering::Relaxed);
-        counters.in_flight.fetch_add(1, Ordering::Relaxed);
-        let _in_flight = InFlight(&counters.in_flight);
-        let Pending { client, key } = pending;
+        for _ in 0..JOINS {
+            match self.inner.flights.join(&key) {
+                Joined::Lead(lead) => {
+                    counters.forwarded.fetch_add(1, Ordering::Relaxed);
+                    let outcome = self.fly(&key, address).await;
+                    lead.land(outcome.clone());
+                    return self.serve(&outcome, &client);
+                }
+                Joined::Follow(follower) => {
+                    if let Some(outcome) = follower.outcome().await {
+                        counters.coalesced.fetch_add(1, Ordering::Relaxed);
+                        return self.serve(&outcome, &client);
+                    }
+                }
+                Joined::Full => break,
+            }
+        }
+        self.serve(&Outcome::OverCap, &client)
+    }
+
+    /// Resolves the question of `key` for a flight, caching what may be.
+    async fn fly(&self, key: &Key, client: IpAddr) -> Outcome {
         let question = Question {
             qname: key.qname.clone(),
             qtype: key.qtype,
@@ -383,185 +333,45 @@ impl Forwarder {
         };
         let stored = Instant::now();
         let deadline = tokio::time::Instant::now() + self.inner.settings.deadline;
-        let prepared = self
-            .resolve(&question, 0, deadline)
-            .await
-            .and_then(|resolved| {
-                let sections = [
-                    resolved.answer.as_slice(),
-                    &resolved.authority,
-                    &resolved.additional,
-                ];
-                let prepared = Prepared::build(
-                    &question.qname,
-                    question.qtype,
-                    question.qclass,
-                    resolved.rcode,
-                    sections,
-                )
-                .ok()?;
-                Some((prepared, resolved.ttl))
-            });
-        let Some((prepared, ttl)) = prepared else {
-            counters.servfail.fetch_add(1, Ordering::Relaxed);
-            return client.empty_answer(Rcode::ServFail, false);
+        let resolved = match self.resolve(&question, client, 0, deadline).await {
+            Ok(resolved) => resolved,
+            Err(Failure::Upstreams) => return Outcome::Failed,
+            Err(Failure::OverCap) => return Outcome::OverCap,
         };
-        let reply = prepared.render(&client, 0);
-        if let Some(ttl) = ttl {
-            lock(&self.inner.cache).insert(key, Arc::new(prepared), ttl, stored);
+        let sections = [
+            resolved.answer.as_slice(),
+            &resolved.authority,
+            &resolved.additional,
+        ];
+        let Ok(prepared) = Prepared::build(
+            &question.qname,
+            question.qtype,
+            question.qclass,
+            resolved.rcode,
+            sections,
+        ) else {
+            return Outcome::Failed;
+        };
+        let prepared = Arc::new(prepared);
+        if let Some(ttl) = resolved.ttl {
+            lock(&self.inner.cache).insert(key.clone(), Arc::clone(&prepared), ttl, stored);
         }
-        reply
+        Outcome::Answer(prepared)
     }
 
-    /// Asks the upstreams of `question`'s name, scrubs, and chases a CNAME that
-    /// leaves their bailiwick, all before `deadline`. `None` when that fails.
-    fn resolve<'a>(
-        &'a self,
-        question: &'a Question,
-        depth: usize,
-        deadline: tokio::time::Instant,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Option<Resolved>> + Send + 'a>> {
-        Box::pin(async move {
-            let set = self.set_for(&question.qname)?;
-            let response = self.ask(set, question, deadline).await?;
-            let scrubbed = scrub(&response, &question.qname, question.qtype, &set.zone);
-            self.inner
-                .counters
-                .bailiwick_drops
-                .fetch_add(scrubbed.dropped as u64, Ordering::Relaxed);
-            // NOERROR or NXDOMAIN: `ask` took no other.
-            let rcode = response.rcode()?;
-            let negative = scrubbed.is_negative(rcode, question.qtype);
-            let settings = &self.inner.settings;
-            let cap = if negative {
-                settings.max_negative_ttl
-            } else {
-                settings.max_ttl
-            };
-            let ttl = scrubbed.cache_ttl(negative).map(|t| t.min(cap));
-            let mut resolved = Resolved {
-                rcode,
-                answer: scrubbed.answer,
-                authority: scrubbed.authority,
-                additional: scrubbed.additional,
-                ttl,
-            };
-            let Some(target) = scrubbed.chase else {
-                return Some(resolved);
-            };
-            if depth >= MAX_CHASE {
-                return None;
+    /// The answer `outcome` makes for `client`, counted.
+    fn serve(&self, outcome: &Outcome, client: &ClientQuery) -> Vec<u8> {
+        let counters = &self.inner.counters;
+        match outcome {
+            Outcome::Answer(prepared) => prepared.render(client, 0),
+            Outcome::Failed => {
+                counters.servfail.fetch_add(1, Ordering::Relaxed);
+                client.empty_answer(Rcode::ServFail, false)
             }
-            let next = Question {
-                qname: target,
-                ..question.clone()
-            };
-            let chased = self.resolve(&next, depth + 1, deadline).await?;
-            resolved.rcode = chased.rcode;
-            resolved.answer.extend(chased.answer);
-            resolved.authority = chased.authority;
-            resolved.additional.extend(chased.additional);
-            resolved.ttl = match (resolved.ttl, chased.ttl) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                _ => None,
-            };
-            Some(resolved)
-        })
-    }
-
-    /// Tries the set's upstreams in order, each for at most `timeout`, all
-    /// before `deadline` (the query's, shared by every CNAME chased for it).
-    async fn ask(
-        &self,
-        set: &UpstreamSet,
-        question: &Question,
-        deadline: tokio::time::Instant,
-    ) -> Option<message::Response> {
-        let settings = &self.inner.settings;
-        let mut budget = ROUNDS * set.upstreams.len();
-        // Upstreams that answered with an error: asking again will not help.
-        let mut refused: Vec<SocketAddr> = Vec::new();
-        loop {
-            if refused.len() == set.upstreams.len() {
-                return None;
+            Outcome::OverCap => {
+                counters.over_cap.fetch_add(1, Ordering::Relaxed);
+                client.empty_answer(Rcode::ServFail, false)
             }
-            for upstream in order(&set.upstreams, Instant::now()) {
-                let now = tokio::time::Instant::now();
-                if budget == 0 || now >= deadline {
-                    return None;
-                }
-                if refused.contains(&upstream.addr) {
-                    continue;
-                }
-                budget -= 1;
-                let until = (now + settings.timeout).min(deadline);
-                let counters = &upstream.counters;
-                match exchange(upstream, question, until).await {
-                    Ok((response, rtt)) => {
-                        counters.answers.fetch_add(1, Ordering::Relaxed);
-                        upstream.record_answer(rtt);
-                        return Some(response);
-                    }
-                    Err(AttemptError::Timeout) => {
-                        counters.timeouts.fetch_add(1, Ordering::Relaxed);
-                        upstream.record_unreachable(Instant::now());
-                        debug!(upstream = %upstream.addr, "upstream timed out");
-                    }
-                    Err(AttemptError::Network(e)) => {
-                        counters.failures.fetch_add(1, Ordering::Relaxed);
-                        upstream.record_unreachable(Instant::now());
-                        debug!(upstream = %upstream.addr, "upstream unreachable: {e}");
-                    }
-                    Err(AttemptError::Malformed) => {
-                        counters.failures.fetch_add(1, Ordering::Relaxed);
-                        refused.push(upstream.addr);
-                        debug!(upstream = %upstream.addr, "malformed upstream reply");
-                    }
-                    Err(AttemptError::Rcode(rcode)) => {
-                        counters.failures.fetch_add(1, Ordering::Relaxed);
-                        refused.push(upstream.addr);
-                        debug!(upstream = %upstream.addr, rcode, "upstream answered an error");
-                    }
-                }
-            }
-        }
-    }
-
-    /// The counters now.
-    pub fn snapshot(&self) -> ForwardStats {
-        let c = &self.inner.counters;
-        let get = |v: &AtomicU64| v.load(Ordering::Relaxed);
-        let now = Instant::now();
-        let upstreams: Vec<UpstreamStats> = self
-            .inner
-            .upstreams
-            .iter()
-            .map(|u| UpstreamStats {
-                addr: u.addr,
-                queries: get(&u.counters.queries),
-                answers: get(&u.counters.answers),
-                timeouts: get(&u.counters.timeouts),
-                failures: get(&u.counters.failures),
-                tcp_retries: get(&u.counters.tcp),
-                spoofs: get(&u.counters.spoofs),
-                srtt_us: u.srtt_us(),
-                down: u.is_down(now),
-            })
-            .collect();
-        ForwardStats {
-            queries: get(&c.queries),
-            cache_hits: get(&c.cache_hits),
-            cache_misses: get(&c.cache_misses),
-            forwarded: get(&c.forwarded),
-            servfail: get(&c.servfail),
-            refused: get(&c.refused),
-            rate_limited: get(&c.rate_limited),
-            spoofs: upstreams.iter().map(|u| u.spoofs).sum(),
-            bailiwick_drops: get(&c.bailiwick_drops),
-            reply_errors: get(&c.reply_errors),
-            in_flight: get(&c.in_flight),
-            cache_entries: lock(&self.inner.cache).len() as u64,
-            upstreams,
         }
     }
 

@@ -10,24 +10,27 @@
 //! it. Every time an upstream is passed over, its SRTT decays by 2 %, so a slower
 //! upstream is measured again now and then and the order follows changes.
 //!
-//! **Exchange (RFC 5452).** Every UDP query goes out from a new socket bound to
-//! port 0 (Linux picks a random port of the ephemeral range per bind) and
-//! connected to the upstream, with a random ID from a CSPRNG (`rand`'s thread
-//! generator, ChaCha). A reply is accepted only if it comes from the upstream's
-//! address and port, is a response with that ID and repeats the question (name,
-//! type, class); anything else is dropped, counted as a spoof, and the wait goes
-//! on until the attempt's timeout. (The connected socket already makes the kernel
-//! drop datagrams from any other address or port.) A reply with TC=1 is retried
-//! over TCP to the same upstream, with a new ID.
+//! **Caps.** At most `forward.max_in_flight_per_upstream` attempts wait on one
+//! upstream at once ([`Upstream::begin`]); the forwarder passes an upstream at
+//! its cap over for the next of its set, without backing it off.
+//!
+//! **Exchange (RFC 5452).** A UDP query goes out from one of the upstream's
+//! pooled sockets, on a random port, with a random ID ([`super::pool`] has the
+//! rules); a reply is accepted only if it comes from the upstream's address and
+//! port, is a response with that ID and repeats the question (name, type,
+//! class); anything else is dropped, counted as a spoof, and the wait goes on
+//! until the attempt's timeout. A reply with TC=1 is retried over TCP to the
+//! same upstream, with a new ID, on a connection that takes a slot of the
+//! socket budget too.
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 use tokio::time::timeout_at;
 
 use ferrodns_dataplane::record::RType;
@@ -35,6 +38,7 @@ use ferrodns_dataplane::wire::Rcode;
 use ferrodns_dataplane::wire::header::flags;
 
 use super::message::{Malformed, Response, parse_response, read_head, same_name, upstream_query};
+use super::pool::{SendError, SocketBudget, UdpPool};
 
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -42,8 +46,6 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 const SRTT_GAIN: f64 = 0.25;
 /// Factor applied to the SRTT of an upstream passed over.
 const SRTT_DECAY: f64 = 0.98;
-/// Receive buffer: we advertise 1232 bytes, so a UDP answer is never longer.
-const UDP_BUFFER: usize = 4096;
 
 /// One upstream's counters, read by [`super::ForwardStats`].
 #[derive(Debug, Default)]
@@ -55,6 +57,8 @@ pub(crate) struct UpstreamCounters {
     pub(crate) failures: AtomicU64,
     pub(crate) tcp: AtomicU64,
     pub(crate) spoofs: AtomicU64,
+    /// Attempts that passed this upstream over: at its cap, or no socket.
+    pub(crate) over_cap: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -69,16 +73,63 @@ struct Health {
 pub(crate) struct Upstream {
     pub(crate) addr: SocketAddr,
     health: Mutex<Health>,
-    pub(crate) counters: UpstreamCounters,
+    pub(crate) counters: Arc<UpstreamCounters>,
+    /// Attempts waiting on it now, and the most that may.
+    in_flight: AtomicUsize,
+    max_in_flight: usize,
+    sockets: UdpPool,
+    budget: Arc<SocketBudget>,
+}
+
+/// An attempt in flight to an upstream; ends when dropped.
+#[derive(Debug)]
+pub(crate) struct Attempt<'a>(&'a AtomicUsize);
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Upstream {
-    pub(crate) fn new(addr: SocketAddr) -> Upstream {
+    /// An upstream taking at most `max_in_flight` attempts at once, its
+    /// sockets from `budget`, each carrying `queries_per_socket` queries.
+    pub(crate) fn new(
+        addr: SocketAddr,
+        budget: &Arc<SocketBudget>,
+        max_in_flight: usize,
+        queries_per_socket: u32,
+    ) -> Upstream {
+        let counters = Arc::new(UpstreamCounters::default());
         Upstream {
             addr,
             health: Mutex::new(Health::default()),
-            counters: UpstreamCounters::default(),
+            sockets: UdpPool::new(
+                addr,
+                Arc::clone(budget),
+                Arc::clone(&counters),
+                queries_per_socket,
+            ),
+            counters,
+            in_flight: AtomicUsize::new(0),
+            max_in_flight,
+            budget: Arc::clone(budget),
         }
+    }
+
+    /// One more attempt in flight, unless the upstream is at its cap.
+    pub(crate) fn begin(&self) -> Option<Attempt<'_>> {
+        self.in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_in_flight).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Attempt(&self.in_flight))
+    }
+
+    /// Attempts waiting on it now.
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::Relaxed) as u64
     }
 
     fn health(&self) -> std::sync::MutexGuard<'_, Health> {
@@ -170,6 +221,8 @@ pub(crate) struct Question {
 /// Why an attempt failed.
 #[derive(Debug)]
 pub(crate) enum AttemptError {
+    /// No socket to send from: the forwarder's descriptor budget is spent.
+    NoSocket,
     Timeout,
     Network(io::Error),
     /// A matching reply that does not parse.
@@ -213,13 +266,22 @@ pub(crate) async fn exchange(
     until: tokio::time::Instant,
 ) -> Result<(Response, Duration), AttemptError> {
     let started = Instant::now();
+    let mut pending = match upstream.sockets.send(question).await {
+        Ok(pending) => pending,
+        Err(SendError::NoSocket) => return Err(AttemptError::NoSocket),
+        Err(SendError::Network(e)) => return Err(AttemptError::Network(e)),
+    };
     upstream.counters.queries.fetch_add(1, Ordering::Relaxed);
-    let reply = match timeout_at(until, udp(upstream, question)).await {
+    let reply = match timeout_at(until, pending.reply()).await {
         Err(_) => return Err(AttemptError::Timeout),
         Ok(reply) => reply?,
     };
+    drop(pending);
     let reply = if read_head(&reply).is_ok_and(|(h, ..)| h.flags & flags::TC != 0) {
         upstream.counters.tcp.fetch_add(1, Ordering::Relaxed);
+        let Some(_slot) = upstream.budget.take() else {
+            return Err(AttemptError::NoSocket);
+        };
         match timeout_at(until, tcp(upstream.addr, question)).await {
             Err(_) => return Err(AttemptError::Timeout),
             Ok(reply) => reply?,
@@ -236,40 +298,6 @@ pub(crate) async fn exchange(
         _ => Err(AttemptError::Rcode(
             response.header.flags & flags::RCODE_MASK,
         )),
-    }
-}
-
-async fn udp(upstream: &Upstream, question: &Question) -> Result<Vec<u8>, AttemptError> {
-    let local: SocketAddr = match upstream.addr {
-        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-    };
-    // Bound, connected and sent on before tokio sees it: tokio would first wait
-    // for the new socket's writability from the reactor, which costs a wake-up
-    // of another runtime thread per query; a fresh socket's buffer is empty.
-    let socket = std::net::UdpSocket::bind(local)?;
-    socket.connect(upstream.addr)?;
-    socket.set_nonblocking(true)?;
-    let id: u16 = rand::random();
-    let query = upstream_query(
-        id,
-        &question.qname,
-        question.qtype,
-        question.qclass,
-        question.dnssec_ok,
-        question.checking_disabled,
-    );
-    socket.send(&query)?;
-    let socket = UdpSocket::from_std(socket)?;
-    let mut buf = vec![0u8; UDP_BUFFER];
-    loop {
-        let (len, from) = socket.recv_from(&mut buf).await?;
-        let reply = buf.get(..len).unwrap_or_default();
-        if from == upstream.addr && matches(reply, id, question) {
-            buf.truncate(len);
-            return Ok(buf);
-        }
-        upstream.counters.spoofs.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -306,10 +334,30 @@ mod tests {
     use ferrodns_dataplane::engine::CLASS_IN;
     use std::sync::Arc;
 
+    /// An upstream at `addr` whose sockets carry `queries_per_socket`
+    /// queries each, from a budget of 64, at most 64 attempts at once.
+    fn upstream_with(addr: SocketAddr, queries_per_socket: u32) -> Upstream {
+        Upstream::new(addr, &SocketBudget::new(64), 64, queries_per_socket)
+    }
+
+    fn upstream(addr: SocketAddr) -> Upstream {
+        upstream_with(addr, 16)
+    }
+
+    fn question(name: &str) -> Question {
+        Question {
+            qname: wire(name),
+            qtype: RType::A,
+            qclass: CLASS_IN,
+            dnssec_ok: false,
+            checking_disabled: false,
+        }
+    }
+
     fn set(n: usize) -> Vec<Arc<Upstream>> {
         (0..n)
             .map(|i| {
-                Arc::new(Upstream::new(SocketAddr::from((
+                Arc::new(upstream(SocketAddr::from((
                     [127, 0, 0, 1],
                     5300 + i as u16,
                 ))))
@@ -426,7 +474,7 @@ mod tests {
             server.send_to(&reply, client).unwrap();
             client
         });
-        let upstream = Upstream::new(addr);
+        let upstream = upstream(addr);
         let question = Question {
             qname: wire("www.example."),
             qtype: RType::A,
@@ -450,7 +498,8 @@ mod tests {
             .set_read_timeout(Some(Duration::from_secs(2)))
             .unwrap();
         let addr = server.local_addr().unwrap();
-        let upstream = Arc::new(Upstream::new(addr));
+        // Sockets that carry one query each: a new port for every query.
+        let upstream = Arc::new(upstream_with(addr, 1));
         let question = Question {
             qname: wire("a.example."),
             qtype: RType::A,
@@ -472,5 +521,87 @@ mod tests {
         let ports: std::collections::HashSet<_> = seen.iter().map(|s| s.0).collect();
         let ids: std::collections::HashSet<_> = seen.iter().map(|s| s.1).collect();
         assert!(ports.len() >= 7 && ids.len() >= 7, "{seen:?}");
+    }
+
+    /// The ports `count` queries go out from, one after another, each left to
+    /// time out, to a server that never answers.
+    async fn ports_of_queries(upstream: &Upstream, count: usize) -> Vec<u16> {
+        let mut ports = Vec::new();
+        for i in 0..count {
+            let question = question(&format!("q{i}.example."));
+            let pending = upstream.sockets.send(&question).await;
+            let pending = pending.unwrap_or_else(|e| panic!("{e:?}"));
+            ports.push(pending.port());
+        }
+        ports
+    }
+
+    #[tokio::test]
+    async fn a_socket_carries_its_share_of_queries_then_a_new_port_takes_over() {
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let upstream = upstream_with(server.local_addr().unwrap(), 2);
+        let ports = ports_of_queries(&upstream, 12).await;
+        let mut uses = std::collections::HashMap::new();
+        for port in &ports {
+            *uses.entry(*port).or_insert(0) += 1;
+        }
+        assert!(uses.values().all(|&n| n <= 2), "{ports:?}");
+        assert!(uses.len() >= 6, "{ports:?}");
+        // Several ports at once, each bound by the kernel at random.
+        assert!(
+            ports
+                .iter()
+                .all(|&p| p != 0 && p != server.local_addr().unwrap().port())
+        );
+    }
+
+    #[tokio::test]
+    async fn the_socket_budget_bounds_the_sockets_of_every_upstream() {
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let budget = SocketBudget::new(3);
+        let a = Upstream::new(server.local_addr().unwrap(), &budget, 64, 1);
+        let b = Upstream::new(server.local_addr().unwrap(), &budget, 64, 1);
+        let held = [
+            a.sockets.send(&question("a.example.")).await.unwrap(),
+            a.sockets.send(&question("b.example.")).await.unwrap(),
+            b.sockets.send(&question("c.example.")).await.unwrap(),
+        ];
+        assert_eq!(budget.open(), 3);
+        assert!(matches!(
+            b.sockets.send(&question("d.example.")).await,
+            Err(SendError::NoSocket)
+        ));
+        let until = tokio::time::Instant::now() + Duration::from_secs(1);
+        assert!(matches!(
+            exchange(&a, &question("e.example."), until).await,
+            Err(AttemptError::NoSocket)
+        ));
+        // Once their queries are over, used-up sockets close and free their slots.
+        drop(held);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while budget.open() >= 3 {
+            assert!(Instant::now() < deadline, "sockets never closed");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let again = b.sockets.send(&question("f.example.")).await;
+        assert!(again.is_ok(), "{again:?}");
+        assert!(budget.open() <= 3);
+    }
+
+    #[test]
+    fn attempts_beyond_an_upstreams_cap_are_refused_until_one_ends() {
+        let up = Upstream::new(
+            SocketAddr::from(([127, 0, 0, 1], 5300)),
+            &SocketBudget::new(8),
+            2,
+            16,
+        );
+        let first = up.begin();
+        let second = up.begin();
+        assert!(first.is_some() && second.is_some());
+        assert!(up.begin().is_none());
+        assert_eq!(up.in_flight(), 2);
+        drop(first);
+        assert!(up.begin().is_some());
     }
 }

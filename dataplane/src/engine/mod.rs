@@ -10,9 +10,13 @@
 //! The rules, in the order they apply:
 //!
 //! 1. Unreadable header: drop. A response (QR=1): drop — never answer an answer.
-//! 2. Opcode other than QUERY: NOTIMP. Not exactly one question, a broken
-//!    question (pointer, reserved label type, over-long name, truncation) or a
-//!    broken OPT record: FORMERR. EDNS version above 0: BADVERS.
+//! 2. Opcode other than QUERY: NOTIMP (the question echoed when it reads as one).
+//!    Not exactly one question, a broken question (pointer, reserved label type,
+//!    over-long name, truncation), a broken OPT record or a TSIG record that is
+//!    not last: FORMERR; an OPT record with a malformed option (a COOKIE of a
+//!    length RFC 7873 forbids): FORMERR with our OPT. EDNS version above 0:
+//!    BADVERS. A signed query (TSIG): NOTAUTH with an unsigned TSIG record
+//!    saying BADKEY, since ferrodns holds no key (RFC 8945 §5.2.2).
 //! 3. Class CHAOS: `version.bind`/`id.server` TXT when configured, else REFUSED.
 //!    Other classes but IN: REFUSED. Zone transfers: NOTIMP.
 //! 4. A name outside every local zone: punt when a forwarder takes such names
@@ -20,6 +24,8 @@
 //! 5. Otherwise an authoritative answer (`answer`); if the answer and authority
 //!    sections do not fit the client's size (512, or its EDNS size capped at 1232;
 //!    64 KiB over TCP), an empty answer with TC=1.
+//!
+//! Every answer carries the query's ID, opcode, RD and CD bits.
 
 use std::net::IpAddr;
 
@@ -32,8 +38,10 @@ mod tests;
 use crate::name::MAX_NAME_LEN;
 use crate::record::RType;
 use crate::table::TableVersion;
+use crate::wire::header::offset;
 use crate::wire::{
-    Edns, HEADER_LEN, Header, MAX_UDP_PAYLOAD, Question, Rcode, find_opt, parse_question,
+    Edns, HEADER_LEN, Header, MAX_UDP_PAYLOAD, OPT_RR_LEN, Question, Rcode, Tsig, TsigEcho,
+    find_extras, parse_question, read_u16, write_u16,
 };
 use resolve::{Resolution, resolve};
 use response::{Owner, Response, Section};
@@ -121,6 +129,7 @@ struct Query {
     header: Header,
     question: Question,
     edns: Option<Edns>,
+    tsig: Option<Tsig>,
 }
 
 impl Query {
@@ -133,10 +142,11 @@ impl Query {
 enum Rejection {
     Drop,
     /// Answer with this rcode; the question is echoed when `question_end` is past
-    /// the header.
+    /// the header, and an OPT record sent with `edns`.
     Error {
         header: Header,
         question_end: usize,
+        edns: Option<Edns>,
         rcode: Rcode,
     },
 }
@@ -146,25 +156,33 @@ fn parse_query(packet: &[u8], lowered: &mut [u8; MAX_NAME_LEN]) -> Result<Query,
     if header.is_response() {
         return Err(Rejection::Drop);
     }
-    let error = |question_end, rcode| Rejection::Error {
+    let error = |question_end, edns, rcode| Rejection::Error {
         header,
         question_end,
+        edns,
         rcode,
     };
+    let question = match header.qdcount {
+        1 => parse_question(packet, lowered).ok(),
+        _ => None,
+    };
     if header.opcode() != 0 {
-        return Err(error(HEADER_LEN, Rcode::NotImp));
+        let echoed = question.map_or(HEADER_LEN, |q| q.end);
+        return Err(error(echoed, None, Rcode::NotImp));
     }
-    if header.qdcount != 1 {
-        return Err(error(HEADER_LEN, Rcode::FormErr));
+    let Some(question) = question else {
+        return Err(error(HEADER_LEN, None, Rcode::FormErr));
+    };
+    let extras = find_extras(packet, &header, question.end)
+        .map_err(|_| error(question.end, None, Rcode::FormErr))?;
+    if extras.malformed_option {
+        return Err(error(question.end, extras.edns, Rcode::FormErr));
     }
-    let question =
-        parse_question(packet, lowered).map_err(|_| error(HEADER_LEN, Rcode::FormErr))?;
-    let edns =
-        find_opt(packet, &header, question.end).map_err(|_| error(question.end, Rcode::FormErr))?;
     Ok(Query {
         header,
         question,
-        edns,
+        edns: extras.edns,
+        tsig: extras.tsig,
     })
 }
 
@@ -223,22 +241,26 @@ impl Engine {
             Err(Rejection::Error {
                 header,
                 question_end,
+                edns,
                 rcode,
             }) => {
-                return Verdict::Reply(empty_answer(buf, header.flags, question_end, None, rcode));
+                return Verdict::Reply(empty_answer(buf, header.flags, question_end, edns, rcode));
             }
         };
         let Query {
             header,
             question,
             edns,
-            ..
+            tsig,
         } = query;
         let empty =
             |buf: &mut [u8], rcode| empty_answer(buf, header.flags, question.end, edns, rcode);
         let refuse = |buf: &mut [u8], rcode| Verdict::Reply(empty(buf, rcode));
         if edns.is_some_and(|e| e.version > 0) {
             return refuse(buf, Rcode::BadVers);
+        }
+        if let Some(tsig) = tsig {
+            return Verdict::Reply(unknown_key(buf, &query, tsig, ctx.transport));
         }
         match question.qclass {
             CLASS_IN => {}
@@ -331,7 +353,33 @@ pub fn refuse(buf: &mut [u8], len: usize) -> Verdict {
         Err(Rejection::Error {
             header,
             question_end,
+            edns,
             rcode,
-        }) => Verdict::Reply(empty_answer(buf, header.flags, question_end, None, rcode)),
+        }) => Verdict::Reply(empty_answer(buf, header.flags, question_end, edns, rcode)),
     }
+}
+
+/// The answer to a query signed with a key ferrodns does not hold (all of them):
+/// NOTAUTH, no records, and last an unsigned TSIG record with the error BADKEY
+/// (RFC 8945 §5.2.2, §5.3.2). When that does not fit the client's size, the
+/// NOTAUTH answer alone with TC=1, for the client to ask again over TCP.
+fn unknown_key(buf: &mut [u8], query: &Query, tsig: Tsig, transport: Transport) -> usize {
+    let (flags, question_end, edns) = (query.header.flags, query.question.end, query.edns);
+    let Ok(echo) = TsigEcho::copy(buf, tsig) else {
+        return empty_answer(buf, flags, question_end, edns, Rcode::FormErr);
+    };
+    let cap = size_cap(transport, edns);
+    let opt_len = if edns.is_some() { OPT_RR_LEN } else { 0 };
+    let fits = question_end + opt_len + echo.record_len() <= cap.min(buf.len());
+    let response = Response::begin(buf, question_end, cap, edns.is_some());
+    let len = response.finish(flags, Rcode::NotAuth, false, !fits, edns);
+    if !fits {
+        return len;
+    }
+    let Some(written) = buf.get_mut(len..).and_then(|out| echo.write_badkey(out)) else {
+        return len;
+    };
+    let additional = read_u16(buf, offset::ARCOUNT).unwrap_or(0);
+    let _ = write_u16(buf, offset::ARCOUNT, additional.saturating_add(1));
+    len + written
 }

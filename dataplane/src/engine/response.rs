@@ -142,6 +142,8 @@ impl<'a> Response<'a> {
     }
 
     /// Writes header flags, counts and the OPT record; returns the answer's length.
+    /// The query's opcode, RD and CD bits are copied (RFC 1035 §4.1.1, RFC 4035
+    /// §3.2.2).
     pub(crate) fn finish(
         mut self,
         query_flags: u16,
@@ -160,8 +162,8 @@ impl<'a> Response<'a> {
                 additional = additional.saturating_add(1);
             }
         }
-        let mut response_flags =
-            flags::QR | (query_flags & (flags::RD | flags::CD)) | rcode.header_bits();
+        let copied = flags::OPCODE_MASK | flags::RD | flags::CD;
+        let mut response_flags = flags::QR | (query_flags & copied) | rcode.header_bits();
         if authoritative {
             response_flags |= flags::AA;
         }

@@ -574,6 +574,103 @@ fn other_opcodes_classes_and_transfers_are_refused_or_not_implemented() {
 }
 
 #[test]
+fn notimp_answers_carry_the_query_opcode_and_question() {
+    for opcode in [1u8, 2, 4, 5, 15] {
+        let mut q = query("web.example.", RType::SOA);
+        q.bytes[2] = opcode << 3 | 0x01;
+        let m = ask(q);
+        assert_eq!(m.rcode(), 4);
+        assert_eq!((m.flags >> 11) & 0x0F, u16::from(opcode), "opcode echoed");
+        assert!(m.has(RD), "RD echoed");
+        assert_eq!(m.question.len(), "web.example.".len() + 1 + 4);
+    }
+    // Without a readable question, the header alone.
+    let mut q = query("web.example.", RType::SOA);
+    q.bytes[2] = 2 << 3;
+    q.bytes[5] = 2;
+    let m = ask(q);
+    assert_eq!(
+        (m.rcode(), (m.flags >> 11) & 0x0F, m.question.len()),
+        (4, 2, 0)
+    );
+}
+
+impl QueryBuilder {
+    /// An OPT record carrying one option.
+    fn option(mut self, code: u16, data: &[u8]) -> Self {
+        self.bytes[11] += 1;
+        self.bytes
+            .extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0]);
+        self.bytes
+            .extend_from_slice(&(data.len() as u16 + 4).to_be_bytes());
+        self.bytes.extend_from_slice(&code.to_be_bytes());
+        self.bytes
+            .extend_from_slice(&(data.len() as u16).to_be_bytes());
+        self.bytes.extend_from_slice(data);
+        self
+    }
+
+    /// A TSIG record signed by `key.` with hmac-sha256 at time 1,000,000,000.
+    fn tsig(mut self) -> Self {
+        self.bytes[11] += 1;
+        let mut rdata = b"\x0bhmac-sha256\x00".to_vec();
+        rdata.extend_from_slice(&[0, 0, 0x3B, 0x9A, 0xCA, 0x00, 0x01, 0x2C]);
+        rdata.extend_from_slice(&[0, 2, 0xEE, 0xEE, 0xAB, 0xCD, 0, 0, 0, 0]);
+        self.bytes
+            .extend_from_slice(b"\x03key\x00\x00\xfa\x00\xff\x00\x00\x00\x00");
+        self.bytes
+            .extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+        self.bytes.extend_from_slice(&rdata);
+        self
+    }
+}
+
+#[test]
+fn a_cookie_of_a_forbidden_length_is_a_formerr_with_opt() {
+    for len in [8, 16, 40] {
+        let m = ask(query("web.example.", RType::A).option(10, &vec![7; len]));
+        assert_eq!((m.rcode(), m.answer.len()), (0, 3), "{len}-byte cookie");
+    }
+    for len in [0, 7, 12, 41] {
+        let m = ask(query("web.example.", RType::A).option(10, &vec![7; len]));
+        assert_eq!((m.rcode(), m.answer.len()), (1, 0), "{len}-byte cookie");
+        assert_eq!(m.additional.len(), 1, "our OPT");
+        assert_eq!(m.additional[0].rtype, 41);
+        assert_eq!(m.additional[0].ttl & 0x8000, 0x8000, "DO echoed");
+    }
+    // Other options are not looked into.
+    let m = ask(query("web.example.", RType::A).option(3, &[]));
+    assert_eq!(m.rcode(), 0);
+}
+
+#[test]
+fn signed_queries_get_notauth_with_an_unsigned_badkey_tsig() {
+    let engine = forwarding();
+    for q in [
+        query("web.example.", RType::A).tsig(),
+        query("web.example.", RType::A).edns(1232, 0, false).tsig(),
+        // A name the engine would punt: not the forwarder's to sign either.
+        query("www.elsewhere.test.", RType::A).tsig(),
+    ] {
+        let m = ask_with(&engine, &table(), &q, ctx(Transport::Udp, 0))
+            .unwrap_or_else(|| unreachable!());
+        assert_eq!((m.rcode(), m.has(AA), m.answer.len()), (9, false, 0));
+        let tsig = m.additional.last().unwrap_or_else(|| unreachable!());
+        assert_eq!(
+            (tsig.owner.as_str(), tsig.rtype, tsig.class),
+            ("key.", 250, 255)
+        );
+        let mut rdata = b"\x0bhmac-sha256\x00".to_vec();
+        rdata.extend_from_slice(&[0, 0, 0x3B, 0x9A, 0xCA, 0x00, 0x01, 0x2C]);
+        rdata.extend_from_slice(&[0, 0, 0xAB, 0xCD, 0, 17, 0, 0]);
+        assert_eq!(tsig.rdata, rdata, "MAC size 0, original ID, BADKEY");
+    }
+    // A TSIG record must come last: FORMERR.
+    let misplaced = query("web.example.", RType::A).tsig().edns(1232, 0, false);
+    assert_eq!(ask(misplaced).rcode(), 1);
+}
+
+#[test]
 fn names_outside_the_zones_are_punted_untouched_then_refused() {
     let q = query("www.elsewhere.test.", RType::A);
     let mut buf = vec![0u8; 512];

@@ -1,16 +1,25 @@
-//! EDNS(0) (RFC 6891): finding the OPT record in a query and writing ours.
+//! EDNS(0) (RFC 6891): reading the OPT record of a query and writing ours.
 //!
-//! The sections after the question are walked record by record without following
-//! compression pointers. At most one OPT may appear, only in the additional section,
-//! owned by the root. Its options are skipped: unknown options are ignored.
+//! At most one OPT may appear, only in the additional section, owned by the root
+//! ([`find_extras`] walks the records). Of its options only the COOKIE option's
+//! length is checked (RFC 7873 §5.2.2: one of a length no cookie can have is a
+//! FORMERR); unknown options are ignored.
 
-use super::{Header, WireError, read_u16, read_u32, skip_name};
-use crate::record::RType;
+use std::ops::RangeInclusive;
 
-/// Size of the fixed part of a resource record after its owner name.
-const RR_FIXED_LEN: usize = 10;
+use super::extras::RR_FIXED_LEN;
+use super::{Header, WireError, find_extras, read_u16};
+
 /// Length of an OPT record without options: root owner plus the fixed part.
 pub const OPT_RR_LEN: usize = 1 + RR_FIXED_LEN;
+/// Option code and option length, before each option's data.
+const OPTION_HEADER_LEN: usize = 4;
+/// The COOKIE option's code (RFC 7873 §4).
+const COOKIE: u16 = 10;
+/// A client cookie alone.
+const CLIENT_COOKIE_LEN: usize = 8;
+/// A client cookie and a server cookie of 8 to 32 bytes.
+const COOKIE_WITH_SERVER_LEN: RangeInclusive<usize> = 16..=40;
 /// The payload size ferrodns advertises and caps clients at (the DNS flag day 2020
 /// figure: fits common MTUs without fragmentation).
 pub const MAX_UDP_PAYLOAD: u16 = 1232;
@@ -26,46 +35,49 @@ pub struct Edns {
 }
 
 /// Walks answer, authority and additional sections after `question_end` and returns
-/// the OPT record's parameters, if any.
+/// the OPT record's parameters, if any ([`find_extras`] says more).
 pub fn find_opt(
     buf: &[u8],
     header: &Header,
     question_end: usize,
 ) -> Result<Option<Edns>, WireError> {
-    let mut at = question_end;
-    let before_additional = u32::from(header.ancount) + u32::from(header.nscount);
-    let total = before_additional + u32::from(header.arcount);
-    let mut edns = None;
-    for index in 0..total {
-        let name_start = at;
-        at = skip_name(buf, at)?;
-        let rtype = read_u16(buf, at).ok_or(WireError::Truncated)?;
-        let class = read_u16(buf, at + 2).ok_or(WireError::Truncated)?;
-        let ttl = read_u32(buf, at + 4).ok_or(WireError::Truncated)?;
-        let rdlen = usize::from(read_u16(buf, at + 8).ok_or(WireError::Truncated)?);
-        let end = at + RR_FIXED_LEN + rdlen;
-        if end > buf.len() {
-            return Err(WireError::Truncated);
-        }
-        if rtype == RType::OPT.0 {
-            if index < before_additional {
-                return Err(WireError::MisplacedOpt);
-            }
-            if edns.is_some() {
-                return Err(WireError::MultipleOpt);
-            }
-            if at != name_start + 1 {
-                return Err(WireError::OptOwner);
-            }
-            edns = Some(Edns {
-                udp_payload: class,
-                version: (ttl >> 16) as u8,
-                dnssec_ok: ttl & DNSSEC_OK != 0,
-            });
-        }
-        at = end;
+    find_extras(buf, header, question_end).map(|extras| extras.edns)
+}
+
+/// The parameters of the OPT record whose TTL field is `ttl` and whose class
+/// field is `class`.
+pub(super) fn edns_of(class: u16, ttl: u32) -> Edns {
+    Edns {
+        udp_payload: class,
+        version: (ttl >> 16) as u8,
+        dnssec_ok: ttl & DNSSEC_OK != 0,
     }
-    Ok(edns)
+}
+
+/// Whether the options of an OPT record (its RDATA) are well formed: each fits
+/// in the RDATA, and the first COOKIE option (RFC 7873 §4; later ones are
+/// ignored) is a client cookie alone (8 bytes) or with a server cookie of 8 to
+/// 32 bytes. Other options are not looked into.
+pub(super) fn options_are_well_formed(rdata: &[u8]) -> bool {
+    let mut at = 0usize;
+    let mut cookie_seen = false;
+    while at < rdata.len() {
+        let (Some(code), Some(len)) = (read_u16(rdata, at), read_u16(rdata, at + 2)) else {
+            return false;
+        };
+        let len = usize::from(len);
+        at += OPTION_HEADER_LEN + len;
+        if at > rdata.len() {
+            return false;
+        }
+        if code == COOKIE && !cookie_seen {
+            cookie_seen = true;
+            if !(len == CLIENT_COOKIE_LEN || COOKIE_WITH_SERVER_LEN.contains(&len)) {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// The OPT record of a response: our payload size, the extended rcode bits and the

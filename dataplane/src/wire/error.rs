@@ -19,4 +19,10 @@ pub enum WireError {
     OptOwner,
     #[error("OPT record outside the additional section")]
     MisplacedOpt,
+    #[error("compression pointer that does not point backwards")]
+    BadPointer,
+    #[error("TSIG record that is not the last record of the message")]
+    MisplacedTsig,
+    #[error("TSIG record whose RDATA does not parse")]
+    BadTsig,
 }

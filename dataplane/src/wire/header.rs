@@ -39,6 +39,9 @@ pub enum Rcode {
     NxDomain = 3,
     NotImp = 4,
     Refused = 5,
+    /// Not authorized: a signed query with a key the server does not hold
+    /// (RFC 8945 §5.2.2).
+    NotAuth = 9,
     BadVers = 16,
 }
 

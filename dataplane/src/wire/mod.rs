@@ -6,13 +6,17 @@
 
 pub mod edns;
 pub mod error;
+pub mod extras;
 pub mod header;
 pub mod question;
+pub mod tsig;
 
 pub use edns::{Edns, MAX_UDP_PAYLOAD, OPT_RR_LEN, find_opt, opt_record};
 pub use error::WireError;
+pub use extras::{Extras, find_extras};
 pub use header::{HEADER_LEN, Header, Rcode};
 pub use question::{Question, parse_question};
+pub use tsig::{Tsig, TsigEcho};
 
 /// Reads a big-endian `u16` at `at`.
 #[inline]
@@ -61,6 +65,53 @@ pub fn skip_name(buf: &[u8], mut at: usize) -> Result<usize, WireError> {
     }
 }
 
+/// Compression pointers followed while copying one name: more cannot be a name
+/// of at most 255 octets made of labels of at least one octet each.
+const MAX_POINTERS: usize = 127;
+
+/// Copies the possibly compressed name at `at` into `out`, uncompressed and in
+/// the case it was sent in. Returns the name's length and the offset just past
+/// it where it starts. Pointers may only point backwards, so none can loop.
+pub fn copy_name(
+    buf: &[u8],
+    at: usize,
+    out: &mut [u8; crate::name::MAX_NAME_LEN],
+) -> Result<(usize, usize), WireError> {
+    let mut pos = at;
+    let mut len = 0usize;
+    let mut end = None;
+    let mut jumps = 0usize;
+    loop {
+        let label = *buf.get(pos).ok_or(WireError::Truncated)?;
+        match label & 0xC0 {
+            0x00 => {
+                let bytes = buf
+                    .get(pos..pos + 1 + usize::from(label))
+                    .ok_or(WireError::Truncated)?;
+                out.get_mut(len..len + bytes.len())
+                    .ok_or(WireError::NameTooLong)?
+                    .copy_from_slice(bytes);
+                len += bytes.len();
+                pos += bytes.len();
+                if label == 0 {
+                    return Ok((len, end.unwrap_or(pos)));
+                }
+            }
+            0xC0 => {
+                let low = *buf.get(pos + 1).ok_or(WireError::Truncated)?;
+                let target = usize::from(label & 0x3F) << 8 | usize::from(low);
+                jumps += 1;
+                if target >= pos || jumps > MAX_POINTERS {
+                    return Err(WireError::BadPointer);
+                }
+                end.get_or_insert(pos + 2);
+                pos = target;
+            }
+            _ => return Err(WireError::BadLabelType),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +134,27 @@ mod tests {
         assert_eq!(skip_name(b"\x03www", 0), Err(WireError::Truncated));
         assert_eq!(skip_name(b"\x03www\xc0", 0), Err(WireError::Truncated));
         assert_eq!(skip_name(b"\x43www\x00", 0), Err(WireError::BadLabelType));
+    }
+
+    #[test]
+    fn copies_names_through_backward_pointers() {
+        let mut out = [0u8; crate::name::MAX_NAME_LEN];
+        let msg = b"\x03Www\x07example\x00\x03api\xc0\x04";
+        assert_eq!(copy_name(msg, 0, &mut out), Ok((13, 13)));
+        assert_eq!(&out[..13], b"\x03Www\x07example\x00");
+        assert_eq!(copy_name(msg, 13, &mut out), Ok((13, 19)));
+        assert_eq!(&out[..13], b"\x03api\x07example\x00");
+        // Forwards, onto itself, past the end.
+        assert_eq!(
+            copy_name(b"\xc0\x02\x00", 0, &mut out),
+            Err(WireError::BadPointer)
+        );
+        assert_eq!(
+            copy_name(b"\xc0\x00", 0, &mut out),
+            Err(WireError::BadPointer)
+        );
+        assert_eq!(copy_name(b"\x03ab", 0, &mut out), Err(WireError::Truncated));
+        let long: Vec<u8> = [[63u8; 1].as_slice(), &[b'a'; 63]].concat().repeat(5);
+        assert_eq!(copy_name(&long, 0, &mut out), Err(WireError::NameTooLong));
     }
 }
