@@ -160,6 +160,7 @@ fn full_file_parses_to_the_expected_config() {
         },
         dataplane: Dataplane::Kernel,
         api: None,
+        health: None,
     };
     assert_eq!(config, expected);
 }
