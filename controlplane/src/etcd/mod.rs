@@ -20,6 +20,11 @@
 //! - [`snapshot`] is the local copy that lets a restart serve while etcd is down.
 //! - [`status`] exposes how it is going ([`EtcdStatus`], lock-free) to `/metrics`.
 //! - [`writer`] writes records in the containerdns layout for the REST API.
+//! - [`owner`] reads and writes containerdns's `user` field, the owner of a
+//!   record for the containerdns routes' `user=` rule.
+//! - [`monitor`] edits the health status entries field by field (the REST
+//!   API's A/SRV writes list their names there; the health checker writes its
+//!   verdicts).
 //!
 //! docs/etcd.md describes the layouts and behaviour for operators.
 //!
@@ -42,6 +47,8 @@ pub mod containerdns;
 pub mod decode;
 pub mod health;
 mod key;
+pub mod monitor;
+pub mod owner;
 pub mod records;
 pub mod skydns;
 pub mod snapshot;
