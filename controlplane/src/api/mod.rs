@@ -42,6 +42,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 pub use auth::TOKEN_ENV;
+pub use containerdns::ContainerdnsContext;
 pub use metrics::{CoreCounters, CoreSource, Telemetry};
 
 use self::auth::Token;
@@ -64,6 +65,7 @@ pub enum ApiStartError {
 pub(crate) struct AppState {
     pub(crate) writer: Arc<dyn RecordWriter>,
     pub(crate) telemetry: Arc<Telemetry>,
+    pub(crate) containerdns: ContainerdnsContext,
 }
 
 /// The API, bound and ready to serve.
@@ -89,6 +91,7 @@ impl Api {
         settings: &ApiSettings,
         writer: Arc<dyn RecordWriter>,
         telemetry: Arc<Telemetry>,
+        containerdns: ContainerdnsContext,
     ) -> Result<Api, ApiStartError> {
         let token =
             Arc::new(Token::load(settings.token_file.as_deref()).map_err(ApiStartError::Token)?);
@@ -105,7 +108,11 @@ impl Api {
                     addr: settings.listen,
                     source,
                 })?;
-        let state = AppState { writer, telemetry };
+        let state = AppState {
+            writer,
+            telemetry,
+            containerdns,
+        };
         Ok(Api {
             listener,
             tls,

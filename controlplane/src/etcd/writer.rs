@@ -113,11 +113,18 @@ impl EtcdWriter {
         Ok(connected)
     }
 
-    async fn apply_now(&self, changes: Vec<Change>) -> Result<Applied, WriteError> {
-        let plan = {
+    async fn apply_now(
+        &self,
+        changes: Vec<Change>,
+        user: Option<&str>,
+    ) -> Result<Applied, WriteError> {
+        let mut plan = {
             let index = self.index.lock().await;
             plan(&self.prefix, &index, &changes)?
         };
+        if let Some(user) = user {
+            super::owner::stamp(&mut plan.writes, user);
+        }
         if plan.writes.is_empty() {
             return Ok(plan.applied);
         }
@@ -153,7 +160,11 @@ impl RecordWriter for EtcdWriter {
     }
 
     fn apply(&self, changes: Vec<Change>) -> WriteFuture<'_, Applied> {
-        Box::pin(self.apply_now(changes))
+        Box::pin(self.apply_now(changes, None))
+    }
+
+    fn apply_owned(&self, user: String, changes: Vec<Change>) -> WriteFuture<'_, Applied> {
+        Box::pin(async move { self.apply_now(changes, Some(&user)).await })
     }
 
     fn zones(&self) -> WriteFuture<'_, Vec<Name>> {
