@@ -16,6 +16,7 @@
 //! The addresses of A and SRV writes are the ones whose status entries list
 //! `<n>` for the health checker ([`Edits::listed`], [`Edits::unlisted`]).
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 
 use ferrodns_dataplane::name::Name;
@@ -82,11 +83,13 @@ pub(crate) fn post_a(name: &Name, body: &Body, here: &[Held], ttl: u32) -> Resul
         .iter()
         .map(|text| address(text))
         .collect::<Result<Vec<IpAddr>, Text>>()?;
+    let mut taken: HashSet<IpAddr> = addresses_in(here)
+        .filter(|(owner, _)| *owner == name)
+        .map(|(_, ip)| ip)
+        .collect();
     let mut edits = Edits::default();
     for ip in ips {
-        if addresses_in(here).any(|(owner, held)| owner == name && held == ip)
-            || edits.listed.contains(&ip)
-        {
+        if !taken.insert(ip) {
             return Err(Refusal::SetDomainName.answer());
         }
         edits.changes.push(add(name, ttl, address_of(ip)));

@@ -11,7 +11,8 @@
 //!
 //! Names that only carry the address of an SRV target, an NS server or an MX
 //! exchange are folded into the entry that points at them. Each entry carries
-//! `user` when the records name one.
+//! `user` when the records name one. Addresses are listed in address order
+//! (containerdns lists them in the order of its keys' hashes).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -64,17 +65,21 @@ pub(crate) fn shape(held: &[Held], apexes: &[Name]) -> Map<String, Value> {
             RData::Cname(target) => Some(target),
             _ => None,
         });
-        let srv: Vec<(String, u16)> = records
+        // In address order (etcd's own order is that of the keys' hashes).
+        let mut srv: Vec<(String, u16)> = records
             .iter()
             .filter_map(|h| match &h.record.data {
                 RData::Srv { target, port, .. } => Some((host(target), *port)),
                 _ => None,
             })
             .collect();
-        let ips: Vec<String> = records
+        srv.sort();
+        let mut ips: Vec<IpAddr> = records
             .iter()
-            .filter_map(|h| address(&h.record.data).map(|ip| ip.to_string()))
+            .filter_map(|h| address(&h.record.data))
             .collect();
+        ips.sort();
+        let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
         if let Some(target) = cname {
             entry.insert("type".into(), json!("CNAME"));
             entry.insert("alias-domain".into(), json!(target.to_string()));
