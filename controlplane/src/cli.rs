@@ -35,7 +35,7 @@ pub enum Command {
     /// Check the backend addresses etcd lists under its health prefix (containerdns's
     /// /containerdns/monitor/status/) by TCP connect or ICMP echo, and write each
     /// verdict back, sharing the addresses with every other checker of the cluster
-    /// (docs/health.md). Takes the [etcd], [health] and [log] sections of --config.
+    /// (docs/health.md). Takes the etcd, health and log sections of --config.
     HealthCheck(HealthCheckArgs),
 }
 
@@ -51,8 +51,8 @@ pub struct HealthCheckArgs {
     #[arg(long = "etcd", value_name = "URL")]
     pub etcd: Vec<String>,
 
-    /// This checker's name among the checkers of the cluster, announced at
-    /// <health.agent_prefix><NAME> [default: the host name]
+    /// This checker's name among the checkers of the cluster, announced under
+    /// health.agent_prefix (/containerdns/monitor/agent/NAME) [default: the host name]
     // The text is clap's help, where `[default: ...]` is the convention, not a link.
     #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, value_name = "NAME")]

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::etcd::Etcd;
-use support::{Server, ferrodns_binary, free_port, lines};
+use support::{Server, ferrodns_binary, free_port, health_figures, lines};
 
 const INTERVAL_MS: u64 = 300;
 const TIMEOUT_MS: u64 = 200;
@@ -361,20 +361,7 @@ impl Checker {
 
     /// `ferrodns_health_checks_total` per address, from `/metrics`.
     fn checks(&self) -> BTreeMap<String, u64> {
-        let out = Command::new("curl")
-            .args(["-sS", "--max-time", "5"])
-            .arg(format!("http://127.0.0.1:{}/metrics", self.metrics))
-            .output()
-            .expect("run curl");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|line| line.strip_prefix("ferrodns_health_checks_total{target=\""))
-            .filter_map(|rest| {
-                let (target, rest) = rest.split_once('"')?;
-                let count = rest.rsplit(' ').next()?.parse().ok()?;
-                Some((target.to_owned(), count))
-            })
-            .collect()
+        health_figures(self.metrics, "ferrodns_health_checks_total")
     }
 
     fn log_text(&self) -> String {

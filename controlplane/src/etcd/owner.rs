@@ -4,7 +4,7 @@
 //! writes, from its `?user=` parameter, and refuses to touch a name whose keys
 //! name another user. ferrodns's containerdns routes keep the rule when a
 //! `user` is given (docs/api.md): the etcd writer stamps the values it writes
-//! ([`stamp`]), and the routes read the owners of a name's keys
+//! (`stamp`), and the routes read the owners of a name's keys
 //! ([`owned_records`]).
 
 use std::collections::BTreeMap;

@@ -14,7 +14,7 @@
 //!
 //! - **One owner per address.** Each checker announces itself under its own
 //!   lease; the live checkers are the announcements etcd holds. Every checker
-//!   computes the same owner for each address ([`super::rendezvous`]), so the
+//!   computes the same owner for each address (`rendezvous`), so the
 //!   work is split without messages. When a checker dies its lease runs out
 //!   after at most `lease_ttl_s`, etcd deletes its announcement, and within one
 //!   more interval the others have taken its addresses over. (While the live
@@ -30,10 +30,10 @@
 //!   checker keeps its last verdicts, every appliance keeps the table it has,
 //!   and nothing flaps when etcd returns.
 //!
-//! Writes go through [`crate::etcd::monitor::update`]: `status`, `checker` and
+//! Writes go through `crate::etcd::monitor::update`: `status`, `checker` and
 //! `checked` change, every other field of the value stays.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -237,9 +237,9 @@ impl EtcdChecks {
             .into_iter()
             .filter(|entry| owner(entry.ip, &agents) == Some(me))
             .collect();
-        verdicts.retain(|ip, _| owned.iter().any(|entry| entry.ip == *ip));
-        self.stats
-            .retain(CheckSource::Etcd, |ip| owned.iter().any(|e| e.ip == *ip));
+        let mine: HashSet<IpAddr> = owned.iter().map(|entry| entry.ip).collect();
+        verdicts.retain(|ip, _| mine.contains(ip));
+        self.stats.retain(CheckSource::Etcd, |ip| mine.contains(ip));
         for entry in &owned {
             if entry.field("checker") != Some(me) || !verdicts.contains_key(&entry.ip) {
                 verdicts.insert(entry.ip, Verdict::new(entry.is_up()));

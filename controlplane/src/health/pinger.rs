@@ -33,6 +33,8 @@ use super::verdict::Outcome;
 const PAYLOAD: &[u8] = b"ferrodns health check";
 /// Largest reply read (an IPv4 header of 60 bytes, then the echo).
 const MAX_PACKET: usize = 1500;
+/// Receive buffer asked for each echo socket.
+const RECV_BUFFER: usize = 4 << 20;
 
 /// The echo sockets, opened on first use.
 #[derive(Debug, Default)]
@@ -78,6 +80,10 @@ impl Family {
         let kind = if v6 { "ICMPv6" } else { "ICMP" };
         let opened = open_socket(v6).and_then(|(socket, raw)| {
             socket.set_nonblocking(true)?;
+            // A round's replies arrive at once (and a raw socket sees the
+            // requests to local addresses too): the default buffer holds a few
+            // hundred. The kernel caps this at net.core.rmem_max.
+            let _ = socket.set_recv_buffer_size(RECV_BUFFER);
             let socket = UdpSocket::from_std(std::net::UdpSocket::from(socket))?;
             Ok((socket, raw))
         });
