@@ -203,10 +203,7 @@ async fn appliance(
             cores: poll_loop_core.map(|core| vec![core]),
             batch: 64,
         },
-        Arc::new(Engine::new(EngineConfig {
-            chaos_version: None,
-            chaos_id: None,
-        })),
+        Arc::new(Engine::new(EngineConfig::default())),
         table,
     )?;
     let addr = *udp.local_addrs().first().ok_or("no UDP address")?;

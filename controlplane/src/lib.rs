@@ -14,12 +14,17 @@
 //!   for this appliance alone; `ferrodns health-check` runs it as its own process.
 //! - [`api`]: the REST API, `/metrics`, `/healthz`, `/readyz`.
 //! - [`forward`]: answers for names outside every local zone, from upstreams.
-//! - [`serve`]: start-up, UDP workers and [`tcp`] listeners, SIGHUP/SIGTERM.
+//! - [`serve`]: start-up, the UDP [`dataplane`] (either backend) and [`tcp`]
+//!   listeners, SIGHUP/SIGTERM.
+//! - [`budget`]: the descriptor limit, its split between the classes of
+//!   connections and sockets, and the gates that admit connections.
 #![deny(unsafe_code)]
 
 pub mod api;
+pub mod budget;
 pub mod cli;
 pub mod config;
+pub mod dataplane;
 pub mod etcd;
 pub mod forward;
 pub mod health;

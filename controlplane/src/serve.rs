@@ -5,15 +5,17 @@
 //! at start-up is fatal and names its cause. Then the UDP dataplane and a TCP
 //! listener per address start, all reading the same published table. The UDP
 //! dataplane is either kernel sockets (one pinned poll thread per worker) or DPDK
-//! (one poll loop per worker lcore, see `ferrodns_dpdk::backend`); with DPDK the
-//! TCP listeners bind the service addresses on the exception path's kernel
-//! interface, which exists once the DPDK backend has started.
+//! (one poll loop per worker lcore, see `ferrodns_dpdk::backend`), started and
+//! wired the same way through [`Dataplane`]; with DPDK the TCP listeners bind the
+//! service addresses on the exception path's kernel interface, which exists once
+//! the DPDK backend has started.
 //!
 //! With upstreams configured (`[forward]`, `--forward`), a forwarder runs on the
-//! same runtime: the UDP workers punt queries for names outside every local zone
-//! onto its queues, the TCP listeners hand them to it directly.
+//! same runtime and the engine punts queries for names outside every local zone
+//! (without one it answers them REFUSED): the UDP poll loops queue them for the
+//! forwarder, the TCP listeners hand them to it directly.
 //!
-//! Every record source feeds one [`Publisher`](crate::pipeline::Publisher), the
+//! Every record source feeds one [`Publisher`], the
 //! only writer of the table: the zone files and the store at start-up (a bad line
 //! is fatal then, naming file and line), etcd (its sync loop runs beside the
 //! listeners), and the REST API's writes. SIGHUP rereads the zone files and the
@@ -29,21 +31,20 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::Instant;
 
 use ferrodns_dataplane::answer_counts::SharedAnswerCounts;
 use ferrodns_dataplane::engine::{Engine, EngineConfig};
-use ferrodns_dataplane::io::punt::PuntQueues;
-use ferrodns_dataplane::io::udp::{UdpConfig, UdpWorkers};
 use ferrodns_dataplane::table::Table;
-use ferrodns_dpdk::{DpdkBackend, DpdkConfig, DpdkError, DpdkStats};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::api::{Api, ApiStartError, ContainerdnsContext, CoreCounters, CoreSource, Telemetry};
-use crate::config::{ApiSettings, Dataplane, DpdkSettings, ServeConfig};
+use crate::api::{Api, ApiStartError, ContainerdnsContext, Telemetry};
+use crate::budget::{Budgets, ConnectionGate};
+use crate::config::{ApiSettings, ServeConfig};
+use crate::dataplane::{self, Dataplane};
 use crate::etcd::monitor::MonitorStatus;
 use crate::etcd::writer::EtcdWriter;
 use crate::etcd::{EtcdSource, SharedRecords, StartError};
@@ -55,11 +56,6 @@ use crate::records::embedded::EmbeddedWriter;
 use crate::sources::{FileSources, LoadError};
 use crate::tcp::{TcpConfig, serve_tcp};
 
-/// UDP packets per `recvmmsg`/`sendmmsg` batch.
-const UDP_BATCH: usize = 64;
-/// Punted queries each UDP worker may have waiting for the forwarder.
-const PUNT_QUEUE: usize = 4096;
-
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -67,12 +63,8 @@ pub enum ServeError {
     Load(#[from] LoadError),
     #[error("cannot start the etcd source: {0}")]
     Etcd(#[from] StartError),
-    #[error("cannot start UDP workers: {0}")]
-    Udp(io::Error),
-    #[error("cannot start the forwarder: {0}")]
-    Forwarder(io::Error),
-    #[error("cannot start the DPDK dataplane: {0}")]
-    Dpdk(DpdkError),
+    #[error(transparent)]
+    Dataplane(#[from] dataplane::StartError),
     #[error("cannot listen on TCP {addr}: {source}")]
     Tcp { addr: SocketAddr, source: io::Error },
     #[error("cannot start the REST API: {0}")]
@@ -95,6 +87,8 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
 }
 
 async fn serve(config: ServeConfig) -> Result<(), ServeError> {
+    // The caps that fit the descriptor limit replace those configured.
+    let (config, budgets) = Budgets::fit(config);
     let sources = FileSources::from_config(&config);
     let table = Table::new();
     let publisher = PublisherHandle::new(Publisher::new(
@@ -107,47 +101,13 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         None => None,
     };
 
+    let forwarder = Forwarder::new(&config.forward);
     let engine = Arc::new(Engine::new(EngineConfig {
         chaos_version: config.chaos_version.clone(),
         chaos_id: config.chaos_id.clone(),
+        forwarder: forwarder.is_some(),
     }));
-    let forwarder = Forwarder::new(&config.forward);
-    // The kernel backend's punt queues are made here; the DPDK backend makes its
-    // own (one per lcore) and hands them over once its lcores run.
-    let punt = match (&forwarder, &config.dataplane) {
-        (Some(_), Dataplane::Kernel) => {
-            let (queues, wake) =
-                PuntQueues::new(config.workers, PUNT_QUEUE).map_err(ServeError::Forwarder)?;
-            Some((Arc::new(queues), wake))
-        }
-        _ => None,
-    };
-    let mut udp = match &config.dataplane {
-        Dataplane::Kernel => UdpBackend::Kernel(
-            UdpWorkers::spawn_with_punt(
-                UdpConfig {
-                    listen: config.listen.clone(),
-                    workers: config.workers,
-                    cores: config.cores.clone(),
-                    batch: UDP_BATCH,
-                },
-                Arc::clone(&engine),
-                table.clone(),
-                punt.as_ref().map(|(queues, _)| Arc::clone(queues)),
-            )
-            .map_err(ServeError::Udp)?,
-        ),
-        Dataplane::Dpdk(settings) => UdpBackend::Dpdk(
-            start_dpdk(
-                settings,
-                &config.listen,
-                forwarder.is_some(),
-                Arc::clone(&engine),
-                table.clone(),
-            )
-            .await?,
-        ),
-    };
+    let mut dataplane = Dataplane::start(&config, Arc::clone(&engine), table.clone()).await?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let checkers = config.health.as_ref().map(|settings| {
@@ -159,27 +119,8 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         )
     });
     let mut forward_tasks = Vec::new();
-    if let (Some(forwarder), Some((queues, wake)), UdpBackend::Kernel(workers)) =
-        (&forwarder, punt, &udp)
-    {
-        forward_tasks.push(tokio::spawn(forwarder.clone().serve_udp(
-            queues,
-            wake,
-            workers.replier(),
-            shutdown_rx.clone(),
-        )));
-    }
-    if let (Some(forwarder), UdpBackend::Dpdk(dpdk)) = (&forwarder, &mut udp)
-        && let Some(punts) = dpdk.take_punts()
-    {
-        forward_tasks.push(tokio::spawn(forwarder.clone().serve_udp(
-            punts.queues,
-            punts.wake,
-            punts.replier,
-            shutdown_rx.clone(),
-        )));
-    }
     if let Some(forwarder) = &forwarder {
+        forward_tasks.extend(dataplane.serve_punts(forwarder, shutdown_rx.clone()));
         tokio::spawn(forwarder.clone().log_stats(shutdown_rx.clone()));
         info!(
             nameservers = config.forward.nameservers.len(),
@@ -196,7 +137,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             .map_err(|source| ServeError::Tcp { addr, source })?;
         let tcp_config = TcpConfig {
             idle_timeout: config.tcp.idle_timeout,
-            max_connections: config.tcp.max_connections,
+            connections: Arc::clone(&budgets.tcp),
             write_timeout: config.tcp.write_timeout,
         };
         tcp_tasks.push(tokio::spawn(serve_tcp(
@@ -209,28 +150,20 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             shutdown_rx.clone(),
         )));
     }
-    let addrs: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
-    match &udp {
-        UdpBackend::Kernel(_) => {
-            info!(listen = %addrs.join(" "), workers = config.workers, "ferrodns ready");
-        }
-        UdpBackend::Dpdk(dpdk) => {
-            let workers = dpdk.info().queues;
-            info!(listen = %addrs.join(" "), workers, backend = "dpdk", "ferrodns ready");
-        }
-    }
+    dataplane.log_ready(&config.listen);
 
     let etcd_records = etcd.as_ref().map(EtcdSource::records);
     let etcd_status = etcd.as_ref().map(EtcdSource::status);
-    let udp = Arc::new(std::sync::Mutex::new(Some(udp)));
+    let dataplane = dataplane.share();
     let mut store_writer = None;
     let api_task = match &config.api {
         Some(settings) => {
             let status = publisher.read(Publisher::status).await;
-            let telemetry = Telemetry::new(table.clone(), core_source(Arc::clone(&udp)))
+            let telemetry = Telemetry::new(table.clone(), dataplane.core_source())
                 .with_publisher(status)
                 .with_tcp_answers(Arc::clone(&tcp_answers))
                 .with_forwarder(forwarder.clone())
+                .with_budgets(Arc::clone(&budgets))
                 .with_health_checks(checkers.as_ref().map(|c| Arc::clone(&c.stats)));
             let telemetry = match (etcd_status, &etcd_records) {
                 (Some(status), Some(records)) => telemetry.with_etcd(status, Arc::clone(records)),
@@ -243,6 +176,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                 &publisher,
                 etcd_records.as_ref(),
                 telemetry,
+                Arc::clone(&budgets.api),
             )
             .await?;
             store_writer = writer;
@@ -285,65 +219,9 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             Err(e) => warn!("forwarder task failed: {e}"),
         }
     }
-    let udp = udp.lock().unwrap_or_else(PoisonError::into_inner).take();
-    tokio::task::spawn_blocking(move || udp.map(UdpBackend::stop))
-        .await
-        .map(|_| ())
-        .unwrap_or_else(|e| warn!("the UDP dataplane did not stop cleanly: {e}"));
+    dataplane.stop().await;
     info!("stopped");
     Ok(())
-}
-
-/// The running UDP dataplane.
-enum UdpBackend {
-    Kernel(UdpWorkers),
-    Dpdk(DpdkBackend),
-}
-
-impl UdpBackend {
-    fn stop(self) {
-        match self {
-            UdpBackend::Kernel(workers) => workers.stop(),
-            UdpBackend::Dpdk(dpdk) => log_dpdk_stats(&dpdk.stop()),
-        }
-    }
-}
-
-/// Reads the poll loops' counters of whichever UDP backend runs (none once it
-/// has stopped).
-fn core_source(udp: Arc<std::sync::Mutex<Option<UdpBackend>>>) -> CoreSource {
-    Box::new(move || {
-        let udp = udp.lock().unwrap_or_else(PoisonError::into_inner);
-        match udp.as_ref() {
-            Some(UdpBackend::Kernel(workers)) => workers
-                .stats()
-                .iter()
-                .map(|w| CoreCounters {
-                    core: w.worker,
-                    rx: w.rx,
-                    tx: w.tx,
-                    drops: w.drops + w.punt_drops,
-                    punts: w.punted,
-                    answers: w.answers,
-                })
-                .collect(),
-            Some(UdpBackend::Dpdk(dpdk)) => dpdk
-                .stats()
-                .lcores
-                .iter()
-                .enumerate()
-                .map(|(core, l)| CoreCounters {
-                    core,
-                    rx: l.rx,
-                    tx: l.tx,
-                    drops: l.dropped(),
-                    punts: l.punts,
-                    answers: l.answers,
-                })
-                .collect(),
-            None => Vec::new(),
-        }
-    })
 }
 
 /// Binds the REST API with its record writer: etcd when configured, else the
@@ -356,6 +234,7 @@ async fn start_api(
     publisher: &PublisherHandle,
     etcd_records: Option<&SharedRecords>,
     telemetry: Telemetry,
+    gate: Arc<ConnectionGate>,
 ) -> Result<(Api, Option<EmbeddedWriter>), ServeError> {
     let mut store_writer = None;
     let writer: Arc<dyn RecordWriter> = match (&config.etcd, etcd_records) {
@@ -399,7 +278,7 @@ async fn start_api(
         etcd_records: etcd_records.cloned(),
         monitor: config.etcd.as_ref().and_then(MonitorStatus::new),
     };
-    let api = Api::bind(settings, writer, telemetry, containerdns).await?;
+    let api = Api::bind(settings, writer, telemetry, gate, containerdns).await?;
     let addr = api
         .local_addr()
         .map_or_else(|_| settings.listen.to_string(), |a| a.to_string());
@@ -410,54 +289,6 @@ async fn start_api(
         "REST API ready"
     );
     Ok((api, store_writer))
-}
-
-/// Starts DPDK on a blocking thread (EAL initialisation takes a moment): the
-/// listen addresses become the service addresses. With `forward`, the lcores punt
-/// queries outside the local zones instead of answering them REFUSED.
-async fn start_dpdk(
-    settings: &DpdkSettings,
-    listen: &[SocketAddr],
-    forward: bool,
-    engine: Arc<Engine>,
-    table: Table,
-) -> Result<DpdkBackend, ServeError> {
-    let config = DpdkConfig {
-        settings: settings.clone(),
-        services: listen.to_vec(),
-        forward,
-    };
-    tokio::task::spawn_blocking(move || DpdkBackend::start(config, engine, table))
-        .await
-        .map_err(|e| ServeError::Runtime(io::Error::other(e.to_string())))?
-        .map_err(ServeError::Dpdk)
-}
-
-/// One log line with the DPDK dataplane's totals, summed over lcores.
-fn log_dpdk_stats(stats: &DpdkStats) {
-    let sum = |f: fn(&ferrodns_dpdk::LcoreStats) -> u64| stats.lcores.iter().map(f).sum::<u64>();
-    let per_lcore: Vec<String> = stats
-        .lcores
-        .iter()
-        .map(|l| format!("{}/{}", l.rx, l.answered()))
-        .collect();
-    info!(
-        rx = sum(|l| l.rx),
-        tx = sum(|l| l.tx),
-        answered = sum(|l| l.answered()),
-        nxdomain = sum(|l| l.answers.with_rcode(3)),
-        refused = sum(|l| l.answers.with_rcode(5)),
-        punts = sum(|l| l.punts),
-        forwarded = sum(|l| l.forwarded),
-        control_replies = sum(|l| l.control_replies),
-        to_kernel = sum(|l| l.to_kernel),
-        from_kernel = sum(|l| l.from_kernel),
-        dropped = sum(|l| l.dropped()),
-        queue_full = sum(|l| l.queue_full),
-        rx_missed = stats.port.rx_missed,
-        per_lcore_rx_answered = %per_lcore.join(" "),
-        "DPDK dataplane totals"
-    );
 }
 
 /// Reads the zone files and the store on a blocking thread and hands them to the

@@ -112,43 +112,10 @@ pub enum StoreError {
     /// The zone asked for is not stored.
     #[error("zone {0} is not in the store")]
     NoSuchZone(Name),
-    /// A CNAME would share its name with other data (RFC 1034 §3.6.2).
-    #[error(
-        "CNAME conflict at {name}: cannot add {adding} where {existing} exists \
-         (a CNAME cannot share its name with other records)"
-    )]
-    CnameConflict {
-        name: Name,
-        adding: RType,
-        existing: RType,
-    },
-    /// The record itself is not acceptable.
-    #[error("invalid record {}: {reason}", rules::Brief(record))]
-    InvalidRecord {
-        record: Box<Record>,
-        reason: &'static str,
-    },
-    /// The name would hold more than the answer table can serve.
+    /// The change breaks a [record-change rule](crate::records::rules): an
+    /// invalid record, a CNAME beside other data, a name over a limit.
     #[error(transparent)]
-    OverLimit(RuleError),
-}
-
-impl From<RuleError> for StoreError {
-    fn from(error: RuleError) -> Self {
-        match error {
-            RuleError::Invalid { record, reason } => StoreError::InvalidRecord { record, reason },
-            RuleError::CnameConflict {
-                name,
-                adding,
-                existing,
-            } => StoreError::CnameConflict {
-                name,
-                adding,
-                existing,
-            },
-            over @ RuleError::OverLimit { .. } => StoreError::OverLimit(over),
-        }
-    }
+    Rule(#[from] RuleError),
 }
 
 /// What the store holds at one name; see [`Store::name_state`].
@@ -312,11 +279,10 @@ impl Store {
                 for value in moved {
                     let record = self.decode_value(&value)?;
                     if record.rtype() == RType::CNAME && record.name == *apex {
-                        return Err(RuleError::Invalid {
+                        return Err(StoreError::Rule(RuleError::Invalid {
                             record: Box::new(record),
                             reason: "a zone apex cannot hold a CNAME; delete it before adding the zone",
-                        }
-                        .into());
+                        }));
                     }
                     records
                         .insert(record_key(apex, &record).as_slice(), value.as_slice())
@@ -369,7 +335,7 @@ impl Store {
 
     /// Adds records in one durable transaction. Every record must lie inside a stored
     /// zone (else [`StoreError::OutsideZones`]) and follow the
-    /// [rules](crate::records::rules); if any record is rejected nothing is
+    /// [`rules`]; if any record is rejected nothing is
     /// written. Adding a record that already exists (same name, type, rdata)
     /// updates its TTL and spelling.
     pub fn put_records(&self, records: &[Record]) -> Result<(), StoreError> {
@@ -453,7 +419,7 @@ impl Store {
 
     /// Applies a batch of [`Change`]s in order, in one durable transaction: all of
     /// them or, when one fails, none ([`BatchError::change`] says which). Each
-    /// follows the [rules](crate::records::rules) against what its name holds
+    /// follows the [`rules`] against what its name holds
     /// after the changes before it.
     pub fn apply(&self, changes: &[Change]) -> Result<Applied, BatchError> {
         let whole = |source| BatchError {
@@ -917,7 +883,7 @@ mod tests {
         let batch = [a("a.example.com", 300, 2), too_long];
         let err = f.store.put_records(&batch).err();
         assert!(
-            matches!(&err, Some(StoreError::InvalidRecord { record, .. }) if record.name == name("t.example.com")),
+            matches!(&err, Some(StoreError::Rule(RuleError::Invalid { record, .. })) if record.name == name("t.example.com")),
             "{err:?}"
         );
         assert!(
@@ -933,7 +899,7 @@ mod tests {
         let refused = |record: Record| {
             matches!(
                 f.store.put_records(&[record]),
-                Err(StoreError::InvalidRecord { .. })
+                Err(StoreError::Rule(RuleError::Invalid { .. }))
             )
         };
         assert!(refused(Record::new(
@@ -1096,12 +1062,12 @@ mod tests {
             .store
             .put_records(&[cname("WWW.example.com", "elsewhere.org")])
         {
-            Err(e @ StoreError::CnameConflict { .. }) => {
-                let StoreError::CnameConflict {
+            Err(e @ StoreError::Rule(RuleError::CnameConflict { .. })) => {
+                let StoreError::Rule(RuleError::CnameConflict {
                     name: n,
                     adding,
                     existing,
-                } = &e
+                }) = &e
                 else {
                     unreachable!()
                 };
@@ -1118,10 +1084,10 @@ mod tests {
         assert!(matches!(
             f.store
                 .put_records(&[cname("t.example.com", "elsewhere.org")]),
-            Err(StoreError::CnameConflict {
+            Err(StoreError::Rule(RuleError::CnameConflict {
                 existing: RType::TXT,
                 ..
-            })
+            }))
         ));
 
         ok(f.store
@@ -1132,10 +1098,10 @@ mod tests {
         ] {
             assert!(matches!(
                 f.store.put_records(&[other]),
-                Err(StoreError::CnameConflict {
+                Err(StoreError::Rule(RuleError::CnameConflict {
                     existing: RType::CNAME,
                     ..
-                })
+                }))
             ));
         }
         // Within one batch too, and then nothing is written.
@@ -1144,7 +1110,7 @@ mod tests {
                 cname("new.example.com", "x.org"),
                 a("new.example.com", 1, 1)
             ]),
-            Err(StoreError::CnameConflict { .. })
+            Err(StoreError::Rule(RuleError::CnameConflict { .. }))
         ));
         assert_eq!(
             ok(f.store.delete_records(&name("new.example.com"), None, None)),

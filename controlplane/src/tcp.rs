@@ -14,10 +14,16 @@
 //!
 //! What keeps a connection from holding resources it does not use:
 //!
-//! - **Idle timeout**: a connection that does not deliver a whole query within
-//!   `idle_timeout` (waiting between queries, or dribbling one) is closed.
-//! - **Connection cap**: beyond `max_connections` open connections, a new one is
-//!   closed as soon as it is accepted.
+//! - **Idle timeout**: a connection gets `idle_timeout` from its last query's
+//!   arrival (or from being accepted) to deliver a whole next query, and is
+//!   closed when that time is up *whatever it is doing*: waiting, dribbling a
+//!   query, or waiting on the forwarder for queries it pipelined earlier. Only a
+//!   query read from the network restarts the clock; one already buffered does
+//!   not, so pipelined slow queries cannot keep a connection past the timeout.
+//! - **Connection caps**: connections are admitted by a shared
+//!   [`ConnectionGate`] (`max_connections` over every listen address, at most
+//!   `max_connections_per_source` from one source); a refused one is closed as
+//!   soon as it is accepted.
 //! - **Write timeout**: a client that does not read its answers (its window stays
 //!   full) is closed once one answer has waited `write_timeout` to be written.
 //! - **Bad frames**: a zero-length frame, one longer than [`MAX_QUERY_LEN`], or a
@@ -43,11 +49,12 @@ use ferrodns_dataplane::table::Table;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout, timeout_at};
 use tracing::{debug, warn};
 
+use crate::budget::{Admission, ConnectionGate, Timeout};
 use crate::forward::Forwarder;
 
 /// Largest query accepted. A query is a header, one question (a name is at most
@@ -60,26 +67,28 @@ const READ_BUFFER: usize = 4096;
 const WRITE_BUFFER: usize = 16 * 1024;
 /// Pause after a failed `accept` (out of descriptors, memory...) before trying
 /// again, so the listener neither spins nor dies.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+pub(crate) const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// Limits of the TCP listener.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Limits of the TCP listeners.
+#[derive(Debug, Clone)]
 pub struct TcpConfig {
-    /// Time a connection may take to deliver its next whole query.
+    /// Time a connection may take to deliver its next whole query, counted from
+    /// the arrival of the one before.
     pub idle_timeout: Duration,
-    /// Connections open at once; more are closed when accepted.
-    pub max_connections: usize,
+    /// Admits connections (caps in all and per source), shared by every
+    /// listener, and counts refusals and timeouts.
+    pub connections: Arc<ConnectionGate>,
     /// Time one answer may take to be written before the connection is closed.
     pub write_timeout: Duration,
 }
 
 impl Default for TcpConfig {
     /// 10 s idle (RFC 7766 §6.2.3 suggests seconds, not minutes), 1024
-    /// connections, 5 s to write an answer.
+    /// connections of which 64 per source, 5 s to write an answer.
     fn default() -> Self {
         TcpConfig {
             idle_timeout: Duration::from_secs(10),
-            max_connections: 1024,
+            connections: ConnectionGate::new("tcp", 1024, 64),
             write_timeout: Duration::from_secs(5),
         }
     }
@@ -99,7 +108,6 @@ pub async fn serve_tcp(
     answers: Arc<SharedAnswerCounts>,
     mut shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
-    let permits = Arc::new(Semaphore::new(config.max_connections));
     let mut connections = JoinSet::new();
     let config = Arc::new(config);
     loop {
@@ -114,10 +122,13 @@ pub async fn serve_tcp(
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-                        debug!(%peer, "TCP connection cap reached, closing new connection");
-                        drop(stream);
-                        continue;
+                    let admission = match config.connections.admit(peer.ip()) {
+                        Ok(admission) => admission,
+                        Err(refusal) => {
+                            debug!(%peer, "TCP connection refused: {refusal}");
+                            drop(stream);
+                            continue;
+                        }
                     };
                     let connection = Connection {
                         engine: Arc::clone(&engine),
@@ -126,7 +137,7 @@ pub async fn serve_tcp(
                         forwarder: forwarder.clone(),
                         answers: Arc::clone(&answers),
                         peer,
-                        _permit: permit,
+                        _admission: admission,
                     };
                     connections.spawn(connection.serve(stream));
                 }
@@ -145,7 +156,7 @@ pub async fn serve_tcp(
 }
 
 /// `accept` errors that concern only the connection being accepted.
-fn is_per_connection(e: &io::Error) -> bool {
+pub(crate) fn is_per_connection(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::ConnectionAborted
@@ -164,8 +175,8 @@ struct Connection {
     /// Where the answers given here (not the forwarder's) are counted.
     answers: Arc<SharedAnswerCounts>,
     peer: SocketAddr,
-    /// Held for the connection's life: one of the `max_connections`.
-    _permit: OwnedSemaphorePermit,
+    /// Held for the connection's life: its places in the connection caps.
+    _admission: Admission,
 }
 
 /// Why a connection ended, for the log.
@@ -203,6 +214,11 @@ impl Connection {
         let mut reader = BufReader::with_capacity(READ_BUFFER, read);
         let mut writer = BufWriter::with_capacity(WRITE_BUFFER, write);
         let close = self.answer_all(&mut reader, &mut writer).await;
+        match close {
+            Close::Idle => self.config.connections.count_timeout(Timeout::Idle),
+            Close::WriteTimeout => self.config.connections.count_timeout(Timeout::Write),
+            _ => {}
+        }
         if !matches!(close, Close::WriteTimeout | Close::Io(_)) {
             // Answers to queries before a bad frame still reach the client.
             let _ = timeout(self.config.write_timeout, async {
@@ -223,12 +239,19 @@ impl Connection {
         // be written in front of it and the frame sent in one piece.
         let mut buf = vec![0u8; 2 + MAX_MESSAGE_LEN];
         let mut rng = fastrand::Rng::new();
+        // Everything the connection does runs under this deadline; only a query
+        // that came from the network moves it.
+        let mut idle_deadline = Instant::now() + self.config.idle_timeout;
         loop {
-            let len = match timeout(self.config.idle_timeout, read_frame(reader, &mut buf)).await {
+            let from_network = !holds_whole_frame(reader.buffer());
+            let len = match timeout_at(idle_deadline, read_frame(reader, &mut buf)).await {
                 Err(_) => return Close::Idle,
                 Ok(Ok(len)) => len,
                 Ok(Err(close)) => return close,
             };
+            if from_network {
+                idle_deadline = Instant::now() + self.config.idle_timeout;
+            }
             let Some((prefix, message)) = buf.split_first_chunk_mut::<2>() else {
                 return Close::BadFrame(len);
             };
@@ -239,11 +262,16 @@ impl Connection {
             };
             let version = self.table.current();
             let (verdict, forwarded) = match self.engine.respond(&version, message, len, &ctx) {
-                Verdict::Punt => (self.forward(message, len).await, self.forwarder.is_some()),
+                Verdict::Punt => {
+                    match timeout_at(idle_deadline, self.forward(message, len)).await {
+                        Ok(verdict) => (verdict, self.forwarder.is_some()),
+                        Err(_) => return Close::Idle,
+                    }
+                }
                 verdict => (verdict, false),
             };
-            let answer_len = match verdict {
-                Verdict::Reply(n) if n <= message.len() => n,
+            let answer_len = match verdict.answer_len() {
+                Some(n) if n <= message.len() => n,
                 _ => return Close::Dropped,
             };
             if !forwarded && let Some(answer) = message.get(..answer_len) {
@@ -257,7 +285,8 @@ impl Connection {
                 return Close::Dropped;
             };
             let flush = !holds_whole_frame(reader.buffer());
-            let written = timeout(self.config.write_timeout, async {
+            let write_deadline = Instant::now() + self.config.write_timeout;
+            let written = timeout_at(write_deadline.min(idle_deadline), async {
                 writer.write_all(frame).await?;
                 if flush {
                     writer.flush().await?;
@@ -268,7 +297,8 @@ impl Connection {
             match written {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Close::Io(e),
-                Err(_) => return Close::WriteTimeout,
+                Err(_) if write_deadline <= idle_deadline => return Close::WriteTimeout,
+                Err(_) => return Close::Idle,
             }
         }
     }
@@ -405,6 +435,11 @@ mod tests {
     }
 
     async fn start(config: TcpConfig) -> Server {
+        start_forwarding(config, None).await
+    }
+
+    /// [`start`] with a forwarder for names outside `example.`.
+    async fn start_forwarding(config: TcpConfig, forwarder: Option<Forwarder>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (shutdown, rx) = watch::channel(false);
@@ -415,7 +450,7 @@ mod tests {
             engine,
             table(),
             config,
-            None,
+            forwarder,
             Arc::clone(&answers),
             rx,
         ));
@@ -430,7 +465,7 @@ mod tests {
     fn quick() -> TcpConfig {
         TcpConfig {
             idle_timeout: Duration::from_secs(5),
-            max_connections: 16,
+            connections: ConnectionGate::new("tcp", 16, 16),
             write_timeout: Duration::from_secs(5),
         }
     }
@@ -553,7 +588,7 @@ mod tests {
     #[tokio::test]
     async fn connections_beyond_the_cap_are_closed_at_once() {
         let config = TcpConfig {
-            max_connections: 2,
+            connections: ConnectionGate::new("tcp", 2, 2),
             ..quick()
         };
         let server = start(config).await;
@@ -583,6 +618,79 @@ mod tests {
             assert!(Instant::now() < deadline, "the freed place was not reused");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let _ = server.shutdown.send(true);
+    }
+
+    /// A connection to `server` from the loopback address `source`.
+    async fn connect_from(source: &str, server: SocketAddr) -> io::Result<TcpStream> {
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::new(source.parse().unwrap(), 0))?;
+        socket.connect(server).await
+    }
+
+    #[tokio::test]
+    async fn one_source_cannot_take_every_place() {
+        let connections = ConnectionGate::new("tcp", 8, 3);
+        let config = TcpConfig {
+            connections: Arc::clone(&connections),
+            ..quick()
+        };
+        let server = start(config).await;
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(connect_from("127.0.0.1", server.addr).await.unwrap());
+        }
+        // Wait until the server has admitted all three.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while connections.figures().open < 3 {
+            assert!(Instant::now() < deadline, "{:?}", connections.figures());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut fourth = connect_from("127.0.0.1", server.addr).await.unwrap();
+        assert!(closed_within(&mut fourth, Duration::from_secs(1)).await);
+
+        let mut other = connect_from("127.0.0.2", server.addr).await.unwrap();
+        other.write_all(&frame(7, "web.example.", A)).await.unwrap();
+        assert_eq!(answer(&mut other).await.0, 7);
+        let figures = connections.figures();
+        assert_eq!((figures.refused_per_source, figures.refused_limit), (1, 0));
+        let _ = server.shutdown.send(true);
+    }
+
+    #[tokio::test]
+    async fn pipelined_queries_in_flight_do_not_outlive_the_idle_timeout() {
+        // An upstream that never answers: each forwarded query takes the
+        // forwarder's whole deadline.
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let forwarder = Forwarder::new(&crate::config::ForwardSettings {
+            nameservers: vec![silent.local_addr().unwrap()],
+            timeout: Duration::from_millis(400),
+            deadline: Duration::from_millis(400),
+            ..crate::config::ForwardSettings::default()
+        });
+        let connections = ConnectionGate::new("tcp", 16, 16);
+        let config = TcpConfig {
+            idle_timeout: Duration::from_millis(500),
+            connections: Arc::clone(&connections),
+            ..quick()
+        };
+        let server = start_forwarding(config, forwarder).await;
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        let mut burst = Vec::new();
+        for id in 0..10u16 {
+            burst.extend_from_slice(&frame(id, &format!("q{id}.elsewhere.test."), A));
+        }
+        let started = Instant::now();
+        stream.write_all(&burst).await.unwrap();
+        // Ten queries of 400 ms each would keep it 4 s; the idle timeout is 0.5 s.
+        assert!(closed_within(&mut stream, Duration::from_secs(3)).await);
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
+        let timed_out = connections.figures().timed_out;
+        assert_eq!(timed_out[0], (Timeout::Idle, 1));
         let _ = server.shutdown.send(true);
     }
 

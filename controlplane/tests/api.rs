@@ -8,126 +8,11 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
-use std::thread::sleep;
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::api::{Api, Reply, TOKEN, serve_etcd};
 use support::etcd::Etcd;
 use support::{Server, ZONE, free_port, lines};
-
-const TOKEN: &str = "s3cret-token";
-
-/// A client of one server's API.
-struct Api {
-    base: String,
-    /// Extra `curl` arguments (`--cacert` for HTTPS).
-    curl: Vec<String>,
-}
-
-/// What `curl` got: status and body.
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    body: String,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
-    }
-}
-
-impl Api {
-    fn new(port: u16) -> Api {
-        Api {
-            base: format!("http://127.0.0.1:{port}"),
-            curl: Vec::new(),
-        }
-    }
-
-    /// `method path` with `body`, carrying `token` as a bearer token if given.
-    fn send(&self, method: &str, path: &str, body: Option<&str>, token: Option<&str>) -> Reply {
-        let mut command = Command::new("curl");
-        command
-            .args(["-sS", "--max-time", "10", "-X", method])
-            .args(&self.curl)
-            .args(["-w", "\n%{http_code}"]);
-        if let Some(token) = token {
-            command.args(["-H", &format!("Authorization: Bearer {token}")]);
-        }
-        if let Some(body) = body {
-            command.args([
-                "-H",
-                "Content-Type: application/json",
-                "--data-binary",
-                body,
-            ]);
-        }
-        let output = command
-            .arg(format!("{}{path}", self.base))
-            .output()
-            .expect("run curl (tools/test installs it)");
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
-        Reply {
-            status: status.trim().parse().unwrap_or(0),
-            body: body.to_owned(),
-        }
-    }
-
-    fn get(&self, path: &str) -> Reply {
-        self.send("GET", path, None, Some(TOKEN))
-    }
-
-    fn post(&self, path: &str, body: &str) -> Reply {
-        self.send("POST", path, Some(body), Some(TOKEN))
-    }
-
-    /// `POST path` with the body read from `file` (bodies too large for one
-    /// command-line argument).
-    fn post_file(&self, path: &str, file: &Path) -> Reply {
-        let body = format!("@{}", file.display());
-        let output = Command::new("curl")
-            .args([
-                "-sS",
-                "--max-time",
-                "30",
-                "-X",
-                "POST",
-                "-w",
-                "\n%{http_code}",
-            ])
-            .args([
-                "-H",
-                "Content-Type: application/json",
-                "--data-binary",
-                &body,
-            ])
-            .arg(format!("{}{path}", self.base))
-            .output()
-            .expect("run curl");
-        let text = String::from_utf8_lossy(&output.stdout).into_owned();
-        let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
-        Reply {
-            status: status.trim().parse().unwrap_or(0),
-            body: body.to_owned(),
-        }
-    }
-
-    /// Polls `/healthz` until the API answers.
-    fn wait_up(&self, server: &Server) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.send("GET", "/healthz", None, None).status != 200 {
-            assert!(
-                Instant::now() < deadline,
-                "the API did not come up: {}",
-                server.log_text()
-            );
-            sleep(Duration::from_millis(50));
-        }
-    }
-}
 
 /// `ferrodns serve` with the test zone from a file, the store in `state` (which
 /// outlives the server), `--domain svc.example.`, and the API on a free port;
@@ -873,27 +758,7 @@ fn with_etcd_writes_land_in_etcd_and_are_answered() {
         "/containerdns/com/example/seed/debebe8d/",
         r#"{"host":"10.0.0.1","type":"A","ttl":30}"#,
     );
-    let dir = tempfile::tempdir().expect("temp dir");
-    let token = dir.path().join("token");
-    std::fs::write(&token, TOKEN).expect("token");
-    let port = free_port();
-    let args: Vec<String> = [
-        "serve".to_owned(),
-        "--workers".into(),
-        "1".into(),
-        "--etcd".into(),
-        etcd.url(),
-        "--domain".into(),
-        "example.com".into(),
-        "--api".into(),
-        format!("127.0.0.1:{port}"),
-        "--api-token-file".into(),
-        token.display().to_string(),
-    ]
-    .into();
-    let server = Server::spawn(dir, args, "seed.example.com");
-    let api = Api::new(port);
-    api.wait_up(&server);
+    let (server, api) = serve_etcd(&[etcd.url()], &[], "seed.example.com");
 
     assert_eq!(
         api.get("/v1/zones").json(),
@@ -952,29 +817,9 @@ fn readyz_waits_until_the_table_holds_what_etcd_holds() {
     let dir = tempfile::tempdir().expect("temp dir");
     let zone = dir.path().join("example.test.zone");
     std::fs::write(&zone, ZONE).expect("zone");
-    let token = dir.path().join("token");
-    std::fs::write(&token, TOKEN).expect("token");
-    let port = free_port();
-    let args: Vec<String> = [
-        "serve".to_owned(),
-        "--workers".into(),
-        "1".into(),
-        "--zone".into(),
-        format!("example.test.={}", zone.display()),
-        "--etcd".into(),
-        etcd.url(),
-        "--domain".into(),
-        "example.com".into(),
-        "--api".into(),
-        format!("127.0.0.1:{port}"),
-        "--api-token-file".into(),
-        token.display().to_string(),
-    ]
-    .into();
+    let zone = format!("example.test.={}", zone.display());
     // etcd is down and there is no snapshot: the etcd zone is served empty.
-    let server = Server::spawn(dir, args, "web.example.test");
-    let api = Api::new(port);
-    api.wait_up(&server);
+    let (server, api) = serve_etcd(&[etcd.url()], &["--zone", &zone], "web.example.test");
     let waiting = api.send("GET", "/readyz", None, None);
     assert_eq!(waiting.status, 503, "{}", waiting.body);
     assert_eq!(api.send("GET", "/healthz", None, None).status, 200);

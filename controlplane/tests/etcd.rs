@@ -369,8 +369,8 @@ fn the_record_writer_writes_containerdns_keys_every_appliance_answers() {
         wait_answer(&server, "web.example.com", "A", &["10.0.0.1", "10.0.0.2"]);
         wait_answer(&server, "alias.example.com", "CNAME", &["web.example.com."]);
 
-        // Deleting goes through this appliance's index: wait for it to see the key
-        // written by the other tool.
+        // Listing goes through this appliance's index: wait for it to see the key
+        // written by the other tool (deleting reads etcd itself).
         let listed = || async {
             writer
                 .records(RecordQuery {

@@ -237,6 +237,23 @@ pub fn lowercase_wire_in_place(wire: &mut [u8]) {
     }
 }
 
+/// Offset of `suffix` inside wire name `name` when it ends `name` at a label
+/// boundary.
+pub fn suffix_offset(name: &[u8], suffix: &[u8]) -> Option<usize> {
+    let mut at = 0usize;
+    loop {
+        let rest = name.get(at..)?;
+        if rest.eq_ignore_ascii_case(suffix) {
+            return Some(at);
+        }
+        let len = usize::from(*rest.first()?);
+        if len == 0 {
+            return None;
+        }
+        at += 1 + len;
+    }
+}
+
 /// Decodes the text after a backslash: `\DDD` or `\X`. Returns the octet and how
 /// many input bytes it used.
 fn unescape(rest: &[u8]) -> Option<(u8, usize)> {
@@ -412,6 +429,15 @@ mod tests {
 
     fn name(text: &str) -> Name {
         Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    #[test]
+    fn finds_suffixes_at_label_boundaries_only() {
+        let name = b"\x03www\x07example\x03com\x00";
+        assert_eq!(suffix_offset(name, b"\x07example\x03com\x00"), Some(4));
+        assert_eq!(suffix_offset(name, b"\x00"), Some(16));
+        assert_eq!(suffix_offset(name, name), Some(0));
+        assert_eq!(suffix_offset(name, b"\x06xample\x03com\x00"), None);
     }
 
     #[test]

@@ -4,11 +4,17 @@
 //! A [`Record`] is an owner [`Name`], a TTL and typed [`RData`]. Its `Display` is the
 //! RFC 1035 presentation format (`www.example.com. 300 IN A 192.0.2.1`), so records
 //! can be stored and shown as zone-file lines and parsed back by the zone-file parser.
+//! How an RRset with several targets is presented is its [`AnswerPolicy`], data
+//! the sources set and the compiler stamps into the table.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::name::Name;
+
+mod policy;
+
+pub use policy::{AnswerPolicy, UnknownPolicy};
 
 /// A record type code (RFC 1035 §3.2.2 and successors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24,7 +30,11 @@ impl RType {
     pub const TXT: RType = RType(16);
     pub const AAAA: RType = RType(28);
     pub const SRV: RType = RType(33);
+    pub const DNAME: RType = RType(39);
     pub const OPT: RType = RType(41);
+    pub const RRSIG: RType = RType(46);
+    pub const NSEC: RType = RType(47);
+    pub const NSEC3: RType = RType(50);
     pub const ANY: RType = RType(255);
 
     /// The mnemonic for the types ferrodns serves, `TYPEn` (RFC 3597) otherwise.

@@ -14,6 +14,9 @@
 //! mbuf still in reach of safe code); its memory returns to the system when the
 //! process exits. Ports are stopped and closed when their last handle is dropped
 //! (see [`crate::port`]).
+// This module calls DPDK (EAL start-up and lcore launches): `unsafe` is allowed here, each
+// block with its `SAFETY` proof.
+#![allow(unsafe_code)]
 
 use std::ffi::{CString, c_char, c_int, c_uint, c_void};
 use std::marker::PhantomData;
@@ -183,6 +186,11 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// The lcore entry point: runs one [`Job`]. A panic must not unwind into DPDK's C
 /// frames, so it is caught and reported as a non-zero return.
+///
+/// # Safety
+/// `arg` must be a pointer made by `Box::into_raw` from a `Box<Job>` that nothing
+/// else owns or frees, and each such pointer must be passed to one call only:
+/// [`Eal::launch`] leaks one per launch and DPDK hands it to this function once.
 unsafe extern "C" fn run_job(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` is the `Box<Job>` leaked by `Eal::launch` for this launch only;
     // DPDK passes it to exactly one call of this function.

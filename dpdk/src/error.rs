@@ -1,4 +1,7 @@
 //! Why a DPDK call failed, in words an operator can act on.
+// This module calls DPDK (DPDK's error strings and `rte_errno`): `unsafe` is allowed here, each
+// block with its `SAFETY` proof.
+#![allow(unsafe_code)]
 
 use std::ffi::CStr;
 

@@ -7,15 +7,18 @@
 //! - A safe layer over it: [`eal`] (start-up from EAL arguments, lcores and
 //!   launching work on them), [`mempool`], [`mbuf`] (an owned packet buffer, written
 //!   in place), [`port`] (configuration with N queue pairs, RSS and checksum
-//!   offload when offered, burst receive/transmit, link, statistics).
-//!
+//!   offload when offered, burst receive/transmit, link, statistics), and
+//!   [`error`] (why a DPDK call failed, in an operator's words).
 //! - [`backend`]: the DPDK dataplane itself: one poll loop per worker lcore
 //!   answering DNS in place with the engine, and the exception path that hands
-//!   TCP and other traffic for the service addresses to the kernel.
+//!   TCP and other traffic for the service addresses to the kernel. It calls no
+//!   DPDK function itself, only the safe layer.
 //!
-//! Every `unsafe` block of the project that touches DPDK is in this crate, each
-//! with a `SAFETY` comment that says why it holds; nothing here panics.
-#![allow(unsafe_code)]
+//! `unsafe` is denied crate-wide and allowed only in the modules that call DPDK
+//! (`sys`, [`eal`], [`error`], [`mbuf`], [`mempool`], [`port`]); every `unsafe`
+//! block there has a `SAFETY` comment that says why it holds, and every `unsafe`
+//! function a `# Safety` section. Nothing here panics.
+#![deny(unsafe_code)]
 #![cfg_attr(
     not(test),
     deny(
@@ -34,9 +37,7 @@ pub mod mempool;
 pub mod port;
 mod sys;
 
-pub use backend::{
-    DpdkBackend, DpdkConfig, DpdkInfo, DpdkReplier, DpdkSettings, DpdkStats, LcoreStats, Punts,
-};
+pub use backend::{DpdkBackend, DpdkConfig, DpdkInfo, DpdkReplier, DpdkSettings, DpdkStats};
 pub use eal::{Eal, Launched, Lcore};
 pub use error::DpdkError;
 pub use mbuf::{Mbuf, TxOffload};

@@ -10,6 +10,9 @@
 //! multi-segment frame (a jumbo frame spread over buffers) or a shared one
 //! (reference count above one, indirect, or external memory) gets no mutable view.
 //! DNS queries always fit one segment.
+// This module calls DPDK (mbuf allocation, data pointers and flags): `unsafe` is allowed here, each
+// block with its `SAFETY` proof.
+#![allow(unsafe_code)]
 
 use std::ptr::NonNull;
 use std::slice;

@@ -5,6 +5,9 @@
 //! is never freed: mbufs taken from it can be anywhere (in a queue, in a ring
 //! between lcores), and a pool freed under one would be a use-after-free. Pools
 //! live as long as the process, like the EAL.
+// This module calls DPDK (the packet pool): `unsafe` is allowed here, each
+// block with its `SAFETY` proof.
+#![allow(unsafe_code)]
 
 use std::ffi::CString;
 use std::ptr::NonNull;

@@ -16,6 +16,9 @@
 //! plane) and one [`QueuePair`] per queue (for the lcore that polls it). Every one
 //! of them holds the port open: it is stopped and closed when the last is dropped,
 //! so no lcore can poll a closed port.
+// This module calls DPDK (ethdev configuration and the burst calls): `unsafe` is allowed here, each
+// block with its `SAFETY` proof.
+#![allow(unsafe_code)]
 
 use std::ffi::{CStr, CString, c_char};
 use std::fmt;

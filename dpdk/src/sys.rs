@@ -5,6 +5,7 @@
 //! Nothing outside this crate sees these; the rest of the crate wraps them in
 //! safe types.
 #![allow(
+    unsafe_code,
     non_camel_case_types,
     non_snake_case,
     non_upper_case_globals,

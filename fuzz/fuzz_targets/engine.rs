@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
             entropy: data.len() as u32,
         };
         match engine.respond(table(), &mut buf, data.len(), &ctx) {
-            Verdict::Reply(len) => {
+            Verdict::Reply(len) | Verdict::Refused(len) => {
                 assert!(data.len() < 3 || data[2] & 0x80 == 0, "answered a response");
                 assert!(len >= 12 && len <= buf.len());
                 assert_eq!(&buf[..2], &data[..2]);

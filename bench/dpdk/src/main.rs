@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ferrodns_dataplane::engine::Engine;
+use ferrodns_dataplane::io::counters::CoreStats;
 use ferrodns_dataplane::name::Name;
 use ferrodns_dataplane::record::{RData, Record};
 use ferrodns_dataplane::table::{Table, ZoneInput, compile};
@@ -195,7 +196,6 @@ fn ferrodns_mpps(vdev: &str, names: &[String], window: Duration) -> Result<(f64,
             idle_sleep: None,
         },
         services: vec![SocketAddr::new(SERVICE.into(), 53)],
-        forward: false,
     };
     let backend = DpdkBackend::start(config, Arc::new(Engine::default()), table)
         .map_err(|e| e.to_string())?;
@@ -206,7 +206,7 @@ fn ferrodns_mpps(vdev: &str, names: &[String], window: Duration) -> Result<(f64,
     let after = backend.stats();
     let elapsed = started.elapsed().as_secs_f64();
     backend.stop();
-    let sum = |stats: &ferrodns_dpdk::DpdkStats, f: fn(&ferrodns_dpdk::LcoreStats) -> u64| {
+    let sum = |stats: &ferrodns_dpdk::DpdkStats, f: fn(&CoreStats) -> u64| {
         stats.lcores.iter().map(f).sum::<u64>()
     };
     let rx = sum(&after, |l| l.rx) - sum(&before, |l| l.rx);

@@ -6,7 +6,7 @@
 
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -37,6 +37,24 @@ impl ApiError {
             error: error.into(),
             field: None,
         }
+    }
+
+    /// `413`: the body is over `api.max_body_bytes`.
+    pub(crate) fn too_large() -> ApiError {
+        ApiError::status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body is larger than the API accepts",
+        )
+    }
+
+    /// The answer, with the connection closed after it: for a request whose
+    /// body is left unread.
+    pub(crate) fn closing(self) -> Response {
+        let mut response = self.into_response();
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        response
     }
 
     /// `404`.
@@ -74,7 +92,7 @@ impl ApiError {
     pub(crate) fn from_body(rejection: &BytesRejection) -> ApiError {
         let status = rejection.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::status(status, "request body is larger than the API accepts")
+            ApiError::too_large()
         } else {
             ApiError::status(status, rejection.body_text())
         }

@@ -13,6 +13,11 @@
 //! ([`ferrodns_dataplane::answer_counts`]); a scrape sums them. Forwarded
 //! answers are counted by the forwarder's own figures.
 //!
+//! The budgets (`crate::budget`) appear as `ferrodns_descriptors_*`,
+//! `ferrodns_connections_*{class}` and `ferrodns_forward_sockets_limit`, and as
+//! `budgets` in `/v1/stats`: every cap with what it holds now, its refusals and
+//! the connections each timeout closed.
+//!
 //! `/readyz` is `503` until the first table is published and, with etcd, until
 //! that table holds etcd's records (a full load, or the snapshot): while etcd has
 //! never answered and there is no snapshot, the etcd zones are served empty and
@@ -32,6 +37,7 @@ use ferrodns_dataplane::table::Table;
 use serde_json::{Value, json};
 
 use super::AppState;
+use crate::budget::{BudgetFigures, Budgets, GateFigures};
 use crate::etcd::records::HealthTarget;
 use crate::etcd::{EtcdStatus, SharedRecords};
 use crate::forward::{ForwardStats, Forwarder};
@@ -63,6 +69,7 @@ pub struct Telemetry {
     forwarder: Option<Forwarder>,
     /// Answers the TCP listener gave, by RCODE and question type.
     tcp_answers: Arc<SharedAnswerCounts>,
+    budgets: Option<Arc<Budgets>>,
     ready: AtomicBool,
     /// Requests answered, by matched route and status.
     requests: Mutex<BTreeMap<(String, u16), u64>>,
@@ -87,6 +94,7 @@ impl Telemetry {
             publisher: Arc::default(),
             forwarder: None,
             tcp_answers: Arc::default(),
+            budgets: None,
             ready: AtomicBool::new(false),
             requests: Mutex::new(BTreeMap::new()),
             health_checks: None,
@@ -124,6 +132,12 @@ impl Telemetry {
 
     pub fn with_forwarder(mut self, forwarder: Option<Forwarder>) -> Telemetry {
         self.forwarder = forwarder;
+        self
+    }
+
+    /// Adds the descriptor budgets and the connection gates.
+    pub fn with_budgets(mut self, budgets: Arc<Budgets>) -> Telemetry {
+        self.budgets = Some(budgets);
         self
     }
 
@@ -193,6 +207,7 @@ impl Telemetry {
             health_up: up,
             health_down: down,
             forward: self.forwarder.as_ref().map(Forwarder::snapshot),
+            budgets: self.budgets.as_ref().map(|b| b.figures()),
             requests: self
                 .requests
                 .lock()
@@ -226,6 +241,7 @@ pub(crate) struct Stats {
     health_up: u64,
     health_down: u64,
     forward: Option<ForwardStats>,
+    budgets: Option<BudgetFigures>,
     requests: BTreeMap<(String, u16), u64>,
 }
 
@@ -280,6 +296,7 @@ impl Stats {
             "etcd": etcd,
             "health": {"up": self.health_up, "down": self.health_down},
             "forward": forward,
+            "budgets": self.budgets.as_ref().map(budgets_json),
         })
     }
 
@@ -447,8 +464,149 @@ impl Stats {
                 family(name, "counter", help, plain(value.to_string()));
             }
         }
+        if let Some(budgets) = &self.budgets {
+            budget_families(budgets, &mut family);
+        }
         out
     }
+}
+
+/// `budgets` in `/v1/stats`.
+fn budgets_json(budgets: &BudgetFigures) -> Value {
+    let mut json = serde_json::Map::new();
+    json.insert(
+        "descriptors".into(),
+        json!({
+            "limit": budgets.descriptor_limit,
+            "open": budgets.descriptors_open,
+            "headroom": budgets.headroom,
+        }),
+    );
+    for gate in &budgets.gates {
+        let timed_out: serde_json::Map<String, Value> = gate
+            .timed_out
+            .iter()
+            .map(|(timeout, n)| (timeout.as_str().to_owned(), json!(n)))
+            .collect();
+        json.insert(
+            gate.class.to_owned(),
+            json!({
+                "limit": gate.limit,
+                "per_source": gate.per_source,
+                "open": gate.open,
+                "accepted": gate.accepted,
+                "refused": {"limit": gate.refused_limit, "per_source": gate.refused_per_source},
+                "timed_out": timed_out,
+            }),
+        );
+    }
+    json.insert(
+        "forward".into(),
+        json!({"max_sockets": budgets.forward_sockets}),
+    );
+    Value::Object(json)
+}
+
+/// The budgets' families of `/metrics`, written with `family(name, type, help,
+/// samples)`.
+fn budget_families(
+    budgets: &BudgetFigures,
+    family: &mut impl FnMut(&str, &str, &str, Vec<(String, String)>),
+) {
+    let plain = |value: String| vec![(String::new(), value)];
+    family(
+        "ferrodns_descriptors_limit",
+        "gauge",
+        "Descriptors the process may hold (the soft limit, raised to the hard one at start).",
+        plain(budgets.descriptor_limit.to_string()),
+    );
+    if let Some(open) = budgets.descriptors_open {
+        family(
+            "ferrodns_descriptors_open",
+            "gauge",
+            "Descriptors the process holds.",
+            plain(open.to_string()),
+        );
+    }
+    family(
+        "ferrodns_forward_sockets_limit",
+        "gauge",
+        "Upstream sockets the forwarder may hold at once (forward.max_sockets as fitted).",
+        plain(budgets.forward_sockets.to_string()),
+    );
+    let per_class = |f: fn(&GateFigures) -> String| {
+        budgets
+            .gates
+            .iter()
+            .map(|g| (format!("{{class=\"{}\"}}", g.class), f(g)))
+            .collect::<Vec<_>>()
+    };
+    for (name, kind, help, value) in [
+        (
+            "ferrodns_connections_limit",
+            "gauge",
+            "Connections a class may hold open at once.",
+            (|g| g.limit.to_string()) as fn(&GateFigures) -> String,
+        ),
+        (
+            "ferrodns_connections_per_source_limit",
+            "gauge",
+            "Connections of a class one source may hold open at once.",
+            |g| g.per_source.to_string(),
+        ),
+        (
+            "ferrodns_connections_open",
+            "gauge",
+            "Connections open now, per class.",
+            |g| g.open.to_string(),
+        ),
+        (
+            "ferrodns_connections_accepted_total",
+            "counter",
+            "Connections admitted, per class.",
+            |g| g.accepted.to_string(),
+        ),
+    ] {
+        family(name, kind, help, per_class(value));
+    }
+    family(
+        "ferrodns_connections_refused_total",
+        "counter",
+        "Connections closed when accepted: the class's limit, or its source's, was reached.",
+        budgets
+            .gates
+            .iter()
+            .flat_map(|g| {
+                [
+                    ("limit", g.refused_limit),
+                    ("per_source", g.refused_per_source),
+                ]
+                .map(|(reason, n)| {
+                    (
+                        format!("{{class=\"{}\",reason=\"{reason}\"}}", g.class),
+                        n.to_string(),
+                    )
+                })
+            })
+            .collect(),
+    );
+    family(
+        "ferrodns_connections_timed_out_total",
+        "counter",
+        "Connections closed by a timeout, per class and timeout.",
+        budgets
+            .gates
+            .iter()
+            .flat_map(|g| {
+                g.timed_out.map(|(timeout, n)| {
+                    (
+                        format!("{{class=\"{}\",timeout=\"{}\"}}", g.class, timeout.as_str()),
+                        n.to_string(),
+                    )
+                })
+            })
+            .collect(),
+    );
 }
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {

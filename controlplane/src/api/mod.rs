@@ -14,14 +14,22 @@
 //! - `v1`, `containerdns`: the two sets of routes.
 //! - `metrics`: `/metrics`, `/v1/stats`, `/healthz`, `/readyz`, request counts.
 //! - `openapi`: the `/v1` document.
+//! - `connection`: accepting, admitting (connection caps) and serving each
+//!   connection under its timeouts; `clock` (idle, header and blocked-write
+//!   timeouts) and `deadline_body` (the body timeout) are its parts.
 //! - `tls`: HTTPS with rustls when a certificate and key are configured.
 //!
-//! Bodies are capped at `api.max_body_bytes` (default 1 MiB): the cap is checked
-//! as the body is read, so a larger body is refused with `413` without being
-//! buffered whole.
+//! Bodies are capped at `api.max_body_bytes` (default 1 MiB): a request that
+//! declares a larger `Content-Length` is refused with `413` before anything is
+//! read, and the cap is checked again as the body is read, so a larger body is
+//! never buffered whole. A body must also arrive within `api.body_timeout_ms`:
+//! a late one is answered `408`.
 
 mod auth;
+mod clock;
+mod connection;
 mod containerdns;
+mod deadline_body;
 mod error;
 mod metrics;
 mod openapi;
@@ -34,18 +42,22 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::middleware::from_fn_with_state;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header;
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::Response;
 use axum::routing::{get, post, put};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
 pub use auth::TOKEN_ENV;
 pub use containerdns::ContainerdnsContext;
 pub use metrics::{CoreCounters, CoreSource, Telemetry};
 
 use self::auth::Token;
+use self::clock::Timeouts;
+use self::connection::Connections;
+use crate::budget::ConnectionGate;
 use crate::config::ApiSettings;
 use crate::records::RecordWriter;
 
@@ -69,28 +81,21 @@ pub(crate) struct AppState {
 }
 
 /// The API, bound and ready to serve.
+#[derive(Debug)]
 pub struct Api {
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    router: Router,
-}
-
-impl std::fmt::Debug for Api {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Api")
-            .field("listener", &self.listener)
-            .field("tls", &self.tls.is_some())
-            .finish_non_exhaustive()
-    }
+    connections: Arc<Connections>,
 }
 
 impl Api {
     /// Reads the token and TLS files and binds the port; every error names its
-    /// cause.
+    /// cause. `gate` admits the API's connections (its caps were fitted to the
+    /// descriptor budget at start).
     pub async fn bind(
         settings: &ApiSettings,
         writer: Arc<dyn RecordWriter>,
         telemetry: Arc<Telemetry>,
+        gate: Arc<ConnectionGate>,
         containerdns: ContainerdnsContext,
     ) -> Result<Api, ApiStartError> {
         let token =
@@ -113,10 +118,19 @@ impl Api {
             telemetry,
             containerdns,
         };
+        let connections = Connections {
+            router: router(state, token, settings.max_body_bytes),
+            tls,
+            gate,
+            timeouts: Timeouts {
+                idle: settings.idle_timeout,
+                header: settings.header_timeout,
+                body: settings.body_timeout,
+            },
+        };
         Ok(Api {
             listener,
-            tls,
-            router: router(state, token, settings.max_body_bytes),
+            connections: Arc::new(connections),
         })
     }
 
@@ -127,21 +141,12 @@ impl Api {
 
     /// Whether it speaks HTTPS.
     pub fn is_tls(&self) -> bool {
-        self.tls.is_some()
+        self.connections.tls.is_some()
     }
 
-    /// Serves until `shutdown` turns true.
-    pub async fn serve(self, mut shutdown: watch::Receiver<bool>) -> io::Result<()> {
-        match self.tls {
-            Some(acceptor) => tls::serve(self.listener, acceptor, self.router, shutdown).await,
-            None => {
-                axum::serve(self.listener, self.router)
-                    .with_graceful_shutdown(async move {
-                        let _ = shutdown.wait_for(|stop| *stop).await;
-                    })
-                    .await
-            }
-        }
+    /// Serves until `shutdown` turns true, then lets the open connections finish.
+    pub async fn serve(self, shutdown: watch::Receiver<bool>) -> io::Result<()> {
+        self.connections.serve(self.listener, shutdown).await
     }
 }
 
@@ -185,6 +190,27 @@ fn router(state: AppState, token: Arc<Token>, max_body_bytes: usize) -> Router {
         .merge(open)
         .fallback(|| async { error::ApiError::not_found("no such route (see /v1/openapi.json)") })
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(from_fn(deadline_body::answer_late_bodies))
+        .layer(from_fn_with_state(max_body_bytes, refuse_declared_oversize))
         .layer(from_fn_with_state(telemetry, metrics::count))
         .with_state(state)
+}
+
+/// `413` for a request whose `Content-Length` is over the cap, before its body
+/// is read (the client would otherwise be waited for until the body timeout);
+/// the connection is closed, as the body is left unread.
+async fn refuse_declared_oversize(
+    State(max_body_bytes): State<usize>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > max_body_bytes as u64 => error::ApiError::too_large().closing(),
+        _ => next.run(request).await,
+    }
 }

@@ -1,31 +1,19 @@
 //! HTTPS for the API: rustls (ring provider) with the operator's PEM files.
 //!
 //! With `api.tls_cert` and `api.tls_key` set the API speaks HTTPS only. Each
-//! accepted connection does its TLS handshake on its own task (bounded by
-//! [`HANDSHAKE_TIMEOUT`]), so a slow or silent client holds up no one else, then
-//! is served by hyper with the same router as plain HTTP.
+//! accepted connection does its TLS handshake on its own task (see
+//! `connection`), so a slow or silent client holds up no one else, then is
+//! served by hyper with the same router as plain HTTP.
 
-use std::io;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
-use tracing::debug;
 
 use crate::config::ApiTls;
-
-/// Time a client has to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The acceptor for `files`; errors name the file and what is wrong with it.
 pub(crate) fn acceptor(files: &ApiTls) -> Result<TlsAcceptor, String> {
@@ -58,40 +46,4 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
         return Err(format!("{} holds no certificate", path.display()));
     }
     Ok(certs)
-}
-
-/// Accepts HTTPS connections until `shutdown` turns true.
-pub(crate) async fn serve(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    router: Router,
-    mut shutdown: watch::Receiver<bool>,
-) -> io::Result<()> {
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
-        };
-        let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(router.clone());
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    debug!(%peer, "API TLS handshake failed: {e}");
-                    return;
-                }
-                Err(_) => {
-                    debug!(%peer, "API TLS handshake timed out");
-                    return;
-                }
-            };
-            if let Err(e) = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), service)
-                .await
-            {
-                debug!(%peer, "API connection ended: {e}");
-            }
-        });
-    }
 }

@@ -123,6 +123,7 @@ pub(super) struct RawServer {
 pub(super) struct RawTcp {
     pub(super) idle_timeout_ms: Option<Spanned<u64>>,
     pub(super) max_connections: Option<Spanned<usize>>,
+    pub(super) max_connections_per_source: Option<Spanned<usize>>,
     pub(super) write_timeout_ms: Option<Spanned<u64>>,
 }
 
@@ -174,6 +175,11 @@ pub(super) struct RawApi {
     pub(super) tls_cert: Option<Text>,
     pub(super) tls_key: Option<Text>,
     pub(super) max_body_bytes: Option<Spanned<usize>>,
+    pub(super) max_connections: Option<Spanned<usize>>,
+    pub(super) max_connections_per_source: Option<Spanned<usize>>,
+    pub(super) idle_timeout_ms: Option<Spanned<u64>>,
+    pub(super) header_timeout_ms: Option<Spanned<u64>>,
+    pub(super) body_timeout_ms: Option<Spanned<u64>>,
 }
 
 /// `[forward]` and its `[forward.zones]` table.
@@ -187,6 +193,7 @@ pub(super) struct RawForward {
     pub(super) per_client_qps: Option<Spanned<u32>>,
     pub(super) max_ttl: Option<Spanned<u32>>,
     pub(super) max_negative_ttl: Option<Spanned<u32>>,
+    pub(super) max_sockets: Option<Spanned<usize>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(super) zones: BTreeMap<Text, TextList>,
 }

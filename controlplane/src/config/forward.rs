@@ -21,6 +21,8 @@ pub const DEFAULT_FORWARD_DEADLINE: Duration = Duration::from_millis(3000);
 pub const DEFAULT_FORWARD_MAX_TTL: u32 = 86_400;
 /// Default `forward.max_negative_ttl` (seconds).
 pub const DEFAULT_FORWARD_MAX_NEGATIVE_TTL: u32 = 300;
+/// Default `forward.max_sockets`.
+pub const DEFAULT_FORWARD_MAX_SOCKETS: usize = 512;
 
 /// Forwarding of names outside every local zone to upstream nameservers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +44,10 @@ pub struct ForwardSettings {
     pub max_ttl: u32,
     /// Longest time, in seconds, a negative answer (NXDOMAIN, NODATA) is cached.
     pub max_negative_ttl: u32,
+    /// Upstream sockets open at once (queries in flight to upstreams): the
+    /// forwarder's share of the descriptor budget, cut at start when the
+    /// descriptor limit is too low for it (`crate::budget`).
+    pub max_sockets: usize,
 }
 
 impl Default for ForwardSettings {
@@ -55,6 +61,7 @@ impl Default for ForwardSettings {
             per_client_qps: 0,
             max_ttl: DEFAULT_FORWARD_MAX_TTL,
             max_negative_ttl: DEFAULT_FORWARD_MAX_NEGATIVE_TTL,
+            max_sockets: DEFAULT_FORWARD_MAX_SOCKETS,
         }
     }
 }
@@ -71,6 +78,7 @@ impl Merge<'_> {
         )?;
         let timeout = self.milliseconds(raw.timeout_ms.as_ref(), "forward.timeout_ms")?;
         let deadline = self.milliseconds(raw.deadline_ms.as_ref(), "forward.deadline_ms")?;
+        let max_sockets = self.bounded(raw.max_sockets.as_ref(), "forward.max_sockets", 1..)?;
         let forward = ForwardSettings {
             nameservers: nameservers.unwrap_or_default(),
             zones: Vec::new(),
@@ -80,6 +88,7 @@ impl Merge<'_> {
             per_client_qps: value_of(&raw.per_client_qps).unwrap_or(defaults.per_client_qps),
             max_ttl: value_of(&raw.max_ttl).unwrap_or(defaults.max_ttl),
             max_negative_ttl: value_of(&raw.max_negative_ttl).unwrap_or(defaults.max_negative_ttl),
+            max_sockets: max_sockets.unwrap_or(defaults.max_sockets),
         };
         if forward.deadline < forward.timeout {
             return Err(self.deadline_before_timeout(raw, &forward));

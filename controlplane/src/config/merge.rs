@@ -13,7 +13,7 @@ use std::ops::{Bound, Range, RangeBounds};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ferrodns_dataplane::engine::{AnswerPolicy, UnknownPolicy};
+use ferrodns_dataplane::record::{AnswerPolicy, UnknownPolicy};
 use toml::Spanned;
 
 use super::error::{ConfigError, Location};

@@ -47,10 +47,14 @@ mod tests;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use ferrodns_dataplane::engine::AnswerPolicy;
 use ferrodns_dataplane::name::Name;
+use ferrodns_dataplane::record::AnswerPolicy;
 
-pub use api::{ApiSettings, ApiTls, DEFAULT_API_MAX_BODY_BYTES};
+pub use api::{
+    ApiSettings, ApiTls, DEFAULT_API_BODY_TIMEOUT, DEFAULT_API_HEADER_TIMEOUT,
+    DEFAULT_API_IDLE_TIMEOUT, DEFAULT_API_MAX_BODY_BYTES, DEFAULT_API_MAX_CONNECTIONS,
+    DEFAULT_API_MAX_CONNECTIONS_PER_SOURCE,
+};
 pub use dataplane::{
     DEFAULT_DESCRIPTORS, DEFAULT_IPV4_PREFIX_LEN, DEFAULT_IPV6_PREFIX_LEN,
     DEFAULT_KERNEL_INTERFACE, DEFAULT_MBUFS, Dataplane, DpdkSettings,
@@ -62,7 +66,7 @@ pub use etcd::{
 };
 pub use forward::{
     DEFAULT_FORWARD_CACHE_SIZE, DEFAULT_FORWARD_DEADLINE, DEFAULT_FORWARD_MAX_NEGATIVE_TTL,
-    DEFAULT_FORWARD_MAX_TTL, DEFAULT_FORWARD_TIMEOUT, ForwardSettings,
+    DEFAULT_FORWARD_MAX_SOCKETS, DEFAULT_FORWARD_MAX_TTL, DEFAULT_FORWARD_TIMEOUT, ForwardSettings,
 };
 pub use health::{
     CheckMethod, DEFAULT_HEALTH_AGENT_PREFIX, DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_LEASE_TTL_S,
@@ -73,7 +77,7 @@ pub use overrides::Overrides;
 pub use render::render;
 pub use server::{
     DEFAULT_LISTEN, DEFAULT_LOG_LEVEL, DEFAULT_TCP_IDLE_TIMEOUT, DEFAULT_TCP_MAX_CONNECTIONS,
-    DEFAULT_TCP_WRITE_TIMEOUT, TcpSettings,
+    DEFAULT_TCP_MAX_CONNECTIONS_PER_SOURCE, DEFAULT_TCP_WRITE_TIMEOUT, TcpSettings,
 };
 pub use zones::ZoneConfig;
 

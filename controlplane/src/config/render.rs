@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ferrodns_dataplane::engine::AnswerPolicy;
+use ferrodns_dataplane::record::AnswerPolicy;
 use toml::Spanned;
 
 use super::file::{
@@ -29,6 +29,7 @@ pub fn render(config: &ServeConfig) -> String {
         tcp: RawTcp {
             idle_timeout_ms: given(millis(config.tcp.idle_timeout)),
             max_connections: given(config.tcp.max_connections),
+            max_connections_per_source: given(config.tcp.max_connections_per_source),
             write_timeout_ms: given(millis(config.tcp.write_timeout)),
         },
         store: RawStore {
@@ -100,6 +101,11 @@ fn api_section(api: &ApiSettings) -> RawApi {
         tls_cert: api.tls.as_ref().map(|tls| path(&tls.cert)),
         tls_key: api.tls.as_ref().map(|tls| path(&tls.key)),
         max_body_bytes: given(api.max_body_bytes),
+        max_connections: given(api.max_connections),
+        max_connections_per_source: given(api.max_connections_per_source),
+        idle_timeout_ms: given(millis(api.idle_timeout)),
+        header_timeout_ms: given(millis(api.header_timeout)),
+        body_timeout_ms: given(millis(api.body_timeout)),
     }
 }
 
@@ -112,6 +118,7 @@ fn forward_section(forward: &ForwardSettings) -> RawForward {
         per_client_qps: given(forward.per_client_qps),
         max_ttl: given(forward.max_ttl),
         max_negative_ttl: given(forward.max_negative_ttl),
+        max_sockets: given(forward.max_sockets),
         zones: forward
             .zones
             .iter()

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ferrodns_dataplane::engine::AnswerPolicy;
+use ferrodns_dataplane::record::AnswerPolicy;
 use toml::Spanned;
 
 use super::error::ConfigError;
@@ -23,6 +23,8 @@ pub const DEFAULT_LOG_LEVEL: &str = "info";
 pub const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `tcp.max_connections`.
 pub const DEFAULT_TCP_MAX_CONNECTIONS: usize = 1024;
+/// Default `tcp.max_connections_per_source`.
+pub const DEFAULT_TCP_MAX_CONNECTIONS_PER_SOURCE: usize = 64;
 /// Default `tcp.write_timeout_ms`.
 pub const DEFAULT_TCP_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest CHAOS TXT answer: one character-string (RFC 1035 §3.3).
@@ -33,8 +35,10 @@ const MAX_CHAOS_LEN: usize = 255;
 pub struct TcpSettings {
     /// Close a connection that sends no query for this long.
     pub idle_timeout: Duration,
-    /// Connections open at once; more are refused.
+    /// Connections open at once, over every listen address; more are refused.
     pub max_connections: usize,
+    /// Connections open at once from one source (an IPv4 address, an IPv6 /64).
+    pub max_connections_per_source: usize,
     /// Close a connection whose reply cannot be written within this time.
     pub write_timeout: Duration,
 }
@@ -44,6 +48,7 @@ impl Default for TcpSettings {
         TcpSettings {
             idle_timeout: DEFAULT_TCP_IDLE_TIMEOUT,
             max_connections: DEFAULT_TCP_MAX_CONNECTIONS,
+            max_connections_per_source: DEFAULT_TCP_MAX_CONNECTIONS_PER_SOURCE,
             write_timeout: DEFAULT_TCP_WRITE_TIMEOUT,
         }
     }
@@ -125,11 +130,18 @@ impl Merge<'_> {
             self.milliseconds(raw.idle_timeout_ms.as_ref(), "tcp.idle_timeout_ms")?;
         let max_connections =
             self.bounded(raw.max_connections.as_ref(), "tcp.max_connections", 1..)?;
+        let max_connections_per_source = self.bounded(
+            raw.max_connections_per_source.as_ref(),
+            "tcp.max_connections_per_source",
+            1..,
+        )?;
         let write_timeout =
             self.milliseconds(raw.write_timeout_ms.as_ref(), "tcp.write_timeout_ms")?;
         Ok(TcpSettings {
             idle_timeout: idle_timeout.unwrap_or(DEFAULT_TCP_IDLE_TIMEOUT),
             max_connections: max_connections.unwrap_or(DEFAULT_TCP_MAX_CONNECTIONS),
+            max_connections_per_source: max_connections_per_source
+                .unwrap_or(DEFAULT_TCP_MAX_CONNECTIONS_PER_SOURCE),
             write_timeout: write_timeout.unwrap_or(DEFAULT_TCP_WRITE_TIMEOUT),
         })
     }

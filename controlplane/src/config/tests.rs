@@ -103,6 +103,7 @@ fn full_file_parses_to_the_expected_config() {
             idle_timeout: Duration::from_millis(15000),
             max_connections: 64,
             write_timeout: Duration::from_millis(2500),
+            ..TcpSettings::default()
         },
         store: Some("/var/lib/ferrodns/records.redb".into()),
         chaos_version: Some("ferrodns".into()),
@@ -157,6 +158,7 @@ fn full_file_parses_to_the_expected_config() {
             per_client_qps: 100,
             max_ttl: DEFAULT_FORWARD_MAX_TTL,
             max_negative_ttl: 60,
+            max_sockets: DEFAULT_FORWARD_MAX_SOCKETS,
         },
         dataplane: Dataplane::Kernel,
         api: None,
@@ -902,6 +904,11 @@ fn the_api_section_parses_renders_back_and_yields_to_flags() {
             key: "/etc/ferrodns/key.pem".into(),
         }),
         max_body_bytes: 4096,
+        max_connections: DEFAULT_API_MAX_CONNECTIONS,
+        max_connections_per_source: DEFAULT_API_MAX_CONNECTIONS_PER_SOURCE,
+        idle_timeout: DEFAULT_API_IDLE_TIMEOUT,
+        header_timeout: DEFAULT_API_HEADER_TIMEOUT,
+        body_timeout: DEFAULT_API_BODY_TIMEOUT,
     };
     assert_eq!(config.api.as_ref(), Some(&expected));
     let again = parse(&render(&config)).expect("rendered config parses");
@@ -1037,4 +1044,60 @@ fn bad_health_settings_are_rejected() {
         &file_error("[health]\nhostname = \"a/b\"\n[health.names]\n\"a.example.\" = []\n"),
         &["health.hostname"],
     );
+}
+
+#[test]
+fn connection_caps_and_timeouts_parse_render_back_and_default() {
+    let text = "[store]\npath = \"r.redb\"\n\
+                [tcp]\nmax_connections_per_source = 8\n\
+                [forward]\nmax_sockets = 100\n\
+                [api]\nlisten = \"127.0.0.1:8053\"\nmax_connections = 20\n\
+                max_connections_per_source = 4\nidle_timeout_ms = 1500\n\
+                header_timeout_ms = 700\nbody_timeout_ms = 900\n";
+    let config = parse(text).expect("valid");
+    assert_eq!(config.tcp.max_connections_per_source, 8);
+    assert_eq!(config.forward.max_sockets, 100);
+    let api = config.api.as_ref().expect("api");
+    assert_eq!(
+        (api.max_connections, api.max_connections_per_source),
+        (20, 4)
+    );
+    assert_eq!(
+        (api.idle_timeout, api.header_timeout, api.body_timeout),
+        (
+            Duration::from_millis(1500),
+            Duration::from_millis(700),
+            Duration::from_millis(900)
+        )
+    );
+    assert_eq!(parse(&render(&config)).expect("rendered parses"), config);
+
+    let defaults =
+        parse("[store]\npath = \"r.redb\"\n[api]\nlisten = \"127.0.0.1:8053\"\n").expect("valid");
+    assert_eq!(
+        defaults.tcp.max_connections_per_source,
+        DEFAULT_TCP_MAX_CONNECTIONS_PER_SOURCE
+    );
+    assert_eq!(defaults.forward.max_sockets, DEFAULT_FORWARD_MAX_SOCKETS);
+    let api = defaults.api.expect("api");
+    assert_eq!(api.max_connections, DEFAULT_API_MAX_CONNECTIONS);
+    assert_eq!(api.header_timeout, DEFAULT_API_HEADER_TIMEOUT);
+
+    for (bad, key) in [
+        (
+            "[tcp]\nmax_connections_per_source = 0\n",
+            "tcp.max_connections_per_source",
+        ),
+        ("[forward]\nmax_sockets = 0\n", "forward.max_sockets"),
+        (
+            "[store]\npath = \"r\"\n[api]\nlisten = \"127.0.0.1:1\"\nmax_connections = 0\n",
+            "api.max_connections",
+        ),
+        (
+            "[store]\npath = \"r\"\n[api]\nlisten = \"127.0.0.1:1\"\nheader_timeout_ms = 0\n",
+            "api.header_timeout_ms",
+        ),
+    ] {
+        assert_mentions(&file_error(bad), &[key]);
+    }
 }

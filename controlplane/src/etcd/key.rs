@@ -5,6 +5,9 @@
 //! `/` (containerdns writes one) is ignored; any other empty segment, a segment with
 //! a dot in it (which would silently become two labels), or one over 63 octets is
 //! an error, as is a name over 255 octets.
+//!
+//! etcd reads "every key under a prefix" as the range from the prefix to
+//! [`prefix_end`], the first key past all of them.
 
 use ferrodns_dataplane::name::{MAX_LABEL_LEN, MAX_NAME_LEN, Name};
 
@@ -57,6 +60,18 @@ pub(crate) fn name_path(prefix: &str, name: &Name) -> String {
         path.push_str(label);
     }
     path
+}
+
+/// The first key after every key that starts with `prefix`.
+pub(crate) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
 }
 
 /// `name` without its `count` leftmost labels; `None` when that leaves nothing
@@ -114,6 +129,13 @@ mod tests {
         assert!(path_name(long.as_bytes()).is_err());
         let huge = vec!["abcdefghij"; 30].join("/");
         assert!(path_name(huge.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn prefix_end_is_the_first_key_past_the_prefix() {
+        assert_eq!(prefix_end(b"/skydns/"), b"/skydns0");
+        assert_eq!(prefix_end(b"a\xff"), b"b");
+        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
     }
 
     #[test]

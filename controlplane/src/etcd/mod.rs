@@ -19,7 +19,11 @@
 //! - [`sync`] talks to etcd: full load, watch, reconnect, compaction, snapshot.
 //! - [`snapshot`] is the local copy that lets a restart serve while etcd is down.
 //! - [`status`] exposes how it is going ([`EtcdStatus`], lock-free) to `/metrics`.
-//! - [`writer`] writes records in the containerdns layout for the REST API.
+//! - `members` keeps one client per etcd member and asks the next when one
+//!   fails, so a dead member is skipped while a quorum is up.
+//! - [`writer`] writes records in the containerdns layout for the REST API;
+//!   `write_plan` is its sans-IO core: which keys to read for a name, what to
+//!   write, and the compares that make the write atomic against etcd's state.
 //! - [`owner`] reads and writes containerdns's `user` field, the owner of a
 //!   record for the containerdns routes' `user=` rule.
 //! - [`monitor`] edits the health status entries field by field (the REST
@@ -47,6 +51,7 @@ pub mod containerdns;
 pub mod decode;
 pub mod health;
 mod key;
+pub(crate) mod members;
 pub mod monitor;
 pub mod owner;
 pub mod records;
@@ -55,6 +60,7 @@ pub mod snapshot;
 pub mod status;
 pub mod sync;
 mod translate;
+mod write_plan;
 pub mod writer;
 
 use std::collections::HashSet;
@@ -68,8 +74,9 @@ use tracing::{info, warn};
 pub use status::EtcdStatus;
 
 use self::decode::{Decoder, Zones};
+use self::members::Members;
 use self::records::EtcdRecords;
-use self::sync::{SyncError, SyncLoop, connect, counts};
+use self::sync::{SyncError, SyncLoop, counts};
 use self::translate::report;
 use crate::config::{EtcdSettings, ServeConfig};
 use crate::pipeline::PublisherHandle;
@@ -92,6 +99,7 @@ pub struct EtcdSource {
     records: SharedRecords,
     status: Arc<EtcdStatus>,
     settings: EtcdSettings,
+    members: Arc<Members>,
     prefixes: Vec<String>,
     fingerprint: String,
     resume: Option<Vec<i64>>,
@@ -121,6 +129,7 @@ impl EtcdSource {
         let status = Arc::new(EtcdStatus::default());
         let mut sync = SyncLoop {
             settings: settings.clone(),
+            members: Arc::new(Members::new(settings)),
             prefixes: prefixes.clone(),
             fingerprint: fingerprint.clone(),
             publisher,
@@ -132,7 +141,8 @@ impl EtcdSource {
         };
 
         let first = async {
-            let client = connect(settings).await?;
+            let probe = prefixes.first().map_or("/", String::as_str);
+            let client = sync.members.live(probe).await?;
             sync.full_load(&client).await
         };
         if let Err(error) = first.await {
@@ -144,6 +154,7 @@ impl EtcdSource {
             records: sync.records,
             status,
             settings: settings.clone(),
+            members: sync.members,
             prefixes,
             fingerprint,
             resume: sync.resume,
@@ -164,6 +175,7 @@ impl EtcdSource {
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         SyncLoop {
             settings: self.settings,
+            members: self.members,
             prefixes: self.prefixes,
             fingerprint: self.fingerprint,
             publisher: self.publisher,

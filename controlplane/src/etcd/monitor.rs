@@ -22,13 +22,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use etcd_client::{Client, Compare, CompareOp, KvClient, Txn, TxnOp};
+use super::members::Members;
+use super::sync::SyncError;
+use crate::config::EtcdSettings;
+use etcd_client::{Compare, CompareOp, KvClient, Txn, TxnOp};
 use ferrodns_dataplane::name::Name;
 use serde_json::{Map, Value, json};
-use tokio::sync::Mutex;
-
-use super::sync::{SyncError, connect};
-use crate::config::EtcdSettings;
 
 /// Reads and writes one edit may make before giving up on a busy key.
 pub const ATTEMPTS: usize = 8;
@@ -166,14 +165,13 @@ pub(crate) fn remove_domain(domain: &str) -> impl FnMut(Option<&StatusValue>) ->
 }
 
 /// The REST API's side: lists and unlists the names of A and SRV records in
-/// their addresses' status entries. Connects on first use, and again after a
-/// failure.
+/// their addresses' status entries, on a live member of the cluster.
 #[derive(Clone)]
 pub struct MonitorStatus {
-    settings: EtcdSettings,
+    members: Arc<Members>,
     /// The health prefix, ending in `/`.
     prefix: String,
-    client: Arc<Mutex<Option<Client>>>,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for MonitorStatus {
@@ -189,8 +187,8 @@ impl MonitorStatus {
     pub fn new(settings: &EtcdSettings) -> Option<MonitorStatus> {
         Some(MonitorStatus {
             prefix: settings.layouts.health.clone()?,
-            settings: settings.clone(),
-            client: Arc::new(Mutex::new(None)),
+            members: Arc::new(Members::new(settings)),
+            timeout: settings.timeout,
         })
     }
 
@@ -218,23 +216,8 @@ impl MonitorStatus {
         edit: impl FnMut(Option<&StatusValue>) -> Edit,
     ) -> Result<bool, SyncError> {
         let key = format!("{}{ip}", self.prefix);
-        let mut kv = self.kv().await?;
-        let done = update(&mut kv, &key, self.settings.timeout, None, edit).await;
-        if done.is_err() {
-            *self.client.lock().await = None;
-        }
-        done
-    }
-
-    async fn kv(&self) -> Result<KvClient, SyncError> {
-        let mut client = self.client.lock().await;
-        if let Some(client) = &*client {
-            return Ok(client.kv_client());
-        }
-        let connected = connect(&self.settings).await?;
-        let kv = connected.kv_client();
-        *client = Some(connected);
-        Ok(kv)
+        let mut kv = self.members.live(&key).await?.kv_client();
+        update(&mut kv, &key, self.timeout, None, edit).await
     }
 }
 

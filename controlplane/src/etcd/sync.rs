@@ -23,6 +23,9 @@
 //!   [`EtcdStatus`] says so, and after a back-off ([`BACKOFF_MIN`] doubling to
 //!   [`BACKOFF_MAX`]) each watcher resumes from the last revision it applied, so
 //!   nothing is missed and nothing is reloaded.
+//! - **A member down**: the watch is opened on one member at a time, the first
+//!   that answers a linearizable read (`Members::live`); when that member dies
+//!   the watch breaks and resumes on the next one, as after a disconnect.
 //! - **Compaction**: when etcd has compacted past a watcher's revision, the events
 //!   in between are gone; ferrodns does a full load and swaps the table at once.
 //! - **Snapshot**: after each full load, and at most every [`SNAPSHOT_EVERY`] while
@@ -32,13 +35,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use etcd_client::{
-    Certificate, Client, ConnectOptions, EventType, GetOptions, Identity, TlsOptions, WatchOptions,
-    WatchResponse,
-};
+use etcd_client::{Client, EventType, GetOptions, WatchOptions, WatchResponse};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
+use super::key::prefix_end;
+use super::members::Members;
 use super::records::{EtcdRecords, Update};
 use super::status::{Counts, EtcdStatus};
 use super::translate::{self, report};
@@ -51,7 +53,7 @@ use crate::pipeline::PublisherHandle;
 /// quadratic (2000-key pages took over a minute for a million keys).
 pub const PAGE: i64 = 50_000;
 /// Largest gRPC message accepted from etcd (a page of large values).
-const MAX_MESSAGE: usize = 512 << 20;
+pub(crate) const MAX_MESSAGE: usize = 512 << 20;
 /// First wait before reconnecting.
 pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// Longest wait between reconnection attempts.
@@ -76,44 +78,6 @@ pub enum SyncError {
     },
     #[error("the table could not be built: {0}")]
     Build(String),
-}
-
-/// Connects to the cluster (lazily: the first request finds out whether it is up).
-pub(crate) async fn connect(settings: &EtcdSettings) -> Result<Client, SyncError> {
-    let mut options = ConnectOptions::new()
-        .with_connect_timeout(settings.timeout)
-        .with_keep_alive(settings.timeout, settings.timeout)
-        .with_keep_alive_while_idle(true);
-    if let (Some(user), Some(path)) = (&settings.username, &settings.password_file) {
-        let password = read_file("etcd password file", path)?;
-        let password = String::from_utf8_lossy(&password)
-            .trim_end_matches(['\n', '\r'])
-            .to_owned();
-        options = options.with_user(user.clone(), password);
-    }
-    if settings.endpoints.iter().any(|e| e.starts_with("https://")) {
-        let mut tls = TlsOptions::new();
-        if let Some(path) = &settings.ca_file {
-            tls = tls.ca_certificate(Certificate::from_pem(read_file("etcd CA file", path)?));
-        }
-        if let (Some(cert), Some(key)) = (&settings.cert_file, &settings.key_file) {
-            tls = tls.identity(Identity::from_pem(
-                read_file("etcd certificate", cert)?,
-                read_file("etcd key", key)?,
-            ));
-        }
-        options = options.with_tls(tls);
-    }
-    let connecting = Client::connect(&settings.endpoints, Some(options));
-    Ok(deadline(settings.timeout, connecting).await??)
-}
-
-fn read_file(what: &'static str, path: &std::path::Path) -> Result<Vec<u8>, SyncError> {
-    std::fs::read(path).map_err(|source| SyncError::File {
-        what,
-        path: path.to_owned(),
-        source,
-    })
 }
 
 async fn deadline<T>(limit: Duration, work: impl Future<Output = T>) -> Result<T, SyncError> {
@@ -159,18 +123,6 @@ pub(crate) async fn list(
     Ok((pairs, revision))
 }
 
-/// The first key after every key that starts with `prefix`.
-fn prefix_end(prefix: &[u8]) -> Vec<u8> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < 0xff {
-            end.push(last + 1);
-            return end;
-        }
-    }
-    vec![0]
-}
-
 /// How a watch ended.
 enum WatchEnd {
     /// A watcher's start revision was compacted away: reload everything.
@@ -192,6 +144,7 @@ impl Drop for Reader {
 /// The loop's state between connections.
 pub(crate) struct SyncLoop {
     pub(crate) settings: EtcdSettings,
+    pub(crate) members: Arc<Members>,
     pub(crate) prefixes: Vec<String>,
     pub(crate) fingerprint: String,
     pub(crate) publisher: PublisherHandle,
@@ -214,7 +167,8 @@ impl SyncLoop {
                 break;
             }
             let attempt = async {
-                let client = connect(&self.settings).await?;
+                let probe = self.prefixes.first().map_or("/", String::as_str);
+                let client = self.members.live(probe).await?;
                 if self.resume.is_none() {
                     self.full_load(&client).await?;
                 }
@@ -490,17 +444,5 @@ pub(crate) fn counts(records: &EtcdRecords) -> Counts {
         names: records.name_count() as u64,
         health_up: up as u64,
         health_down: down as u64,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_end_is_the_first_key_past_the_prefix() {
-        assert_eq!(prefix_end(b"/skydns/"), b"/skydns0");
-        assert_eq!(prefix_end(b"a\xff"), b"b");
-        assert_eq!(prefix_end(b"\xff\xff"), vec![0]);
     }
 }

@@ -136,6 +136,22 @@ mod tests {
         Fixture { publisher, etcd }
     }
 
+    /// Two addresses at web.example.com., the first marked DOWN.
+    const WEB_WITH_ONE_DOWN: [(&str, Option<&str>); 3] = [
+        (
+            "/containerdns/com/example/web/h1/",
+            Some(r#"{"type":"A","host":"10.0.0.1"}"#),
+        ),
+        (
+            "/containerdns/com/example/web/h2/",
+            Some(r#"{"type":"A","host":"10.0.0.2"}"#),
+        ),
+        (
+            "/containerdns/monitor/status/10.0.0.1",
+            Some(r#"{"status":"DOWN"}"#),
+        ),
+    ];
+
     impl Fixture {
         fn events(&mut self, events: &[(&str, Option<&str>)]) -> crate::pipeline::Published {
             let mut batch = Events::default();
@@ -208,18 +224,7 @@ mod tests {
     #[test]
     fn health_changes_recompile_names_in_every_zone() {
         let mut f = fixture();
-        f.put(
-            "/containerdns/com/example/web/h1/",
-            r#"{"type":"A","host":"10.0.0.1"}"#,
-        );
-        f.put(
-            "/containerdns/com/example/web/h2/",
-            r#"{"type":"A","host":"10.0.0.2"}"#,
-        );
-        f.put(
-            "/containerdns/monitor/status/10.0.0.1",
-            r#"{"status":"DOWN"}"#,
-        );
+        f.events(&WEB_WITH_ONE_DOWN);
         assert_eq!(
             f.addresses("web.example.com."),
             Some(vec![vec![10, 0, 0, 2]])
@@ -282,35 +287,17 @@ mod tests {
     #[test]
     fn a_full_load_brings_back_addresses_no_longer_down() {
         let mut f = fixture();
-        f.put(
-            "/containerdns/com/example/web/h1/",
-            r#"{"type":"A","host":"10.0.0.1"}"#,
-        );
-        f.put(
-            "/containerdns/com/example/web/h2/",
-            r#"{"type":"A","host":"10.0.0.2"}"#,
-        );
-        f.put(
-            "/containerdns/monitor/status/10.0.0.1",
-            r#"{"status":"DOWN"}"#,
-        );
+        f.events(&WEB_WITH_ONE_DOWN);
         assert_eq!(f.addresses("web.example.com.").map(|a| a.len()), Some(1));
         // etcd compacted; the reload finds 10.0.0.1 UP again.
         let was_down = f.etcd.down().clone();
-        let pairs = vec![
-            (
-                b"/containerdns/com/example/web/h1/".to_vec(),
-                br#"{"type":"A","host":"10.0.0.1"}"#.to_vec(),
-            ),
-            (
-                b"/containerdns/com/example/web/h2/".to_vec(),
-                br#"{"type":"A","host":"10.0.0.2"}"#.to_vec(),
-            ),
-            (
-                b"/containerdns/monitor/status/10.0.0.1".to_vec(),
-                br#"{"status":"UP"}"#.to_vec(),
-            ),
-        ];
+        let pairs = WEB_WITH_ONE_DOWN.iter().map(|(key, value)| {
+            let value = match key.contains("monitor") {
+                true => r#"{"status":"UP"}"#,
+                false => value.unwrap_or_default(),
+            };
+            (key.as_bytes().to_vec(), value.as_bytes().to_vec())
+        });
         let (reloaded, _) = EtcdRecords::load(f.etcd.decoder().clone(), pairs);
         f.publisher.apply(full(&reloaded, &was_down));
         assert_eq!(f.addresses("web.example.com.").map(|a| a.len()), Some(2));

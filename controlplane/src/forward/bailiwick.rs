@@ -24,11 +24,11 @@
 //! Everything else is dropped and counted. Nothing dropped is cached, and the
 //! client only ever sees what was kept.
 
-use super::message::{
-    CLASS_IN, RCODE_NXDOMAIN, Response, Rr, TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_CNAME, TYPE_DNAME,
-    TYPE_MX, TYPE_NS, TYPE_NSEC, TYPE_NSEC3, TYPE_RRSIG, TYPE_SOA, TYPE_SRV, is_at_or_below,
-    same_name,
-};
+use ferrodns_dataplane::engine::CLASS_IN;
+use ferrodns_dataplane::record::RType;
+use ferrodns_dataplane::wire::Rcode;
+
+use super::message::{Response, Rr, is_at_or_below, same_name};
 
 /// Longest CNAME chain followed in one response.
 pub(crate) const MAX_CHAIN: usize = 16;
@@ -48,8 +48,8 @@ pub(crate) struct Scrubbed {
 impl Scrubbed {
     /// An NXDOMAIN, or a NOERROR without an answer for the chain's last name:
     /// cached per RFC 2308 (only with an SOA).
-    pub(crate) fn is_negative(&self, rcode: u8, qtype: u16) -> bool {
-        if rcode == RCODE_NXDOMAIN {
+    pub(crate) fn is_negative(&self, rcode: Rcode, qtype: RType) -> bool {
+        if rcode == Rcode::NxDomain {
             return true;
         }
         if self.chase.is_some() {
@@ -58,7 +58,7 @@ impl Scrubbed {
         !self
             .answer
             .iter()
-            .any(|rr| rr.rtype == qtype || qtype == TYPE_ANY || qtype == TYPE_CNAME)
+            .any(|rr| rr.rtype == qtype || qtype == RType::ANY || qtype == RType::CNAME)
     }
 
     /// The TTL the scrubbed response may be cached for: the smallest TTL kept,
@@ -83,13 +83,13 @@ impl Scrubbed {
 
 /// Applies the rule above to `response`, an answer to (`qname`, `qtype`) from an
 /// upstream whose bailiwick is `bailiwick` (a lowered wire name; root is `[0]`).
-pub(crate) fn scrub(response: &Response, qname: &[u8], qtype: u16, bailiwick: &[u8]) -> Scrubbed {
+pub(crate) fn scrub(response: &Response, qname: &[u8], qtype: RType, bailiwick: &[u8]) -> Scrubbed {
     let mut out = Scrubbed::default();
     let total = response.answer.len() + response.authority.len() + response.additional.len();
 
     // 1. The chain.
     let mut chain: Vec<&[u8]> = vec![qname];
-    if qtype != TYPE_CNAME {
+    if qtype != RType::CNAME {
         while chain.len() <= MAX_CHAIN {
             let Some(current) = chain.last().copied() else {
                 break;
@@ -98,7 +98,7 @@ pub(crate) fn scrub(response: &Response, qname: &[u8], qtype: u16, bailiwick: &[
                 .answer
                 .iter()
                 .find(|rr| {
-                    rr.rtype == TYPE_CNAME && rr.class == CLASS_IN && same_name(&rr.name, current)
+                    rr.rtype == RType::CNAME && rr.class == CLASS_IN && same_name(&rr.name, current)
                 })
                 .and_then(Rr::target);
             let Some(target) = next else { break };
@@ -118,18 +118,18 @@ pub(crate) fn scrub(response: &Response, qname: &[u8], qtype: u16, bailiwick: &[
             continue;
         }
         let wanted = match rr.rtype {
-            TYPE_CNAME => {
+            RType::CNAME => {
                 in_chain(&rr.name)
-                    && (qtype == TYPE_CNAME || chain_follows(&chain, out.chase.as_deref(), rr))
+                    && (qtype == RType::CNAME || chain_follows(&chain, out.chase.as_deref(), rr))
             }
-            TYPE_RRSIG => in_chain(&rr.name),
-            TYPE_DNAME => {
+            RType::RRSIG => in_chain(&rr.name),
+            RType::DNAME => {
                 is_at_or_below(&rr.name, bailiwick)
                     && chain
                         .iter()
                         .any(|c| is_at_or_below(c, &rr.name) && !same_name(c, &rr.name))
             }
-            rtype => in_chain(&rr.name) && (rtype == qtype || qtype == TYPE_ANY),
+            rtype => in_chain(&rr.name) && (rtype == qtype || qtype == RType::ANY),
         };
         if wanted {
             out.answer.push(rr.clone());
@@ -142,7 +142,7 @@ pub(crate) fn scrub(response: &Response, qname: &[u8], qtype: u16, bailiwick: &[
         .authority
         .iter()
         .filter(|rr| {
-            (rr.rtype == TYPE_SOA || rr.rtype == TYPE_NS)
+            (rr.rtype == RType::SOA || rr.rtype == RType::NS)
                 && rr.class == CLASS_IN
                 && is_at_or_below(last, &rr.name)
                 && is_at_or_below(&rr.name, bailiwick)
@@ -155,8 +155,8 @@ pub(crate) fn scrub(response: &Response, qname: &[u8], qtype: u16, bailiwick: &[
         for rr in &response.authority {
             let keep = rr.class == CLASS_IN
                 && match rr.rtype {
-                    TYPE_SOA | TYPE_NS => same_name(&rr.name, zone),
-                    TYPE_NSEC | TYPE_NSEC3 | TYPE_RRSIG => is_at_or_below(&rr.name, zone),
+                    RType::SOA | RType::NS => same_name(&rr.name, zone),
+                    RType::NSEC | RType::NSEC3 | RType::RRSIG => is_at_or_below(&rr.name, zone),
                     _ => false,
                 };
             if keep {
@@ -170,13 +170,13 @@ pub(crate) fn scrub(response: &Response, qname: &[u8], qtype: u16, bailiwick: &[
         .answer
         .iter()
         .chain(&out.authority)
-        .filter(|rr| matches!(rr.rtype, TYPE_NS | TYPE_MX | TYPE_SRV))
+        .filter(|rr| matches!(rr.rtype, RType::NS | RType::MX | RType::SRV))
         .filter_map(Rr::target)
         .filter(|target| is_at_or_below(target, bailiwick))
         .collect();
     for rr in &response.additional {
         let keep = rr.class == CLASS_IN
-            && matches!(rr.rtype, TYPE_A | TYPE_AAAA | TYPE_RRSIG)
+            && matches!(rr.rtype, RType::A | RType::AAAA | RType::RRSIG)
             && targets.iter().any(|t| same_name(t, &rr.name));
         if keep {
             out.additional.push(rr.clone());
@@ -204,8 +204,8 @@ fn chain_follows(chain: &[&[u8]], chase: Option<&[u8]>, rr: &Rr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forward::message::Part;
     use crate::forward::message::tests::{a, cname, rr, soa, wire};
-    use crate::forward::message::{Part, RCODE_NOERROR};
     use ferrodns_dataplane::wire::Header;
 
     fn response(answer: Vec<Rr>, authority: Vec<Rr>, additional: Vec<Rr>) -> Response {
@@ -219,7 +219,7 @@ mod tests {
                 arcount: additional.len() as u16,
             },
             qname: wire("www.corp.example."),
-            qtype: TYPE_A,
+            qtype: RType::A,
             qclass: CLASS_IN,
             answer,
             authority,
@@ -232,7 +232,7 @@ mod tests {
             .iter()
             .map(|rr| {
                 let name = ferrodns_dataplane::name::Name::from_wire(&rr.name).unwrap();
-                format!("{name} {}", rr.rtype)
+                format!("{name} {}", rr.rtype.0)
             })
             .collect()
     }
@@ -247,7 +247,7 @@ mod tests {
                 a("bank.corp.example.", 60, [6, 6, 6, 6]),
                 rr(
                     "web.corp.example.",
-                    TYPE_MX,
+                    RType::MX,
                     60,
                     vec![
                         Part::Bytes(vec![0, 1]),
@@ -261,7 +261,7 @@ mod tests {
         let s = scrub(
             &resp,
             &wire("www.corp.example."),
-            TYPE_A,
+            RType::A,
             &wire("corp.example."),
         );
         assert_eq!(
@@ -269,7 +269,7 @@ mod tests {
             ["www.corp.example. 5", "web.corp.example. 1"]
         );
         assert_eq!((s.dropped, s.chase.clone()), (2, None));
-        assert!(!s.is_negative(RCODE_NOERROR, TYPE_A));
+        assert!(!s.is_negative(Rcode::NoError, RType::A));
         assert_eq!(s.cache_ttl(false), Some(60));
     }
 
@@ -286,14 +286,14 @@ mod tests {
         let s = scrub(
             &resp,
             &wire("www.corp.example."),
-            TYPE_A,
+            RType::A,
             &wire("corp.example."),
         );
         assert_eq!(names(&s.answer), ["www.corp.example. 5"]);
         assert_eq!(s.chase, Some(wire("lb.cloud.test.")));
         assert_eq!(s.dropped, 1);
         // The root bailiwick believes it all.
-        let s = scrub(&resp, &wire("www.corp.example."), TYPE_A, &[0]);
+        let s = scrub(&resp, &wire("www.corp.example."), RType::A, &[0]);
         assert_eq!(s.answer.len(), 2);
         assert_eq!(s.chase, None);
     }
@@ -309,7 +309,7 @@ mod tests {
                 soa("example.", 3600, 30),
                 rr(
                     "corp.example.",
-                    TYPE_NS,
+                    RType::NS,
                     3600,
                     vec![Part::Name(wire("ns.corp.example."))],
                 ),
@@ -322,19 +322,19 @@ mod tests {
         let s = scrub(
             &resp,
             &wire("nope.corp.example."),
-            TYPE_A,
+            RType::A,
             &wire("corp.example."),
         );
         assert_eq!(names(&s.authority), ["corp.example. 6", "corp.example. 2"]);
         assert_eq!(names(&s.additional), ["ns.corp.example. 1"]);
         assert_eq!(s.dropped, 3);
-        assert!(s.is_negative(RCODE_NXDOMAIN, TYPE_A));
+        assert!(s.is_negative(Rcode::NxDomain, RType::A));
         assert_eq!(s.cache_ttl(true), Some(30));
         // Negative without an SOA: not cacheable.
         let bare = scrub(
             &response(vec![], vec![], vec![]),
             &wire("x.corp.example."),
-            TYPE_A,
+            RType::A,
             &[0],
         );
         assert_eq!(bare.cache_ttl(true), None);
@@ -350,7 +350,7 @@ mod tests {
             vec![],
             vec![],
         );
-        let s = scrub(&resp, &wire("a.example."), TYPE_A, &[0]);
+        let s = scrub(&resp, &wire("a.example."), RType::A, &[0]);
         assert_eq!(s.answer.len(), 1, "{:?}", names(&s.answer));
         let long: Vec<Rr> = (0..40)
             .map(|i| {
@@ -364,7 +364,7 @@ mod tests {
         let s = scrub(
             &response(long, vec![], vec![]),
             &wire("n0.example."),
-            TYPE_A,
+            RType::A,
             &[0],
         );
         assert_eq!(s.answer.len(), MAX_CHAIN);

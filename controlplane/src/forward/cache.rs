@@ -13,6 +13,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferrodns_dataplane::record::RType;
+
 use super::message::Prepared;
 
 /// What an answer is cached under. DO and CD change what an upstream returns, so
@@ -20,7 +22,7 @@ use super::message::Prepared;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
     pub(crate) qname: Vec<u8>,
-    pub(crate) qtype: u16,
+    pub(crate) qtype: RType,
     pub(crate) qclass: u16,
     pub(crate) dnssec_ok: bool,
     pub(crate) checking_disabled: bool,
@@ -163,12 +165,13 @@ impl Cache {
 mod tests {
     use super::*;
     use crate::forward::message::tests::{a, wire};
-    use crate::forward::message::{CLASS_IN, RCODE_NOERROR, TYPE_A};
+    use ferrodns_dataplane::engine::CLASS_IN;
+    use ferrodns_dataplane::wire::Rcode;
 
     fn key(name: &str) -> Key {
         Key {
             qname: wire(name),
-            qtype: TYPE_A,
+            qtype: RType::A,
             qclass: CLASS_IN,
             dnssec_ok: false,
             checking_disabled: false,
@@ -180,9 +183,9 @@ mod tests {
         Arc::new(
             Prepared::build(
                 &wire(name),
-                TYPE_A,
+                RType::A,
                 CLASS_IN,
-                RCODE_NOERROR,
+                Rcode::NoError,
                 [&records, &[], &[]],
             )
             .unwrap(),

@@ -11,73 +11,35 @@
 //! the byte offsets of every TTL are remembered so a cached answer is served by
 //! copying it and patching ID, flags, question case and TTLs.
 
-use ferrodns_dataplane::engine::Transport;
-use ferrodns_dataplane::name::MAX_NAME_LEN;
+use ferrodns_dataplane::engine::{MAX_TCP_MESSAGE, Transport, size_cap};
+use ferrodns_dataplane::name::{MAX_NAME_LEN, lowercase_wire_in_place, suffix_offset};
+use ferrodns_dataplane::record::RType;
+use ferrodns_dataplane::wire::header::{flags, offset};
 use ferrodns_dataplane::wire::{
-    Edns, HEADER_LEN, Header, MAX_UDP_PAYLOAD, find_opt, header::flags, opt_record, parse_question,
-    read_u16, read_u32,
+    Edns, HEADER_LEN, Header, OPT_RR_LEN, Rcode, find_opt, opt_record, parse_question, read_u16,
+    read_u32, write_u16,
 };
 
-pub(crate) const TYPE_A: u16 = 1;
-pub(crate) const TYPE_NS: u16 = 2;
-pub(crate) const TYPE_CNAME: u16 = 5;
-pub(crate) const TYPE_SOA: u16 = 6;
-pub(crate) const TYPE_MX: u16 = 15;
-pub(crate) const TYPE_AAAA: u16 = 28;
-pub(crate) const TYPE_SRV: u16 = 33;
-pub(crate) const TYPE_DNAME: u16 = 39;
-pub(crate) const TYPE_OPT: u16 = 41;
-pub(crate) const TYPE_RRSIG: u16 = 46;
-pub(crate) const TYPE_NSEC: u16 = 47;
-pub(crate) const TYPE_NSEC3: u16 = 50;
-pub(crate) const TYPE_ANY: u16 = 255;
-pub(crate) const CLASS_IN: u16 = 1;
-
-pub(crate) const RCODE_NOERROR: u8 = 0;
-pub(crate) const RCODE_SERVFAIL: u8 = 2;
-pub(crate) const RCODE_NXDOMAIN: u8 = 3;
-
-/// Largest DNS message (TCP).
-pub(crate) const MAX_MESSAGE: usize = 65535;
-const MIN_UDP_PAYLOAD: u16 = 512;
 /// Compression pointers followed while reading one name.
 const MAX_POINTERS: usize = 64;
+/// The two top bits of a length octet that make it a compression pointer.
+const POINTER: u8 = 0xC0;
+/// Names written below this offset may be pointed to later (a pointer holds 14
+/// bits).
+const POINTER_LIMIT: usize = 0x3FFF;
 
 /// Why a message could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Malformed;
-
-/// Lowers ASCII letters of a wire name in place (labels' length bytes are < 64,
-/// never letters).
-fn lower(name: &mut [u8]) {
-    name.make_ascii_lowercase();
-}
 
 /// Two wire names are the same name (case-insensitive, RFC 4343).
 pub(crate) fn same_name(a: &[u8], b: &[u8]) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
-/// Offsets of each label of a wire name, root excluded.
-fn label_starts(name: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    let mut at = 0usize;
-    std::iter::from_fn(move || {
-        let len = usize::from(*name.get(at)?);
-        if len == 0 {
-            return None;
-        }
-        let start = at;
-        at += len + 1;
-        Some(start)
-    })
-}
-
 /// `name` is `zone` or lies below it (label-wise, case-insensitive).
 pub(crate) fn is_at_or_below(name: &[u8], zone: &[u8]) -> bool {
-    if zone == [0] {
-        return true;
-    }
-    label_starts(name).any(|start| name.get(start..).is_some_and(|tail| same_name(tail, zone)))
+    suffix_offset(name, zone).is_some()
 }
 
 /// Reads the possibly compressed name at `at`: the name, uncompressed, with the
@@ -89,7 +51,7 @@ pub(crate) fn read_name(msg: &[u8], at: usize) -> Result<(Vec<u8>, usize), Malfo
     let mut jumps = 0;
     loop {
         let len = *msg.get(pos).ok_or(Malformed)?;
-        match len & 0xC0 {
+        match len & POINTER {
             0x00 if len == 0 => {
                 name.push(0);
                 if name.len() > MAX_NAME_LEN {
@@ -105,9 +67,9 @@ pub(crate) fn read_name(msg: &[u8], at: usize) -> Result<(Vec<u8>, usize), Malfo
                 }
                 pos += label.len();
             }
-            0xC0 => {
+            POINTER => {
                 let low = *msg.get(pos + 1).ok_or(Malformed)?;
-                let target = usize::from(len & 0x3F) << 8 | usize::from(low);
+                let target = usize::from(len & !POINTER) << 8 | usize::from(low);
                 // Only backwards: a pointer can never make a loop then.
                 if target >= pos {
                     return Err(Malformed);
@@ -135,7 +97,7 @@ pub(crate) enum Part {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Rr {
     pub(crate) name: Vec<u8>,
-    pub(crate) rtype: u16,
+    pub(crate) rtype: RType,
     pub(crate) class: u16,
     pub(crate) ttl: u32,
     pub(crate) rdata: Vec<Part>,
@@ -145,7 +107,7 @@ impl Rr {
     /// The domain name an NS, CNAME, DNAME, MX or SRV record points to.
     pub(crate) fn target(&self) -> Option<&[u8]> {
         match self.rtype {
-            TYPE_NS | TYPE_CNAME | TYPE_DNAME | TYPE_MX | TYPE_SRV => {
+            RType::NS | RType::CNAME | RType::DNAME | RType::MX | RType::SRV => {
                 self.rdata.iter().find_map(|part| match part {
                     Part::Name(name) => Some(name.as_slice()),
                     Part::Bytes(_) => None,
@@ -157,7 +119,7 @@ impl Rr {
 
     /// The SOA MINIMUM field (negative-caching TTL, RFC 2308).
     pub(crate) fn soa_minimum(&self) -> Option<u32> {
-        if self.rtype != TYPE_SOA {
+        if self.rtype != RType::SOA {
             return None;
         }
         match self.rdata.last() {
@@ -167,32 +129,61 @@ impl Rr {
     }
 }
 
+/// Types no zone of ferrodns holds, so [`RType`] has no names for them, whose
+/// RDATA holds domain names (RFC 1035, RFC 3597 §4): the forwarder passes them on.
+mod rare {
+    use super::RType;
+    pub(super) const MD: RType = RType(3);
+    pub(super) const MF: RType = RType(4);
+    pub(super) const MB: RType = RType(7);
+    pub(super) const MG: RType = RType(8);
+    pub(super) const MR: RType = RType(9);
+    pub(super) const MINFO: RType = RType(14);
+    pub(super) const RP: RType = RType(17);
+    pub(super) const AFSDB: RType = RType(18);
+    pub(super) const RT: RType = RType(21);
+    pub(super) const KX: RType = RType(36);
+}
+
 /// How the RDATA of a type is laid out: fixed bytes before a name, names, fixed
 /// bytes after. Only the types whose RDATA may hold compressed names (RFC 1035,
 /// RFC 3597 §4) or commonly do (SRV) are taken apart; every other type is copied
 /// as it is, which is right since new types must not use compression.
-fn rdata_layout(rtype: u16) -> Option<(usize, usize, usize)> {
+fn rdata_layout(rtype: RType) -> Option<(usize, usize, usize)> {
+    use rare::*;
     Some(match rtype {
-        // NS, MD, MF, CNAME, MB, MG, MR, PTR, DNAME
-        2 | 3 | 4 | 5 | 7 | 8 | 9 | 12 | 39 => (0, 1, 0),
-        // SOA: two names then five 32-bit fields.
-        6 => (0, 2, 20),
-        // MINFO, RP: two names.
-        14 | 17 => (0, 2, 0),
-        // MX, AFSDB, RT, KX: preference then a name.
-        15 | 18 | 21 | 36 => (2, 1, 0),
-        // SRV: priority, weight, port, then the target.
-        33 => (6, 1, 0),
+        RType::NS | MD | MF | RType::CNAME | MB | MG | MR | RType::PTR | RType::DNAME => (0, 1, 0),
+        // Two names then five 32-bit fields.
+        RType::SOA => (0, 2, 20),
+        MINFO | RP => (0, 2, 0),
+        // A preference then a name.
+        RType::MX | AFSDB | RT | KX => (2, 1, 0),
+        // Priority, weight, port, then the target.
+        RType::SRV => (6, 1, 0),
         _ => return None,
     })
 }
 
 /// Types whose RDATA names may be compressed when we write them (RFC 3597 §4).
-fn compressible(rtype: u16) -> bool {
-    matches!(rtype, 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 12 | 14 | 15)
+fn compressible(rtype: RType) -> bool {
+    use rare::*;
+    matches!(
+        rtype,
+        RType::NS
+            | MD
+            | MF
+            | RType::CNAME
+            | RType::SOA
+            | MB
+            | MG
+            | MR
+            | RType::PTR
+            | MINFO
+            | RType::MX
+    )
 }
 
-fn read_rdata(msg: &[u8], rtype: u16, start: usize, len: usize) -> Result<Vec<Part>, Malformed> {
+fn read_rdata(msg: &[u8], rtype: RType, start: usize, len: usize) -> Result<Vec<Part>, Malformed> {
     let end = start + len;
     let raw = msg.get(start..end).ok_or(Malformed)?;
     let Some((before, names, after)) = rdata_layout(rtype) else {
@@ -231,7 +222,7 @@ fn read_rdata(msg: &[u8], rtype: u16, start: usize, len: usize) -> Result<Vec<Pa
 pub(crate) struct Response {
     pub(crate) header: Header,
     pub(crate) qname: Vec<u8>,
-    pub(crate) qtype: u16,
+    pub(crate) qtype: RType,
     pub(crate) qclass: u16,
     pub(crate) answer: Vec<Rr>,
     pub(crate) authority: Vec<Rr>,
@@ -239,8 +230,9 @@ pub(crate) struct Response {
 }
 
 impl Response {
-    pub(crate) fn rcode(&self) -> u8 {
-        (self.header.flags & flags::RCODE_MASK) as u8
+    /// The rcode, `None` for one the dataplane has no name for.
+    pub(crate) fn rcode(&self) -> Option<Rcode> {
+        Rcode::from_header_bits(self.header.flags)
     }
 
     pub(crate) fn truncated(&self) -> bool {
@@ -250,13 +242,13 @@ impl Response {
 
 /// The header and question of a message: what the spoofing checks look at
 /// before anything else is read.
-pub(crate) fn read_head(msg: &[u8]) -> Result<(Header, Vec<u8>, u16, u16, usize), Malformed> {
+pub(crate) fn read_head(msg: &[u8]) -> Result<(Header, Vec<u8>, RType, u16, usize), Malformed> {
     let header = Header::parse(msg).map_err(|_| Malformed)?;
     if header.qdcount != 1 {
         return Err(Malformed);
     }
     let (qname, at) = read_name(msg, HEADER_LEN)?;
-    let qtype = read_u16(msg, at).ok_or(Malformed)?;
+    let qtype = RType(read_u16(msg, at).ok_or(Malformed)?);
     let qclass = read_u16(msg, at + 2).ok_or(Malformed)?;
     Ok((header, qname, qtype, qclass, at + 4))
 }
@@ -269,14 +261,14 @@ pub(crate) fn parse_response(msg: &[u8]) -> Result<Response, Malformed> {
     for (section, count) in sections.iter_mut().zip(counts) {
         for _ in 0..count {
             let (name, next) = read_name(msg, at)?;
-            let rtype = read_u16(msg, next).ok_or(Malformed)?;
+            let rtype = RType(read_u16(msg, next).ok_or(Malformed)?);
             let class = read_u16(msg, next + 2).ok_or(Malformed)?;
             let ttl = read_u32(msg, next + 4).ok_or(Malformed)?;
             let rdlen = usize::from(read_u16(msg, next + 8).ok_or(Malformed)?);
             let rdata_at = next + 10;
             let rdata = read_rdata(msg, rtype, rdata_at, rdlen)?;
             at = rdata_at + rdlen;
-            if rtype == TYPE_OPT {
+            if rtype == RType::OPT {
                 continue;
             }
             // RFC 2181 §8: a TTL with the top bit set is taken as 0.
@@ -311,7 +303,7 @@ pub(crate) struct ClientQuery {
     pub(crate) question: Vec<u8>,
     /// The name, lowered, in wire format.
     pub(crate) qname: Vec<u8>,
-    pub(crate) qtype: u16,
+    pub(crate) qtype: RType,
     pub(crate) qclass: u16,
     pub(crate) edns: Option<Edns>,
     /// Largest answer the client takes.
@@ -327,21 +319,15 @@ impl ClientQuery {
         let mut lowered = [0u8; MAX_NAME_LEN];
         let question = parse_question(query, &mut lowered).ok()?;
         let edns = find_opt(query, &header, question.end).ok()?;
-        let limit = match transport {
-            Transport::Tcp => MAX_MESSAGE,
-            Transport::Udp => usize::from(edns.map_or(MIN_UDP_PAYLOAD, |e| {
-                e.udp_payload.clamp(MIN_UDP_PAYLOAD, MAX_UDP_PAYLOAD)
-            })),
-        };
         Some(ClientQuery {
             id: header.id,
             flags: header.flags,
             question: query.get(HEADER_LEN..question.end)?.to_vec(),
             qname: lowered.get(..question.name_len)?.to_vec(),
-            qtype: question.qtype,
+            qtype: RType(question.qtype),
             qclass: question.qclass,
             edns,
-            limit,
+            limit: size_cap(transport, edns),
         })
     }
 
@@ -355,16 +341,21 @@ impl ClientQuery {
 
     /// An answer with no records and `rcode`: header, question, OPT when the
     /// client sent one. RA is set: the forwarder offers recursion.
-    pub(crate) fn empty_answer(&self, rcode: u8, truncated: bool) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_LEN + self.question.len() + 11);
+    pub(crate) fn empty_answer(&self, rcode: Rcode, truncated: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_LEN + self.question.len() + OPT_RR_LEN);
         let mut flags = self.answer_flags(rcode);
         if truncated {
             flags |= flags::TC;
         }
-        out.extend_from_slice(&self.id.to_be_bytes());
-        out.extend_from_slice(&flags.to_be_bytes());
-        out.extend_from_slice(&[0, 1, 0, 0, 0, 0]);
-        out.extend_from_slice(&u16::from(self.edns.is_some()).to_be_bytes());
+        let header = Header {
+            id: self.id,
+            flags,
+            qdcount: 1,
+            ancount: 0,
+            nscount: 0,
+            arcount: u16::from(self.edns.is_some()),
+        };
+        out.extend_from_slice(&header.to_bytes());
         out.extend_from_slice(&self.question);
         if let Some(edns) = self.edns {
             out.extend_from_slice(&opt_record(0, edns.dnssec_ok));
@@ -373,8 +364,8 @@ impl ClientQuery {
     }
 
     /// QR, RA, the rcode, and the client's RD and CD.
-    fn answer_flags(&self, rcode: u8) -> u16 {
-        flags::QR | flags::RA | (self.flags & (flags::RD | flags::CD)) | u16::from(rcode & 0x0F)
+    fn answer_flags(&self, rcode: Rcode) -> u16 {
+        flags::QR | flags::RA | (self.flags & (flags::RD | flags::CD)) | rcode.header_bits()
     }
 }
 
@@ -383,21 +374,27 @@ impl ClientQuery {
 pub(crate) fn upstream_query(
     id: u16,
     qname: &[u8],
-    qtype: u16,
+    qtype: RType,
     qclass: u16,
     dnssec_ok: bool,
     checking_disabled: bool,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN + qname.len() + 4 + 11);
+    let mut out = Vec::with_capacity(HEADER_LEN + qname.len() + 4 + OPT_RR_LEN);
     let mut flags = flags::RD;
     if checking_disabled {
         flags |= flags::CD;
     }
-    out.extend_from_slice(&id.to_be_bytes());
-    out.extend_from_slice(&flags.to_be_bytes());
-    out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 1]);
+    let header = Header {
+        id,
+        flags,
+        qdcount: 1,
+        ancount: 0,
+        nscount: 0,
+        arcount: 1,
+    };
+    out.extend_from_slice(&header.to_bytes());
     out.extend_from_slice(qname);
-    out.extend_from_slice(&qtype.to_be_bytes());
+    out.extend_from_slice(&qtype.0.to_be_bytes());
     out.extend_from_slice(&qclass.to_be_bytes());
     out.extend_from_slice(&opt_record(0, dnssec_ok));
     out
@@ -408,6 +405,7 @@ pub(crate) fn upstream_query(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Prepared {
     bytes: Vec<u8>,
+    rcode: Rcode,
     /// Offset of each record's TTL field.
     ttl_offsets: Vec<usize>,
     question_end: usize,
@@ -422,34 +420,38 @@ struct Writer {
 }
 
 impl Writer {
+    /// Writes `name` label by label; with `compress`, the first suffix already
+    /// written becomes a pointer to it.
     fn name(&mut self, name: &[u8], compress: bool) {
-        let starts: Vec<usize> = label_starts(name).collect();
-        for &start in &starts {
-            let Some(tail) = name.get(start..) else {
-                break;
-            };
+        let mut start = 0;
+        while let Some(tail) = name.get(start..)
+            && let Some(&len) = tail.first()
+            && len != 0
+        {
             if compress
-                && let Some(&(_, offset)) = self.suffixes.iter().find(|(s, _)| same_name(s, tail))
+                && let Some(&(_, at)) = self.suffixes.iter().find(|(s, _)| same_name(s, tail))
             {
-                self.out.extend_from_slice(&(0xC000 | offset).to_be_bytes());
+                self.out
+                    .extend_from_slice(&(u16::from(POINTER) << 8 | at).to_be_bytes());
                 return;
             }
             let here = self.out.len();
-            if here < 0x3FFF {
+            if here < POINTER_LIMIT {
                 let mut lowered = tail.to_vec();
-                lower(&mut lowered);
+                lowercase_wire_in_place(&mut lowered);
                 self.suffixes.push((lowered, here as u16));
             }
-            let len = usize::from(name.get(start).copied().unwrap_or(0));
+            let end = start + 1 + usize::from(len);
             self.out
-                .extend_from_slice(name.get(start..start + 1 + len).unwrap_or_default());
+                .extend_from_slice(name.get(start..end).unwrap_or_default());
+            start = end;
         }
         self.out.push(0);
     }
 
     fn record(&mut self, rr: &Rr) -> Result<(), Malformed> {
         self.name(&rr.name, true);
-        self.out.extend_from_slice(&rr.rtype.to_be_bytes());
+        self.out.extend_from_slice(&rr.rtype.0.to_be_bytes());
         self.out.extend_from_slice(&rr.class.to_be_bytes());
         self.ttl_offsets.push(self.out.len());
         self.out.extend_from_slice(&rr.ttl.to_be_bytes());
@@ -474,45 +476,45 @@ impl Prepared {
     /// Encodes an answer. Fails when it would not fit in a DNS message.
     pub(crate) fn build(
         qname: &[u8],
-        qtype: u16,
+        qtype: RType,
         qclass: u16,
-        rcode: u8,
+        rcode: Rcode,
         sections: [&[Rr]; 3],
     ) -> Result<Prepared, Malformed> {
+        let [answer, authority, additional] =
+            sections.map(|section| u16::try_from(section.len()).map_err(|_| Malformed));
+        let header = Header {
+            id: 0,
+            flags: flags::QR | flags::RA | rcode.header_bits(),
+            qdcount: 1,
+            ancount: answer?,
+            nscount: authority?,
+            arcount: additional?,
+        };
         let mut w = Writer {
             out: Vec::with_capacity(512),
             suffixes: Vec::new(),
             ttl_offsets: Vec::new(),
         };
-        w.out.extend_from_slice(&[0, 0]);
-        let flags = flags::QR | flags::RA | u16::from(rcode & 0x0F);
-        w.out.extend_from_slice(&flags.to_be_bytes());
-        w.out.extend_from_slice(&1u16.to_be_bytes());
-        for section in sections {
-            let count = u16::try_from(section.len()).map_err(|_| Malformed)?;
-            w.out.extend_from_slice(&count.to_be_bytes());
-        }
+        w.out.extend_from_slice(&header.to_bytes());
         let mut lowered = qname.to_vec();
-        lower(&mut lowered);
+        lowercase_wire_in_place(&mut lowered);
         w.name(&lowered, false);
-        w.out.extend_from_slice(&qtype.to_be_bytes());
+        w.out.extend_from_slice(&qtype.0.to_be_bytes());
         w.out.extend_from_slice(&qclass.to_be_bytes());
         let question_end = w.out.len();
         for rr in sections.into_iter().flatten() {
             w.record(rr)?;
         }
-        if w.out.len() > MAX_MESSAGE - 11 {
+        if w.out.len() > MAX_TCP_MESSAGE - OPT_RR_LEN {
             return Err(Malformed);
         }
         Ok(Prepared {
             bytes: w.out,
+            rcode,
             ttl_offsets: w.ttl_offsets,
             question_end,
         })
-    }
-
-    pub(crate) fn rcode(&self) -> u8 {
-        self.bytes.get(3).map_or(0, |b| b & 0x0F)
     }
 
     /// The answer for `client`, `elapsed` seconds after it was stored: the
@@ -520,23 +522,16 @@ impl Prepared {
     /// OPT when the client sent one. An empty answer with TC=1 when it does not
     /// fit the client's size.
     pub(crate) fn render(&self, client: &ClientQuery, elapsed: u32) -> Vec<u8> {
-        let opt_len = if client.edns.is_some() { 11 } else { 0 };
+        let opt_len = if client.edns.is_some() { OPT_RR_LEN } else { 0 };
         if self.bytes.len() + opt_len > client.limit
             || self.question_end != HEADER_LEN + client.question.len()
         {
-            return client.empty_answer(self.rcode(), true);
+            return client.empty_answer(self.rcode, true);
         }
         let mut out = Vec::with_capacity(self.bytes.len() + opt_len);
         out.extend_from_slice(&self.bytes);
-        let flags = client.answer_flags(self.rcode());
-        if let Some(head) = out.get_mut(..4) {
-            head.copy_from_slice(&[
-                (client.id >> 8) as u8,
-                client.id as u8,
-                (flags >> 8) as u8,
-                flags as u8,
-            ]);
-        }
+        write_u16(&mut out, offset::ID, client.id);
+        write_u16(&mut out, offset::FLAGS, client.answer_flags(self.rcode));
         if let Some(question) = out.get_mut(HEADER_LEN..self.question_end) {
             question.copy_from_slice(&client.question);
         }
@@ -548,10 +543,10 @@ impl Prepared {
         }
         if let Some(edns) = client.edns {
             out.extend_from_slice(&opt_record(0, edns.dnssec_ok));
-            let arcount = read_u16(&out, 10).unwrap_or(0).saturating_add(1);
-            if let Some(field) = out.get_mut(10..12) {
-                field.copy_from_slice(&arcount.to_be_bytes());
-            }
+            let arcount = read_u16(&out, offset::ARCOUNT)
+                .unwrap_or(0)
+                .saturating_add(1);
+            write_u16(&mut out, offset::ARCOUNT, arcount);
         }
         out
     }
@@ -560,13 +555,14 @@ impl Prepared {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use ferrodns_dataplane::engine::CLASS_IN;
     use ferrodns_dataplane::name::Name;
 
     pub(crate) fn wire(text: &str) -> Vec<u8> {
         Name::from_ascii(text).unwrap().as_wire().to_vec()
     }
 
-    pub(crate) fn rr(name: &str, rtype: u16, ttl: u32, rdata: Vec<Part>) -> Rr {
+    pub(crate) fn rr(name: &str, rtype: RType, ttl: u32, rdata: Vec<Part>) -> Rr {
         Rr {
             name: wire(name),
             rtype,
@@ -577,11 +573,11 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn a(name: &str, ttl: u32, ip: [u8; 4]) -> Rr {
-        rr(name, TYPE_A, ttl, vec![Part::Bytes(ip.to_vec())])
+        rr(name, RType::A, ttl, vec![Part::Bytes(ip.to_vec())])
     }
 
     pub(crate) fn cname(name: &str, ttl: u32, target: &str) -> Rr {
-        rr(name, TYPE_CNAME, ttl, vec![Part::Name(wire(target))])
+        rr(name, RType::CNAME, ttl, vec![Part::Name(wire(target))])
     }
 
     pub(crate) fn soa(name: &str, ttl: u32, minimum: u32) -> Rr {
@@ -589,7 +585,7 @@ pub(crate) mod tests {
         fields.extend_from_slice(&minimum.to_be_bytes());
         rr(
             name,
-            TYPE_SOA,
+            RType::SOA,
             ttl,
             vec![
                 Part::Name(wire(&format!("ns.{name}"))),
@@ -603,11 +599,11 @@ pub(crate) mod tests {
         ClientQuery::parse(query, transport).unwrap()
     }
 
-    fn query_bytes(id: u16, name: &str, qtype: u16, edns: bool) -> Vec<u8> {
+    fn query_bytes(id: u16, name: &str, qtype: RType, edns: bool) -> Vec<u8> {
         let mut q = id.to_be_bytes().to_vec();
         q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, u8::from(edns)]);
         q.extend_from_slice(Name::from_ascii(name).unwrap().as_wire());
-        q.extend_from_slice(&qtype.to_be_bytes());
+        q.extend_from_slice(&qtype.0.to_be_bytes());
         q.extend_from_slice(&CLASS_IN.to_be_bytes());
         if edns {
             q.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0x80, 0, 0, 0]);
@@ -658,13 +654,13 @@ pub(crate) mod tests {
         let authority = [soa("example.", 3600, 30)];
         let prepared = Prepared::build(
             &wire("www.example."),
-            TYPE_A,
+            RType::A,
             CLASS_IN,
-            RCODE_NOERROR,
+            Rcode::NoError,
             [&records, &authority, &[]],
         )
         .unwrap();
-        let q = query_bytes(0xBEEF, "WwW.example.", TYPE_A, true);
+        let q = query_bytes(0xBEEF, "WwW.example.", RType::A, true);
         let out = prepared.render(&client(&q, Transport::Udp), 10);
         let parsed = parse_response(&out).unwrap();
         assert_eq!(parsed.header.id, 0xBEEF);
@@ -685,13 +681,13 @@ pub(crate) mod tests {
             .collect();
         let big = Prepared::build(
             &wire("web.example."),
-            TYPE_A,
+            RType::A,
             CLASS_IN,
-            RCODE_NOERROR,
+            Rcode::NoError,
             [&many, &[], &[]],
         )
         .unwrap();
-        let plain = query_bytes(7, "web.example.", TYPE_A, false);
+        let plain = query_bytes(7, "web.example.", RType::A, false);
         let out = big.render(&client(&plain, Transport::Udp), 0);
         let parsed = parse_response(&out).unwrap();
         assert!(parsed.truncated() && parsed.answer.is_empty());
@@ -701,12 +697,12 @@ pub(crate) mod tests {
 
     #[test]
     fn upstream_queries_carry_rd_do_and_the_lowered_name() {
-        let q = upstream_query(42, &wire("a.example."), TYPE_AAAA, CLASS_IN, true, false);
+        let q = upstream_query(42, &wire("a.example."), RType::AAAA, CLASS_IN, true, false);
         let parsed = ClientQuery::parse(&q, Transport::Udp).unwrap();
         assert_eq!(parsed.id, 42);
         assert!(parsed.flags & flags::RD != 0);
         assert!(parsed.dnssec_ok());
-        assert_eq!(parsed.qtype, TYPE_AAAA);
+        assert_eq!(parsed.qtype, RType::AAAA);
     }
 
     #[test]
@@ -722,7 +718,8 @@ pub(crate) mod tests {
                 })
                 .collect();
             let _ = parse_response(&bytes);
-            let mut valid = upstream_query(1, &wire("x.example."), 1, 1, false, false);
+            let mut valid =
+                upstream_query(1, &wire("x.example."), RType::A, CLASS_IN, false, false);
             valid.extend_from_slice(&bytes);
             valid[7] = 3;
             let _ = parse_response(&valid);

@@ -35,13 +35,14 @@ use std::time::{Duration, Instant};
 
 use ferrodns_dataplane::engine::{self, Transport, Verdict};
 use ferrodns_dataplane::io::punt::{PuntQueues, PuntReplier, PuntedQuery};
+use ferrodns_dataplane::wire::Rcode;
 use tokio::sync::watch;
 use tracing::{debug, info};
 
 use crate::config::ForwardSettings;
 use bailiwick::scrub;
 use cache::{Cache, Key};
-use message::{ClientQuery, Prepared, RCODE_SERVFAIL, Rr};
+use message::{ClientQuery, Prepared, Rr};
 use ratelimit::RateLimiter;
 use upstream::{AttemptError, Question, Upstream, exchange, order};
 
@@ -70,7 +71,7 @@ pub fn answer_from_reply(query: &[u8], id: u16, reply: &[u8], zone: &[u8]) -> Op
         &question.qname,
         question.qtype,
         question.qclass,
-        response.rcode(),
+        response.rcode()?,
         [&scrubbed.answer, &scrubbed.authority, &scrubbed.additional],
     )
     .ok()?;
@@ -214,7 +215,7 @@ pub enum Step {
 
 /// What upstreams said about one name, scrubbed.
 struct Resolved {
-    rcode: u8,
+    rcode: Rcode,
     answer: Vec<Rr>,
     authority: Vec<Rr>,
     additional: Vec<Rr>,
@@ -403,7 +404,7 @@ impl Forwarder {
             });
         let Some((prepared, ttl)) = prepared else {
             counters.servfail.fetch_add(1, Ordering::Relaxed);
-            return client.empty_answer(RCODE_SERVFAIL, false);
+            return client.empty_answer(Rcode::ServFail, false);
         };
         let reply = prepared.render(&client, 0);
         if let Some(ttl) = ttl {
@@ -428,7 +429,8 @@ impl Forwarder {
                 .counters
                 .bailiwick_drops
                 .fetch_add(scrubbed.dropped as u64, Ordering::Relaxed);
-            let rcode = response.rcode();
+            // NOERROR or NXDOMAIN: `ask` took no other.
+            let rcode = response.rcode()?;
             let negative = scrubbed.is_negative(rcode, question.qtype);
             let settings = &self.inner.settings;
             let cap = if negative {

@@ -30,10 +30,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::timeout_at;
 
-use super::message::{
-    Malformed, RCODE_NOERROR, RCODE_NXDOMAIN, Response, parse_response, read_head, same_name,
-    upstream_query,
-};
+use ferrodns_dataplane::record::RType;
+use ferrodns_dataplane::wire::Rcode;
+use ferrodns_dataplane::wire::header::flags;
+
+use super::message::{Malformed, Response, parse_response, read_head, same_name, upstream_query};
 
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
@@ -160,7 +161,7 @@ pub(crate) fn order<U: AsRef<Upstream>>(upstreams: &[U], now: Instant) -> Vec<&U
 #[derive(Debug, Clone)]
 pub(crate) struct Question {
     pub(crate) qname: Vec<u8>,
-    pub(crate) qtype: u16,
+    pub(crate) qtype: RType,
     pub(crate) qclass: u16,
     pub(crate) dnssec_ok: bool,
     pub(crate) checking_disabled: bool,
@@ -173,8 +174,9 @@ pub(crate) enum AttemptError {
     Network(io::Error),
     /// A matching reply that does not parse.
     Malformed,
-    /// A matching reply with an error rcode (SERVFAIL, REFUSED...).
-    Rcode(u8),
+    /// A matching reply with an error rcode (SERVFAIL, REFUSED...): its
+    /// header's flags.
+    Rcode(u16),
 }
 
 impl From<io::Error> for AttemptError {
@@ -216,7 +218,7 @@ pub(crate) async fn exchange(
         Err(_) => return Err(AttemptError::Timeout),
         Ok(reply) => reply?,
     };
-    let reply = if read_head(&reply).is_ok_and(|(h, ..)| h.flags & 0x0200 != 0) {
+    let reply = if read_head(&reply).is_ok_and(|(h, ..)| h.flags & flags::TC != 0) {
         upstream.counters.tcp.fetch_add(1, Ordering::Relaxed);
         match timeout_at(until, tcp(upstream.addr, question)).await {
             Err(_) => return Err(AttemptError::Timeout),
@@ -227,11 +229,13 @@ pub(crate) async fn exchange(
     };
     let response = parse_response(&reply)?;
     match response.rcode() {
-        RCODE_NOERROR | RCODE_NXDOMAIN if !response.truncated() => {
+        Some(Rcode::NoError | Rcode::NxDomain) if !response.truncated() => {
             Ok((response, started.elapsed()))
         }
-        RCODE_NOERROR | RCODE_NXDOMAIN => Err(AttemptError::Malformed),
-        rcode => Err(AttemptError::Rcode(rcode)),
+        Some(Rcode::NoError | Rcode::NxDomain) => Err(AttemptError::Malformed),
+        _ => Err(AttemptError::Rcode(
+            response.header.flags & flags::RCODE_MASK,
+        )),
     }
 }
 
@@ -299,7 +303,7 @@ async fn tcp(addr: SocketAddr, question: &Question) -> Result<Vec<u8>, AttemptEr
 mod tests {
     use super::*;
     use crate::forward::message::tests::wire;
-    use crate::forward::message::{CLASS_IN, TYPE_A};
+    use ferrodns_dataplane::engine::CLASS_IN;
     use std::sync::Arc;
 
     fn set(n: usize) -> Vec<Arc<Upstream>> {
@@ -365,12 +369,12 @@ mod tests {
     fn replies_must_match_id_and_question() {
         let question = Question {
             qname: wire("www.example."),
-            qtype: TYPE_A,
+            qtype: RType::A,
             qclass: CLASS_IN,
             dnssec_ok: false,
             checking_disabled: false,
         };
-        let mut reply = upstream_query(77, &wire("WWW.example."), TYPE_A, CLASS_IN, false, false);
+        let mut reply = upstream_query(77, &wire("WWW.example."), RType::A, CLASS_IN, false, false);
         reply[2] |= 0x80;
         assert!(matches(&reply, 77, &question), "case does not matter");
         assert!(!matches(&reply, 78, &question), "wrong ID");
@@ -380,14 +384,21 @@ mod tests {
         let mut other = upstream_query(
             77,
             &wire("www.example.net."),
-            TYPE_A,
+            RType::A,
             CLASS_IN,
             false,
             false,
         );
         other[2] |= 0x80;
         assert!(!matches(&other, 77, &question), "wrong name");
-        let mut aaaa = upstream_query(77, &wire("www.example."), 28, CLASS_IN, false, false);
+        let mut aaaa = upstream_query(
+            77,
+            &wire("www.example."),
+            RType::AAAA,
+            CLASS_IN,
+            false,
+            false,
+        );
         aaaa[2] |= 0x80;
         assert!(!matches(&aaaa, 77, &question), "wrong type");
         assert!(!matches(&reply[..20], 77, &question), "truncated");
@@ -418,7 +429,7 @@ mod tests {
         let upstream = Upstream::new(addr);
         let question = Question {
             qname: wire("www.example."),
-            qtype: TYPE_A,
+            qtype: RType::A,
             qclass: CLASS_IN,
             dnssec_ok: false,
             checking_disabled: false,
@@ -442,7 +453,7 @@ mod tests {
         let upstream = Arc::new(Upstream::new(addr));
         let question = Question {
             qname: wire("a.example."),
-            qtype: TYPE_A,
+            qtype: RType::A,
             qclass: CLASS_IN,
             dnssec_ok: false,
             checking_disabled: false,

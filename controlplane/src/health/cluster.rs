@@ -51,8 +51,9 @@ use super::stats::{CheckSource, CheckStats};
 use super::verdict::Verdict;
 use crate::config::{EtcdSettings, HealthSettings};
 use crate::etcd::health::{ip_of, ports};
+use crate::etcd::members::Members;
 use crate::etcd::monitor::{Edit, Read, StatusValue, object, update};
-use crate::etcd::sync::{SyncError, connect};
+use crate::etcd::sync::SyncError;
 
 /// First wait before connecting again.
 const BACKOFF_MIN: Duration = Duration::from_millis(200);
@@ -110,10 +111,11 @@ impl EtcdChecks {
     /// lost; verdicts survive from one session to the next.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut verdicts: HashMap<IpAddr, Verdict> = HashMap::new();
+        let members = Members::new(&self.etcd);
         let mut backoff = BACKOFF_MIN;
         let mut quiet = false;
         loop {
-            match self.session(&mut verdicts, &mut shutdown).await {
+            match self.session(&members, &mut verdicts, &mut shutdown).await {
                 Ended::Shutdown => return,
                 Ended::Lost { why, joined } => {
                     if joined {
@@ -139,10 +141,11 @@ impl EtcdChecks {
     /// Announces this checker and checks until etcd is lost or `shutdown`.
     async fn session(
         &self,
+        members: &Members,
         verdicts: &mut HashMap<IpAddr, Verdict>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Ended {
-        let (mut client, lease, mut kept) = match self.join().await {
+        let (mut client, lease, mut kept) = match self.join(members).await {
             Ok(joined) => joined,
             Err(e) => {
                 return Ended::Lost {
@@ -179,11 +182,16 @@ impl EtcdChecks {
         }
     }
 
-    /// Connects, takes a lease and announces this checker under it; the
-    /// channel changes when the lease can no longer be kept alive.
-    async fn join(&self) -> Result<(Client, i64, watch::Receiver<()>), SyncError> {
+    /// Connects to a live member, takes a lease and announces this checker
+    /// under it; the channel changes when the lease can no longer be kept
+    /// alive. The session stays on that member; when it fails, the next
+    /// session finds another.
+    async fn join(
+        &self,
+        members: &Members,
+    ) -> Result<(Client, i64, watch::Receiver<()>), SyncError> {
         let timeout = self.etcd.timeout;
-        let mut client = connect(&self.etcd).await?;
+        let mut client = members.live(&self.settings.agent_prefix).await?;
         let ttl = i64::try_from(self.settings.lease_ttl.as_secs()).unwrap_or(i64::MAX);
         let granted = deadline(timeout, client.lease_grant(ttl, None)).await??;
         let lease = granted.id();

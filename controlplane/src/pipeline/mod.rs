@@ -63,7 +63,7 @@ mod policies;
 mod publisher;
 mod stored;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::fmt;
 use std::net::IpAddr;

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use ferrodns_dataplane::engine::AnswerPolicy;
 use ferrodns_dataplane::name::Name;
+use ferrodns_dataplane::record::AnswerPolicy;
 
 use crate::config::ZoneConfig;
 

@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 
-use ferrodns_dataplane::engine::AnswerPolicy;
 use ferrodns_dataplane::name::Name;
+use ferrodns_dataplane::record::AnswerPolicy;
 use ferrodns_dataplane::record::{RData, RType, Record, Soa};
 use ferrodns_dataplane::table::{Table, TableVersion};
 use proptest::prelude::*;
@@ -23,8 +23,9 @@ fn a(owner: &str, last: u8) -> Record {
 }
 
 /// Every node of a version (zone id, name, each RRset's records) and every
-/// zone's negative-answer SOA, sorted.
-fn summary(version: &TableVersion) -> Vec<String> {
+/// zone's negative-answer SOA, sorted: two versions with the same summary answer
+/// alike.
+pub(crate) fn summary(version: &TableVersion) -> Vec<String> {
     let mut lines: Vec<String> = version
         .nodes()
         .map(|node| {

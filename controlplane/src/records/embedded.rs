@@ -27,6 +27,7 @@ use super::{
     ZonedRecord,
 };
 use crate::pipeline::{Published, PublisherHandle, SourceId, Update, ZoneContent};
+use crate::records::rules::RuleError;
 use crate::sources::{FileSources, LoadError};
 use crate::store::{Store, StoreError};
 
@@ -133,10 +134,12 @@ fn batch_error(change: Option<usize>, error: StoreError) -> WriteError {
     };
     let reason = error.to_string();
     match error {
-        StoreError::CnameConflict { .. } => WriteError::Conflict { change, reason },
-        StoreError::OutsideZones(_)
-        | StoreError::InvalidRecord { .. }
-        | StoreError::OverLimit(_) => WriteError::Rejected { change, reason },
+        StoreError::Rule(RuleError::CnameConflict { .. }) => {
+            WriteError::Conflict { change, reason }
+        }
+        StoreError::OutsideZones(_) | StoreError::Rule(_) => {
+            WriteError::Rejected { change, reason }
+        }
         StoreError::NoSuchZone(zone) => WriteError::NoSuchZone(zone),
         _ => WriteError::Storage(reason),
     }
@@ -292,6 +295,7 @@ mod tests {
     use ferrodns_dataplane::record::{RData, RType};
     use ferrodns_dataplane::table::{Table, TableVersion};
 
+    use crate::pipeline::tests::summary;
     use crate::pipeline::{Policies, Publisher};
 
     fn name(text: &str) -> Name {
@@ -474,33 +478,6 @@ mod tests {
         let sources = FileSources::new(Vec::new(), Some(path.to_owned()), Vec::new());
         publisher.apply(sources.read().unwrap_or_else(|e| unreachable!("{e}")));
         publisher.table().current()
-    }
-
-    /// Every node of a version: zone, name, and each RRset's records.
-    fn summary(version: &TableVersion) -> Vec<String> {
-        let mut nodes: Vec<String> = version
-            .nodes()
-            .map(|node| {
-                let rrsets: Vec<String> = node
-                    .rrsets()
-                    .map(|rrset| {
-                        let records: Vec<String> = rrset
-                            .records()
-                            .map(|r| format!("{} {:02x?}", r.ttl(), r.rdata()))
-                            .collect();
-                        records.join(",")
-                    })
-                    .collect();
-                format!(
-                    "{} {:02x?} {}",
-                    node.zone(),
-                    node.name(),
-                    rrsets.join(" | ")
-                )
-            })
-            .collect();
-        nodes.sort();
-        nodes
     }
 
     #[test]

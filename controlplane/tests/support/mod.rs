@@ -3,6 +3,7 @@
 //! by the integration tests and the forwarder bench (`benches/forward.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
+pub(crate) mod api;
 pub(crate) mod etcd;
 
 use std::collections::hash_map::RandomState;
@@ -165,10 +166,37 @@ impl Server {
         env: &[(&str, &str)],
         probe: &str,
     ) -> Server {
+        Server::spawn_under(&[], dir, args, env, probe)
+    }
+
+    /// [`spawn`](Server::spawn) with the descriptor limit `soft:hard`
+    /// (`prlimit --nofile`, from util-linux).
+    pub(crate) fn spawn_with_nofile(
+        dir: tempfile::TempDir,
+        args: Vec<String>,
+        (soft, hard): (u64, u64),
+        probe: &str,
+    ) -> Server {
+        let launcher = [
+            "prlimit".to_owned(),
+            format!("--nofile={soft}:{hard}"),
+            "--".to_owned(),
+        ];
+        Server::spawn_under(&launcher, dir, args, &[], probe)
+    }
+
+    /// Starts ferrodns as the last argument of `launcher` (none: directly).
+    fn spawn_under(
+        launcher: &[String],
+        dir: tempfile::TempDir,
+        args: Vec<String>,
+        env: &[(&str, &str)],
+        probe: &str,
+    ) -> Server {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match Server::try_spawn(&dir, &args, env, probe) {
+            match Server::try_spawn(launcher, &dir, &args, env, probe) {
                 Ok((child, port)) => {
                     let log = dir.path().join("ferrodns.log");
                     return Server {
@@ -186,6 +214,7 @@ impl Server {
 
     /// One start; the log text when ferrodns exits or never answers.
     fn try_spawn(
+        launcher: &[String],
         dir: &tempfile::TempDir,
         args: &[String],
         env: &[(&str, &str)],
@@ -193,7 +222,15 @@ impl Server {
     ) -> Result<(Child, u16), String> {
         let port = free_port();
         let log = dir.path().join("ferrodns.log");
-        let mut child = Command::new(ferrodns_binary())
+        let mut command = match launcher.split_first() {
+            Some((program, launcher_args)) => {
+                let mut command = Command::new(program);
+                command.args(launcher_args).arg(ferrodns_binary());
+                command
+            }
+            None => Command::new(ferrodns_binary()),
+        };
+        let mut child = command
             .args(args)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))

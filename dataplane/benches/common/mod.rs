@@ -13,8 +13,8 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use ferrodns_dataplane::engine::AnswerPolicy;
 use ferrodns_dataplane::name::Name;
+use ferrodns_dataplane::record::AnswerPolicy;
 use ferrodns_dataplane::record::{RData, RType, Record};
 use ferrodns_dataplane::table::node::encode_node;
 use ferrodns_dataplane::table::{RRsetSpec, TableVersion, ZoneInput, compile};

@@ -15,11 +15,10 @@ use std::hash::BuildHasher;
 use foldhash::fast::FixedState;
 
 use super::QueryContext;
-use super::policy::AnswerPolicy;
-use super::resolve::{Resolution, resolve, suffix_offset};
+use super::resolve::{Resolution, resolve};
 use super::response::{Full, MAX_POINTER, Owner, Response, Section};
-use crate::name::MAX_NAME_LEN;
-use crate::record::RType;
+use crate::name::{MAX_NAME_LEN, suffix_offset};
+use crate::record::{AnswerPolicy, RType};
 use crate::table::node::RECORD_FIXED_LEN;
 use crate::table::{NodeView, RRsetView, RecordView, TableVersion};
 use crate::wire::{HEADER_LEN, Rcode};

@@ -15,7 +15,8 @@
 //!    broken OPT record: FORMERR. EDNS version above 0: BADVERS.
 //! 3. Class CHAOS: `version.bind`/`id.server` TXT when configured, else REFUSED.
 //!    Other classes but IN: REFUSED. Zone transfers: NOTIMP.
-//! 4. A name outside every local zone: punt.
+//! 4. A name outside every local zone: punt when a forwarder takes such names
+//!    ([`EngineConfig::forwarder`]), else REFUSED ([`Verdict::Refused`]).
 //! 5. Otherwise an authoritative answer (`answer`); if the answer and authority
 //!    sections do not fit the client's size (512, or its EDNS size capped at 1232;
 //!    64 KiB over TCP), an empty answer with TC=1.
@@ -23,13 +24,10 @@
 use std::net::IpAddr;
 
 mod answer;
-mod policy;
 mod resolve;
 mod response;
 #[cfg(test)]
 mod tests;
-
-pub use policy::{AnswerPolicy, UnknownPolicy};
 
 use crate::name::MAX_NAME_LEN;
 use crate::record::RType;
@@ -46,7 +44,12 @@ pub enum Verdict {
     /// Send `buf[..len]` back to the client.
     Reply(usize),
     /// The name is outside every local zone: hand the query to the forwarder.
+    /// Only an engine with [`EngineConfig::forwarder`] punts.
     Punt,
+    /// The name is outside every local zone and no forwarder takes it: send
+    /// `buf[..len]`, a REFUSED answer, back to the client. Apart from
+    /// [`Verdict::Reply`] so that backends can count what they refused.
+    Refused(usize),
     /// Send nothing (a response, or bytes too broken to answer).
     Drop,
 }
@@ -70,6 +73,17 @@ pub struct QueryContext {
     pub entropy: u32,
 }
 
+impl Verdict {
+    /// The length of the answer in the buffer, for [`Verdict::Reply`] and
+    /// [`Verdict::Refused`] alike.
+    pub fn answer_len(self) -> Option<usize> {
+        match self {
+            Verdict::Reply(len) | Verdict::Refused(len) => Some(len),
+            Verdict::Punt | Verdict::Drop => None,
+        }
+    }
+}
+
 /// Engine settings that are not records.
 #[derive(Debug, Clone, Default)]
 pub struct EngineConfig {
@@ -77,13 +91,18 @@ pub struct EngineConfig {
     pub chaos_version: Option<String>,
     /// Answer for CHAOS TXT `id.server` / `hostname.bind`; REFUSED when `None`.
     pub chaos_id: Option<String>,
+    /// A forwarder answers names outside every local zone: the engine punts
+    /// them ([`Verdict::Punt`]) and the backends queue them for it. Without one
+    /// the engine answers them REFUSED itself ([`Verdict::Refused`]).
+    pub forwarder: bool,
 }
 
 /// Smallest answer size every client accepts over UDP (RFC 1035 §4.2.1).
 const MIN_UDP_PAYLOAD: u16 = 512;
 /// Largest DNS message over TCP (two-byte length prefix).
-const MAX_TCP_MESSAGE: usize = 65535;
-const CLASS_IN: u16 = 1;
+pub const MAX_TCP_MESSAGE: usize = 65535;
+/// The Internet class.
+pub const CLASS_IN: u16 = 1;
 const CLASS_CH: u16 = 3;
 /// QTYPEs that ask for transfers or mailbox meta-queries: not served.
 const UNSUPPORTED_QTYPES: [u16; 4] = [251, 252, 253, 254];
@@ -149,7 +168,9 @@ fn parse_query(packet: &[u8], lowered: &mut [u8; MAX_NAME_LEN]) -> Result<Query,
     })
 }
 
-fn size_cap(transport: Transport, edns: Option<Edns>) -> usize {
+/// The largest answer a client takes: 65535 bytes over TCP; over UDP 512, or its
+/// EDNS payload size capped at [`MAX_UDP_PAYLOAD`].
+pub fn size_cap(transport: Transport, edns: Option<Edns>) -> usize {
     match transport {
         Transport::Tcp => MAX_TCP_MESSAGE,
         Transport::Udp => usize::from(edns.map_or(MIN_UDP_PAYLOAD, |e| {
@@ -159,22 +180,28 @@ fn size_cap(transport: Transport, edns: Option<Edns>) -> usize {
 }
 
 /// An answer with no records: header, the question when there is one, OPT when the
-/// query had one.
+/// query had one. Returns its length.
 fn empty_answer(
     buf: &mut [u8],
     query_flags: u16,
     question_end: usize,
     edns: Option<Edns>,
     rcode: Rcode,
-) -> Verdict {
+) -> usize {
     let cap = usize::from(MAX_UDP_PAYLOAD);
     let response = Response::begin(buf, question_end, cap, edns.is_some());
-    Verdict::Reply(response.finish(query_flags, rcode, false, false, edns))
+    response.finish(query_flags, rcode, false, false, edns)
 }
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Self {
         Engine { config }
+    }
+
+    /// Whether this engine punts names outside every local zone to a forwarder
+    /// ([`EngineConfig::forwarder`]): the backends make punt queues only then.
+    pub fn has_forwarder(&self) -> bool {
+        self.config.forwarder
     }
 
     /// Answers the query in `buf[..len]` in place. `buf.len()` is the room the
@@ -197,7 +224,9 @@ impl Engine {
                 header,
                 question_end,
                 rcode,
-            }) => return empty_answer(buf, header.flags, question_end, None, rcode),
+            }) => {
+                return Verdict::Reply(empty_answer(buf, header.flags, question_end, None, rcode));
+            }
         };
         let Query {
             header,
@@ -205,8 +234,9 @@ impl Engine {
             edns,
             ..
         } = query;
-        let refuse =
+        let empty =
             |buf: &mut [u8], rcode| empty_answer(buf, header.flags, question.end, edns, rcode);
+        let refuse = |buf: &mut [u8], rcode| Verdict::Reply(empty(buf, rcode));
         if edns.is_some_and(|e| e.version > 0) {
             return refuse(buf, Rcode::BadVers);
         }
@@ -224,7 +254,11 @@ impl Engine {
         let qname = query.name(&lowered);
         let first = resolve(table, qname);
         if matches!(first, Resolution::OutOfZone) {
-            return Verdict::Punt;
+            return if self.config.forwarder {
+                Verdict::Punt
+            } else {
+                Verdict::Refused(empty(buf, Rcode::Refused))
+            };
         }
         let cap = size_cap(ctx.transport, edns);
         let mut response = Response::begin(buf, question.end, cap, edns.is_some());
@@ -252,7 +286,7 @@ impl Engine {
         let text = text.filter(|_| qtype == RType::TXT.0 || qtype == RType::ANY.0);
         let (flags, end, edns) = (query.header.flags, query.question.end, query.edns);
         let Some(text) = text else {
-            return empty_answer(buf, flags, end, edns, Rcode::Refused);
+            return Verdict::Reply(empty_answer(buf, flags, end, edns, Rcode::Refused));
         };
         let text = text.as_bytes().get(..255).unwrap_or(text.as_bytes());
         let mut record = [0u8; 11 + 255];
@@ -278,25 +312,26 @@ impl Engine {
 }
 
 /// Rewrites the query in `buf[..len]` into a REFUSED answer (header and question
-/// kept). Backends use it for punted queries when no forwarder is configured.
+/// kept), byte for byte what the engine answers without a forwarder. For punted
+/// queries the forwarder will not answer (over a rate limit, no upstream answer).
 pub fn refuse(buf: &mut [u8], len: usize) -> Verdict {
     let Some(packet) = buf.get(..len) else {
         return Verdict::Drop;
     };
     let mut lowered = [0u8; MAX_NAME_LEN];
     match parse_query(packet, &mut lowered) {
-        Ok(query) => empty_answer(
+        Ok(query) => Verdict::Reply(empty_answer(
             buf,
             query.header.flags,
             query.question.end,
             query.edns,
             Rcode::Refused,
-        ),
+        )),
         Err(Rejection::Drop) => Verdict::Drop,
         Err(Rejection::Error {
             header,
             question_end,
             rcode,
-        }) => empty_answer(buf, header.flags, question_end, None, rcode),
+        }) => Verdict::Reply(empty_answer(buf, header.flags, question_end, None, rcode)),
     }
 }

@@ -53,34 +53,3 @@ fn wildcard_of<'t>(table: &'t TableVersion, encloser: &[u8]) -> Option<NodeView<
     rest.copy_from_slice(encloser);
     table.find(wildcard.get(..len)?)
 }
-
-/// Offset of `suffix` inside wire name `name` when it ends `name` at a label
-/// boundary.
-pub(crate) fn suffix_offset(name: &[u8], suffix: &[u8]) -> Option<usize> {
-    let mut at = 0usize;
-    loop {
-        let rest = name.get(at..)?;
-        if rest.eq_ignore_ascii_case(suffix) {
-            return Some(at);
-        }
-        let len = usize::from(*rest.first()?);
-        if len == 0 {
-            return None;
-        }
-        at += 1 + len;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_suffixes_at_label_boundaries_only() {
-        let name = b"\x03www\x07example\x03com\x00";
-        assert_eq!(suffix_offset(name, b"\x07example\x03com\x00"), Some(4));
-        assert_eq!(suffix_offset(name, b"\x00"), Some(16));
-        assert_eq!(suffix_offset(name, name), Some(0));
-        assert_eq!(suffix_offset(name, b"\x06xample\x03com\x00"), None);
-    }
-}

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::name::Name;
-use crate::record::{RData, Record, Soa};
+use crate::record::{AnswerPolicy, RData, Record, Soa};
 use crate::table::{TableVersion, ZoneInput, compile};
 
 fn name(text: &str) -> Name {
@@ -253,7 +253,7 @@ fn ask_with(
     let mut buf = vec![0u8; 65_535];
     buf[..q.bytes.len()].copy_from_slice(&q.bytes);
     match engine.respond(table, &mut buf, q.bytes.len(), &ctx) {
-        Verdict::Reply(len) => Some(decode(&buf[..len])),
+        Verdict::Reply(len) | Verdict::Refused(len) => Some(decode(&buf[..len])),
         Verdict::Punt | Verdict::Drop => None,
     }
 }
@@ -564,7 +564,7 @@ fn other_opcodes_classes_and_transfers_are_refused_or_not_implemented() {
     assert_eq!(m.rcode(), 5, "CHAOS refused unless configured");
     let engine = Engine::new(EngineConfig {
         chaos_version: Some("ferrodns test".into()),
-        chaos_id: None,
+        ..EngineConfig::default()
     });
     let q = query("version.bind.", RType::TXT).class(3);
     let m =
@@ -578,8 +578,7 @@ fn names_outside_the_zones_are_punted_untouched_then_refused() {
     let q = query("www.elsewhere.test.", RType::A);
     let mut buf = vec![0u8; 512];
     buf[..q.bytes.len()].copy_from_slice(&q.bytes);
-    let verdict =
-        Engine::default().respond(&table(), &mut buf, q.bytes.len(), &ctx(Transport::Udp, 0));
+    let verdict = forwarding().respond(&table(), &mut buf, q.bytes.len(), &ctx(Transport::Udp, 0));
     assert_eq!(verdict, Verdict::Punt);
     assert_eq!(&buf[..q.bytes.len()], &q.bytes[..]);
     let Verdict::Reply(len) = refuse(&mut buf, q.bytes.len()) else {
@@ -590,6 +589,37 @@ fn names_outside_the_zones_are_punted_untouched_then_refused() {
         (m.rcode(), m.question.len(), m.has(AA)),
         (5, q.bytes.len() - 12, false)
     );
+}
+
+/// An engine whose out-of-zone names go to a forwarder.
+fn forwarding() -> Engine {
+    Engine::new(EngineConfig {
+        forwarder: true,
+        ..EngineConfig::default()
+    })
+}
+
+#[test]
+fn without_a_forwarder_the_engine_refuses_names_outside_the_zones_itself() {
+    let q = query("www.elsewhere.test.", RType::A).edns(1232, 0, false);
+    let mut buf = vec![0u8; 512];
+    buf[..q.bytes.len()].copy_from_slice(&q.bytes);
+    let verdict =
+        Engine::default().respond(&table(), &mut buf, q.bytes.len(), &ctx(Transport::Udp, 0));
+    let Verdict::Refused(len) = verdict else {
+        unreachable!("{verdict:?}")
+    };
+    let mut punted = vec![0u8; 512];
+    punted[..q.bytes.len()].copy_from_slice(&q.bytes);
+    assert_eq!(
+        refuse(&mut punted, q.bytes.len()),
+        Verdict::Reply(len),
+        "the same answer as a punted query refused"
+    );
+    assert_eq!(buf[..len], punted[..len]);
+    let m = decode(&buf[..len]);
+    assert_eq!((m.rcode(), m.has(AA), m.additional.len()), (5, false, 1));
+    assert_eq!(verdict.answer_len(), Some(len));
 }
 
 #[test]

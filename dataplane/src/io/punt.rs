@@ -23,6 +23,11 @@
 //!
 //! # Two backends, one queue
 //!
+//! A backend makes its queues when it starts, one per worker, only if its engine
+//! punts ([`Engine::has_forwarder`]), with [`PuntQueues::for_engine`]: the same
+//! depth and the same wake-up line for both backends. It hands them, with its
+//! [`PuntReplier`], to the control plane as [`Punts`].
+//!
 //! The kernel backend punts the DNS message alone: its [`ReplyPath`] names the
 //! socket the reply must leave from. The DPDK backend punts the whole received
 //! frame ([`PuntedQuery::in_frame`]): Ethernet, VLAN tags, IP and UDP headers
@@ -33,16 +38,18 @@
 //! the backend's [`PuntReplier`].
 //!
 //! [`Verdict::Punt`]: crate::engine::Verdict::Punt
+//! [`Engine::has_forwarder`]: crate::engine::Engine::has_forwarder
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::unix::net::UnixDatagram;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering, fence};
 
 use crossbeam_queue::ArrayQueue;
 
-use super::pktinfo::Dest;
+use crate::engine::Engine;
 
 /// Largest query that can be punted. A query is a header, one question (a name is
 /// at most 255 bytes) and an OPT record with a few options: 512 bytes hold every
@@ -53,6 +60,9 @@ pub const PUNT_MAX_QUERY: usize = 512;
 /// two VLAN tags (8), IPv6 (40) and UDP (8) take 70 bytes.
 pub const PUNT_MAX_HEADERS: usize = 96;
 
+/// Punted queries each worker may have waiting for the forwarder.
+pub const PUNT_QUEUE_DEPTH: usize = 4096;
+
 /// Bytes a [`PuntedQuery`] holds: the headers of a frame and a query.
 const PUNT_BYTES: usize = PUNT_MAX_HEADERS + PUNT_MAX_QUERY;
 
@@ -60,7 +70,7 @@ const PUNT_BYTES: usize = PUNT_MAX_HEADERS + PUNT_MAX_QUERY;
 /// worker's socket (for the kernel backend, the same socket, so the same local
 /// address and port) and, for a socket bound to a wildcard address, the address
 /// the client sent to. Opaque outside the dataplane: the forwarder hands it back
-/// to [`UdpReplier::send`](super::udp::UdpReplier::send).
+/// with the query to the backend's [`PuntReplier`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplyPath {
     pub(super) worker: u16,
@@ -86,12 +96,25 @@ impl ReplyPath {
 }
 
 /// Sends the forwarder's answers back the way their queries came in. Each
-/// backend has one: the kernel backend's sends from the worker's socket
-/// ([`UdpReplier`](super::udp::UdpReplier)), the DPDK backend's builds the reply
-/// frame from the punted frame and queues it for the worker's lcore.
+/// backend has one: the kernel backend's sends from the worker's socket, the
+/// DPDK backend's builds the reply frame from the punted frame and queues it for
+/// the worker's lcore.
 pub trait PuntReplier: Clone + Send + Sync + 'static {
     /// Sends `answer` (a DNS message) to the client of `query`.
     fn reply(&self, query: &PuntedQuery, answer: &[u8]) -> io::Result<()>;
+}
+
+/// Where a query was sent on a socket bound to a wildcard address, hence where
+/// its reply must come from (the kernel backend reads it from `IP_PKTINFO` /
+/// `IPV6_PKTINFO`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dest {
+    V4(Ipv4Addr),
+    /// The interface index matters for link-local addresses only.
+    V6 {
+        addr: Ipv6Addr,
+        ifindex: u32,
+    },
 }
 
 /// A query the engine punted, copied out of the worker's receive buffer (with the
@@ -171,6 +194,15 @@ impl PuntedQuery {
     }
 }
 
+/// What a forwarder needs from a backend whose engine punts: the workers' queues,
+/// the socket that wakes the forwarder (see [`PuntQueues::new`]) and the way back.
+#[derive(Debug)]
+pub struct Punts<R> {
+    pub queues: Arc<PuntQueues>,
+    pub wake: UnixDatagram,
+    pub replier: R,
+}
+
 /// One bounded queue per worker, and the forwarder's wake-up line.
 #[derive(Debug)]
 pub struct PuntQueues {
@@ -202,6 +234,19 @@ impl PuntQueues {
             },
             wake_rx,
         ))
+    }
+
+    /// The queues of a backend with `workers` workers, [`PUNT_QUEUE_DEPTH`] deep,
+    /// when `engine` punts; `None` when it answers REFUSED itself.
+    pub fn for_engine(
+        engine: &Engine,
+        workers: usize,
+    ) -> io::Result<Option<(Arc<PuntQueues>, UnixDatagram)>> {
+        if !engine.has_forwarder() {
+            return Ok(None);
+        }
+        let (queues, wake) = PuntQueues::new(workers, PUNT_QUEUE_DEPTH)?;
+        Ok(Some((Arc::new(queues), wake)))
     }
 
     /// Number of worker queues.

@@ -9,13 +9,15 @@
 //!   kernel's own solicitations, errors) goes to the kernel; other messages to the
 //!   multicast address are dropped.
 
-use super::checksum::{self, Sum};
+use super::action::{Action, DropReason};
+use super::checksum;
 use super::ethernet;
+use super::icmp::echo_reply;
+use super::ip::{IpHeader, protocol};
 use super::ipv6::{self, Ipv6};
-use super::{Action, DropReason, Request};
+use super::request::Request;
 use crate::wire::write_u16;
 
-const NEXT_ICMPV6: u8 = 58;
 const ECHO_REQUEST: u8 = 128;
 const ECHO_REPLY: u8 = 129;
 const NEIGHBOR_SOLICITATION: u8 = 135;
@@ -29,25 +31,44 @@ const ND_LEN: usize = 24;
 /// bytes), the MAC.
 const TARGET_LL_OPTION: [u8; 2] = [2, 1];
 const ADVERT_LEN: usize = ND_LEN + 8;
+/// The smallest message: type, code, checksum.
+const MIN_LEN: usize = 4;
 const FLAG_SOLICITED: u8 = 0x40;
 const FLAG_OVERRIDE: u8 = 0x20;
 /// ff02::1, all nodes: where an answer to duplicate address detection goes.
 const ALL_NODES: [u8; 16] = [0xff, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
 const ALL_NODES_MAC: [u8; 6] = [0x33, 0x33, 0, 0, 0, 1];
 
+/// Field offsets of a message (RFC 4443 §2.1) and of a neighbor solicitation or
+/// advertisement (RFC 4861 §4.3, §4.4).
+mod field {
+    use std::ops::Range;
+
+    pub(super) const TYPE: usize = 0;
+    pub(super) const CODE: usize = 1;
+    pub(super) const CHECKSUM: usize = 2;
+    /// Type, code, checksum and the advertisement's flags byte and reserved bytes.
+    pub(super) const ND_FIXED: Range<usize> = 0..8;
+    pub(super) const ND_TARGET: Range<usize> = 8..24;
+    /// The option after the target: its type and length, then the MAC.
+    pub(super) const ND_OPTION: Range<usize> = 24..26;
+    pub(super) const ND_OPTION_MAC: Range<usize> = 26..32;
+}
+
 pub(super) fn handle(
     buf: &mut [u8],
     request: &Request<'_>,
     ip: &Ipv6,
 ) -> Result<Action, DropReason> {
-    let message = buf
-        .get(ip.payload()..ip.end())
-        .ok_or(DropReason::Malformed)?;
-    let pseudo = checksum::ipv6_pseudo(&ip.src, &ip.dst, NEXT_ICMPV6, message.len() as u32);
-    if message.len() < 4 || !pseudo.add(message).verifies() {
+    let message = ip.payload_of(buf)?;
+    let pseudo = ip.pseudo(protocol::ICMPV6, message.len(), false);
+    if message.len() < MIN_LEN || !pseudo.add(message).verifies() {
         return Err(DropReason::Malformed);
     }
-    match (message.first().copied(), message.get(1).copied()) {
+    match (
+        message.get(field::TYPE).copied(),
+        message.get(field::CODE).copied(),
+    ) {
         (Some(NEIGHBOR_SOLICITATION), Some(0)) => advertise(buf, request, ip),
         _ if ip.multicast => Err(DropReason::Unsupported),
         (Some(ECHO_REQUEST), Some(0)) => echo(buf, request, ip),
@@ -59,31 +80,25 @@ fn echo(buf: &mut [u8], request: &Request<'_>, ip: &Ipv6) -> Result<Action, Drop
     if !ip.source_is_unicast() {
         return Err(DropReason::BadSource);
     }
-    let len = ip.payload_len;
     let reply = (|| {
-        ipv6::write_reply_header(buf, ip, &ip.dst, &ip.src, len, None)?;
+        ip.reverse(buf, ip.payload_len, false)?;
         let message = buf.get_mut(ip.payload()..ip.end())?;
-        *message.first_mut()? = ECHO_REPLY;
+        *message.get_mut(field::TYPE)? = ECHO_REPLY;
         write_checksum(message, &ip.dst, &ip.src)?;
-        let sender = ethernet::source(buf)?;
-        ethernet::address_reply(buf, sender, request.services)
+        ethernet::reply_to_sender(buf, request.services)
     })();
-    reply.ok_or(DropReason::NoRoom)?;
-    Ok(Action::Transmit {
-        len: ip.end(),
-        offload: None,
-    })
+    echo_reply(reply, ip)
 }
 
 fn advertise(buf: &mut [u8], request: &Request<'_>, ip: &Ipv6) -> Result<Action, DropReason> {
-    let message = buf
-        .get(ip.payload()..ip.end())
-        .ok_or(DropReason::Malformed)?;
+    let message = ip.payload_of(buf)?;
     if ip.hop_limit != ND_HOP_LIMIT || message.len() < ND_LEN {
         return Err(DropReason::Malformed);
     }
-    let mut target = [0u8; 16];
-    target.copy_from_slice(message.get(8..24).ok_or(DropReason::Malformed)?);
+    let target: [u8; 16] = message
+        .get(field::ND_TARGET)
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or(DropReason::Malformed)?;
     if !request.services.has_ipv6(&target) {
         return Err(DropReason::OtherAddress);
     }
@@ -104,12 +119,21 @@ fn advertise(buf: &mut [u8], request: &Request<'_>, ip: &Ipv6) -> Result<Action,
     let reply = (|| {
         ipv6::write_reply_header(buf, ip, &target, &dst_ip, ADVERT_LEN, Some(ND_HOP_LIMIT))?;
         let message = buf.get_mut(ip.payload()..advert_end)?;
+        message.get_mut(field::ND_FIXED)?.copy_from_slice(&[
+            NEIGHBOR_ADVERTISEMENT,
+            0,
+            0,
+            0,
+            flags,
+            0,
+            0,
+            0,
+        ]);
+        message.get_mut(field::ND_TARGET)?.copy_from_slice(&target);
         message
-            .get_mut(..8)?
-            .copy_from_slice(&[NEIGHBOR_ADVERTISEMENT, 0, 0, 0, flags, 0, 0, 0]);
-        message.get_mut(8..24)?.copy_from_slice(&target);
-        message.get_mut(24..26)?.copy_from_slice(&TARGET_LL_OPTION);
-        message.get_mut(26..32)?.copy_from_slice(&mac);
+            .get_mut(field::ND_OPTION)?
+            .copy_from_slice(&TARGET_LL_OPTION);
+        message.get_mut(field::ND_OPTION_MAC)?.copy_from_slice(&mac);
         write_checksum(message, &target, &dst_ip)?;
         ethernet::address_reply(buf, dst_mac, request.services)
     })();
@@ -122,8 +146,8 @@ fn advertise(buf: &mut [u8], request: &Request<'_>, ip: &Ipv6) -> Result<Action,
 
 /// Computes the checksum of an ICMPv6 `message` sent from `src` to `dst`.
 fn write_checksum(message: &mut [u8], src: &[u8; 16], dst: &[u8; 16]) -> Option<()> {
-    write_u16(message, 2, 0)?;
-    let sum: Sum = checksum::ipv6_pseudo(src, dst, NEXT_ICMPV6, message.len() as u32);
+    write_u16(message, field::CHECKSUM, 0)?;
+    let sum = checksum::ipv6_pseudo(src, dst, protocol::ICMPV6, message.len() as u32);
     let checksum = sum.add(message).checksum();
-    write_u16(message, 2, checksum)
+    write_u16(message, field::CHECKSUM, checksum)
 }

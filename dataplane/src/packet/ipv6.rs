@@ -1,23 +1,34 @@
-//! IPv6 (RFC 8200): checks the fixed header, keeps what is for a service address
-//! (or, for neighbor solicitations, its solicited-node multicast address), and
-//! turns a header around for an answer.
+//! The IPv6 fixed header (RFC 8200): a checked view at named offsets, and the
+//! header of an answer.
 //!
-//! Extension headers are not walked: a fragment header is dropped (DNS queries are
-//! not fragmented) and any other header chain to a service address is the
-//! kernel's to handle.
+//! Extension headers are not walked: what follows the fixed header is named by
+//! its next-header field alone (see the dispatch in [`handle`](super::handle)).
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use super::{Action, DropReason, Request, icmpv6, udp};
-use crate::engine::Verdict;
+use super::action::DropReason;
+use super::checksum::{self, Sum};
+use super::ip::IpHeader;
+use super::request::Request;
+use super::services::Services;
 use crate::wire::{read_u16, write_u16};
 
 pub(super) const HEADER_LEN: usize = 40;
-const NEXT_UDP: u8 = 17;
-const NEXT_ICMPV6: u8 = 58;
-const NEXT_FRAGMENT: u8 = 44;
 /// Hop limit of answers (Linux's default).
 const HOP_LIMIT: u8 = 64;
+
+/// Field offsets of the fixed header (RFC 8200 §3).
+mod field {
+    use std::ops::Range;
+
+    /// Version (high nibble), traffic class and flow label.
+    pub(super) const VERSION: usize = 0;
+    pub(super) const PAYLOAD_LEN: usize = 4;
+    pub(super) const NEXT_HEADER: usize = 6;
+    pub(super) const HOP_LIMIT: usize = 7;
+    pub(super) const SOURCE: Range<usize> = 8..24;
+    pub(super) const DESTINATION: Range<usize> = 24..40;
+}
 
 /// A checked IPv6 header.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +37,7 @@ pub(super) struct Ipv6 {
     pub(super) at: usize,
     /// From the payload-length field.
     pub(super) payload_len: usize,
+    pub(super) next_header: u8,
     pub(super) hop_limit: u8,
     pub(super) src: [u8; 16],
     pub(super) dst: [u8; 16],
@@ -34,59 +46,27 @@ pub(super) struct Ipv6 {
     pub(super) multicast: bool,
 }
 
-impl Ipv6 {
-    pub(super) fn payload(&self) -> usize {
-        self.at + HEADER_LEN
-    }
-
-    pub(super) fn end(&self) -> usize {
-        self.payload() + self.payload_len
-    }
-
-    pub(super) fn client(&self) -> IpAddr {
-        IpAddr::V6(Ipv6Addr::from(self.src))
-    }
-
-    /// Whether the source can be answered: not unspecified, multicast or loopback.
-    pub(super) fn source_is_unicast(&self) -> bool {
-        let src = Ipv6Addr::from(self.src);
-        !(src.is_unspecified() || src.is_multicast() || src.is_loopback())
-    }
-}
-
-pub(super) fn handle<F>(buf: &mut [u8], request: &Request<'_>, dns: F) -> Action
-where
-    F: FnOnce(&mut [u8], usize, IpAddr) -> Verdict,
-{
-    let (ip, next_header) = match parse(buf, request) {
-        Ok(parsed) => parsed,
-        Err(reason) => return Action::Drop(reason),
-    };
-    let result = match next_header {
-        NEXT_ICMPV6 => icmpv6::handle(buf, request, &ip),
-        _ if ip.multicast => Err(DropReason::Unsupported),
-        NEXT_UDP => udp::handle_ipv6(buf, request, &ip, dns),
-        NEXT_FRAGMENT => Err(DropReason::Fragment),
-        _ => Ok(Action::ToKernel),
-    };
-    result.unwrap_or_else(Action::Drop)
-}
-
-fn parse(buf: &[u8], request: &Request<'_>) -> Result<(Ipv6, u8), DropReason> {
+/// Reads the fixed header after the link layer: version and length checked,
+/// addressed to a service address or to its solicited-node multicast address.
+pub(super) fn parse(buf: &[u8], request: &Request<'_>) -> Result<Ipv6, DropReason> {
     let at = request.l2.len;
     let packet = buf.get(at..request.len).ok_or(DropReason::Malformed)?;
     let header = packet.get(..HEADER_LEN).ok_or(DropReason::Malformed)?;
-    if header.first().map(|b| b >> 4) != Some(6) {
+    if header.get(field::VERSION).map(|b| b >> 4) != Some(6) {
         return Err(DropReason::Malformed);
     }
-    let payload_len = usize::from(read_u16(header, 4).ok_or(DropReason::Malformed)?);
+    let payload_len =
+        usize::from(read_u16(header, field::PAYLOAD_LEN).ok_or(DropReason::Malformed)?);
     if HEADER_LEN + payload_len > packet.len() {
         return Err(DropReason::Malformed);
     }
-    let mut src = [0u8; 16];
-    let mut dst = [0u8; 16];
-    src.copy_from_slice(header.get(8..24).ok_or(DropReason::Malformed)?);
-    dst.copy_from_slice(header.get(24..40).ok_or(DropReason::Malformed)?);
+    let address = |range| -> Result<[u8; 16], DropReason> {
+        header
+            .get(range)
+            .and_then(|bytes: &[u8]| bytes.try_into().ok())
+            .ok_or(DropReason::Malformed)
+    };
+    let (src, dst) = (address(field::SOURCE)?, address(field::DESTINATION)?);
     let multicast = if request.services.has_ipv6(&dst) {
         false
     } else if request.services.is_solicited_node(&dst) {
@@ -94,20 +74,20 @@ fn parse(buf: &[u8], request: &Request<'_>) -> Result<(Ipv6, u8), DropReason> {
     } else {
         return Err(DropReason::OtherAddress);
     };
-    let next_header = *header.get(6).ok_or(DropReason::Malformed)?;
-    let hop_limit = *header.get(7).ok_or(DropReason::Malformed)?;
-    let ip = Ipv6 {
+    let byte = |offset| header.get(offset).copied().ok_or(DropReason::Malformed);
+    Ok(Ipv6 {
         at,
         payload_len,
-        hop_limit,
+        next_header: byte(field::NEXT_HEADER)?,
+        hop_limit: byte(field::HOP_LIMIT)?,
         src,
         dst,
         multicast,
-    };
-    Ok((ip, next_header))
+    })
 }
 
-/// Writes the header of an answer of `payload_len` bytes from `src` to `dst`.
+/// Writes the header of an answer of `payload_len` bytes from `src` to `dst`, with
+/// `hop_limit` or else the default.
 pub(super) fn write_reply_header(
     buf: &mut [u8],
     ip: &Ipv6,
@@ -117,9 +97,60 @@ pub(super) fn write_reply_header(
     hop_limit: Option<u8>,
 ) -> Option<()> {
     let header = buf.get_mut(ip.at..ip.at + HEADER_LEN)?;
-    write_u16(header, 4, u16::try_from(payload_len).ok()?)?;
-    *header.get_mut(7)? = hop_limit.unwrap_or(HOP_LIMIT);
-    header.get_mut(8..24)?.copy_from_slice(src);
-    header.get_mut(24..40)?.copy_from_slice(dst);
+    write_u16(header, field::PAYLOAD_LEN, u16::try_from(payload_len).ok()?)?;
+    *header.get_mut(field::HOP_LIMIT)? = hop_limit.unwrap_or(HOP_LIMIT);
+    header.get_mut(field::SOURCE)?.copy_from_slice(src);
+    header.get_mut(field::DESTINATION)?.copy_from_slice(dst);
     Some(())
+}
+
+impl IpHeader for Ipv6 {
+    const IPV6: bool = true;
+    const UDP_CHECKSUM_OPTIONAL: bool = false;
+
+    fn at(&self) -> usize {
+        self.at
+    }
+
+    fn header_len(&self) -> usize {
+        HEADER_LEN
+    }
+
+    fn end(&self) -> usize {
+        self.payload() + self.payload_len
+    }
+
+    fn client(&self) -> IpAddr {
+        IpAddr::V6(Ipv6Addr::from(self.src))
+    }
+
+    fn source_is_unicast(&self) -> bool {
+        let src = Ipv6Addr::from(self.src);
+        !(src.is_unspecified() || src.is_multicast() || src.is_loopback())
+    }
+
+    /// Extension headers are not walked: a packet whose next header is the
+    /// transport's has none.
+    fn has_options(&self) -> bool {
+        false
+    }
+
+    fn is_dns(&self, services: &Services, port: u16) -> bool {
+        services.is_dns_ipv6(&self.dst, port)
+    }
+
+    fn pseudo(&self, protocol: u8, len: usize, reply: bool) -> Sum {
+        let (src, dst) = if reply {
+            (&self.dst, &self.src)
+        } else {
+            (&self.src, &self.dst)
+        };
+        checksum::ipv6_pseudo(src, dst, protocol, len as u32)
+    }
+
+    /// Addresses swapped, payload length and the default hop limit; IPv6 has no
+    /// header checksum.
+    fn reverse(&self, buf: &mut [u8], payload_len: usize, _compute_checksum: bool) -> Option<()> {
+        write_reply_header(buf, self, &self.dst, &self.src, payload_len, None)
+    }
 }

@@ -26,14 +26,28 @@
 //!
 //! Like the engine, this never panics, allocates or calls the kernel, whatever the
 //! bytes; everything it reads is bounds-checked.
+//!
+//! # Layout
+//!
+//! Header views, each a checked reading of one header at named field offsets and
+//! the writing of its answer: `ethernet`, `ipv4`, `ipv6`, `udp` (with `ip`, what
+//! both IP versions offer the layers above, and `checksum`). Handlers, which
+//! answer one kind of message with those views: `arp`, `icmp`, `icmpv6`, and
+//! `dns` (DNS over UDP, one generic function for IPv4 and IPv6). The dispatch
+//! from EtherType and IP protocol to a handler is [`handle`], here; the views
+//! know nothing of the handlers.
 
+mod action;
 mod arp;
 mod checksum;
+mod dns;
 mod ethernet;
 mod icmp;
 mod icmpv6;
+mod ip;
 mod ipv4;
 mod ipv6;
+mod request;
 mod services;
 #[cfg(test)]
 mod tests;
@@ -41,103 +55,12 @@ mod udp;
 
 use std::net::IpAddr;
 
-use crate::engine::Verdict;
+pub use action::{Action, ChecksumMode, ChecksumOffload, DropReason};
+use ip::protocol;
+use request::Request;
 pub use services::Services;
 
-/// What the backend does with a frame after [`handle`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// The answer is in the buffer: send its first `len` bytes out of the port the
-    /// frame came in on.
-    Transmit {
-        len: usize,
-        /// `Some` when the port must compute the IPv4 and UDP checksums.
-        offload: Option<ChecksumOffload>,
-    },
-    /// The frame is for a service address but not ours to answer: hand it,
-    /// unchanged, to the kernel.
-    ToKernel,
-    /// The DNS engine punted the query (a name outside every local zone); the frame
-    /// is unchanged.
-    Punt,
-    /// Send nothing.
-    Drop(DropReason),
-}
-
-/// Header lengths a checksum-offloading port needs, with the IP version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChecksumOffload {
-    /// Ethernet header and VLAN tags.
-    pub l2_len: u16,
-    /// IP header.
-    pub l3_len: u16,
-    pub ipv6: bool,
-}
-
-/// Who computes the checksums of DNS answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChecksumMode {
-    /// Computed here.
-    Software,
-    /// The port computes them; only the pseudo-header sum is written here.
-    Offload,
-}
-
-/// Why a frame was dropped; counted per reason by the backends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DropReason {
-    /// Truncated, inconsistent lengths, bad version or bad checksum.
-    Malformed,
-    /// Not for this appliance: another MAC or IP address.
-    OtherAddress,
-    /// An IP fragment (DNS queries are never fragmented; reassembly is not done).
-    Fragment,
-    /// An IPv4 DNS query with header options, which are not answered.
-    Ipv4Options,
-    /// An EtherType, ARP hardware/protocol type or ICMPv6 message to a multicast
-    /// address that is not handled.
-    Unsupported,
-    /// A source that cannot be answered: broadcast, multicast, unspecified, or UDP
-    /// port 0.
-    BadSource,
-    /// The DNS engine chose not to answer (a response, or unparseable bytes).
-    Engine,
-    /// The answer would not fit the buffer.
-    NoRoom,
-}
-
-impl DropReason {
-    /// Every reason, in a fixed order: [`DropReason::index`] is the position here.
-    pub const ALL: [DropReason; 8] = [
-        DropReason::Malformed,
-        DropReason::OtherAddress,
-        DropReason::Fragment,
-        DropReason::Ipv4Options,
-        DropReason::Unsupported,
-        DropReason::BadSource,
-        DropReason::Engine,
-        DropReason::NoRoom,
-    ];
-
-    /// Position in [`DropReason::ALL`], for arrays of counters.
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// Short name for metrics and logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            DropReason::Malformed => "malformed",
-            DropReason::OtherAddress => "other_address",
-            DropReason::Fragment => "fragment",
-            DropReason::Ipv4Options => "ipv4_options",
-            DropReason::Unsupported => "unsupported",
-            DropReason::BadSource => "bad_source",
-            DropReason::Engine => "engine",
-            DropReason::NoRoom => "no_room",
-        }
-    }
-}
+use crate::engine::Verdict;
 
 /// Answers the frame in `buf[..len]` in place when it should be (see the module
 /// documentation). `buf` is the frame followed by the free room an answer may
@@ -167,20 +90,42 @@ where
         services,
         checksum,
     };
-    match l2.ethertype {
+    let handled = match l2.ethertype {
         ethernet::ARP => arp::handle(buf, &request),
-        ethernet::IPV4 => ipv4::handle(buf, &request, dns),
-        ethernet::IPV6 => ipv6::handle(buf, &request, dns),
-        _ => Action::Drop(DropReason::Unsupported),
+        ethernet::IPV4 => handle_ipv4(buf, &request, dns),
+        ethernet::IPV6 => handle_ipv6(buf, &request, dns),
+        _ => Err(DropReason::Unsupported),
+    };
+    handled.unwrap_or_else(Action::Drop)
+}
+
+/// IPv4 by protocol: DNS over UDP and ICMP are answered here, the rest is the
+/// kernel's.
+fn handle_ipv4<F>(buf: &mut [u8], request: &Request<'_>, dns: F) -> Result<Action, DropReason>
+where
+    F: FnOnce(&mut [u8], usize, IpAddr) -> Verdict,
+{
+    let ip = ipv4::parse(buf, request)?;
+    match ip.protocol {
+        protocol::UDP => dns::handle(buf, request, &ip, dns),
+        protocol::ICMP => icmp::handle(buf, request, &ip),
+        _ => Ok(Action::ToKernel),
     }
 }
 
-/// What every layer needs to know about the frame being handled.
-#[derive(Debug, Clone, Copy)]
-struct Request<'a> {
-    /// Length of the received frame.
-    len: usize,
-    l2: ethernet::L2,
-    services: &'a Services,
-    checksum: ChecksumMode,
+/// IPv6 by next header: ICMPv6 (neighbor discovery, also for the solicited-node
+/// multicast addresses) and DNS over UDP are answered here, fragments dropped, the
+/// rest (other extension headers included) is the kernel's.
+fn handle_ipv6<F>(buf: &mut [u8], request: &Request<'_>, dns: F) -> Result<Action, DropReason>
+where
+    F: FnOnce(&mut [u8], usize, IpAddr) -> Verdict,
+{
+    let ip = ipv6::parse(buf, request)?;
+    match ip.next_header {
+        protocol::ICMPV6 => icmpv6::handle(buf, request, &ip),
+        _ if ip.multicast => Err(DropReason::Unsupported),
+        protocol::UDP => dns::handle(buf, request, &ip, dns),
+        protocol::IPV6_FRAGMENT => Err(DropReason::Fragment),
+        _ => Ok(Action::ToKernel),
+    }
 }

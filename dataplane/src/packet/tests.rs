@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use proptest::prelude::*;
 
 use super::*;
-use crate::engine::{Engine, QueryContext, Transport};
+use crate::engine::{Engine, EngineConfig, QueryContext, Transport};
 use crate::name::Name;
 use crate::record::{RData, Record};
 use crate::table::{TableVersion, ZoneInput, compile};
@@ -172,10 +172,21 @@ fn udp6_frame(tags: &[u16], dport: u16, payload: &[u8]) -> Vec<u8> {
     .concat()
 }
 
-/// Runs `handle` on `frame` (with room after it) answering with the real engine.
+/// Runs `handle` on `frame` (with room after it) answering with the real engine,
+/// one that punts names outside the zones to a forwarder.
 fn run(frame: &[u8], mode: ChecksumMode) -> (Action, Vec<u8>) {
+    run_with(
+        &Engine::new(EngineConfig {
+            forwarder: true,
+            ..EngineConfig::default()
+        }),
+        frame,
+        mode,
+    )
+}
+
+fn run_with(engine: &Engine, frame: &[u8], mode: ChecksumMode) -> (Action, Vec<u8>) {
     let table = table();
-    let engine = Engine::default();
     let mut buf = frame.to_vec();
     buf.resize(ROOM, 0xee);
     let action = handle(
@@ -351,6 +362,21 @@ fn punted_queries_leave_the_frame_untouched() {
     let (action, buf) = run(&frame, ChecksumMode::Software);
     assert_eq!(action, Action::Punt);
     assert_eq!(buf[..frame.len()], frame[..]);
+}
+
+#[test]
+fn without_a_forwarder_names_outside_the_zones_are_refused_in_one_pass() {
+    let q = query(4, "elsewhere.test", 1);
+    let frame = udp4_frame(&[], 53, &q);
+    let (action, buf) = run_with(&Engine::default(), &frame, ChecksumMode::Software);
+    let len = transmitted(action);
+    let mut refused = q.clone();
+    refused.resize(512, 0);
+    let Verdict::Reply(n) = crate::engine::refuse(&mut refused, q.len()) else {
+        panic!("the query is refusable")
+    };
+    assert_eq!(buf[14 + 20 + 8..len], refused[..n]);
+    assert_eq!(buf[14 + 20 + 8 + 3] & 0x0f, 5, "REFUSED");
 }
 
 #[test]

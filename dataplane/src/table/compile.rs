@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use super::node::{NodeError, RRsetSpec, encode_node};
 use super::version::{TableVersion, ZoneInfo};
-use crate::engine::AnswerPolicy;
 use crate::name::Name;
+use crate::record::AnswerPolicy;
 use crate::record::{RData, RType, Record, Soa};
 
 /// TTL of a synthesised SOA and NS, and their negative-caching TTL.

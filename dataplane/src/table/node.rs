@@ -22,7 +22,7 @@
 
 use std::sync::Arc;
 
-use crate::engine::AnswerPolicy;
+use crate::record::AnswerPolicy;
 use crate::record::RType;
 use crate::wire::{read_u16, read_u32};
 

@@ -1,6 +1,6 @@
 //! The fixed 12-byte header (RFC 1035 §4.1.1).
 
-use super::{WireError, read_u16};
+use super::{WireError, read_u16, write_u16};
 
 /// Length of the fixed header.
 pub const HEADER_LEN: usize = 12;
@@ -52,6 +52,20 @@ impl Rcode {
     pub fn extended_bits(self) -> u8 {
         ((self as u16) >> 4) as u8
     }
+
+    /// The rcode in a header's flags, when it is one of these.
+    pub fn from_header_bits(flags: u16) -> Option<Rcode> {
+        [
+            Rcode::NoError,
+            Rcode::FormErr,
+            Rcode::ServFail,
+            Rcode::NxDomain,
+            Rcode::NotImp,
+            Rcode::Refused,
+        ]
+        .into_iter()
+        .find(|rcode| rcode.header_bits() == flags & flags::RCODE_MASK)
+    }
 }
 
 /// The header fields, copied out of the packet.
@@ -76,6 +90,23 @@ impl Header {
             nscount: field(offset::NSCOUNT)?,
             arcount: field(offset::ARCOUNT)?,
         })
+    }
+
+    /// The header as it goes on the wire.
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut bytes = [0u8; HEADER_LEN];
+        let fields = [
+            (offset::ID, self.id),
+            (offset::FLAGS, self.flags),
+            (offset::QDCOUNT, self.qdcount),
+            (offset::ANCOUNT, self.ancount),
+            (offset::NSCOUNT, self.nscount),
+            (offset::ARCOUNT, self.arcount),
+        ];
+        for (at, value) in fields {
+            let _ = write_u16(&mut bytes, at, value);
+        }
+        bytes
     }
 
     pub fn is_response(&self) -> bool {
@@ -108,6 +139,7 @@ mod tests {
             (1, 2, 3, 4)
         );
         assert_eq!(Header::parse(&bytes[..11]), Err(WireError::Truncated));
+        assert_eq!(header.to_bytes(), bytes);
     }
 
     #[test]
@@ -115,5 +147,12 @@ mod tests {
         assert_eq!(Rcode::BadVers.header_bits(), 0);
         assert_eq!(Rcode::BadVers.extended_bits(), 1);
         assert_eq!(Rcode::NxDomain.header_bits(), 3);
+    }
+
+    #[test]
+    fn reads_rcodes_from_flags() {
+        assert_eq!(Rcode::from_header_bits(0x8183), Some(Rcode::NxDomain));
+        assert_eq!(Rcode::from_header_bits(0x8180), Some(Rcode::NoError));
+        assert_eq!(Rcode::from_header_bits(0x8189), None);
     }
 }

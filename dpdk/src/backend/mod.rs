@@ -20,12 +20,17 @@
 //! lcore, and then runs the `exception` path until [`DpdkBackend::stop`].
 //!
 //! Punted queries (names outside every local zone) go to the control plane's
-//! forwarder when [`DpdkConfig::forward`] is set: each worker copies the frame onto
-//! its punt queue, and the forwarder's answers come back as frames on the worker's
-//! reply ring (`forwarded`), so each transmit queue keeps one writer. Without a
-//! forwarder the worker answers them REFUSED in place.
+//! forwarder when the engine punts them (a forwarder is configured): the backend
+//! makes one punt queue per worker lcore ([`DpdkBackend::take_punts`]), each
+//! worker copies the punted frame onto its queue, and the forwarder's answers
+//! come back as frames on the worker's reply ring (`forwarded`), so each transmit
+//! queue keeps one writer. Without a forwarder the engine answers them REFUSED
+//! and the worker sends that like any answer.
+//!
+//! Each worker counts in the dataplane's per-core shape
+//! ([`CoreStats`]), the kernel
+//! backend's too.
 
-mod counters;
 mod exception;
 mod forwarded;
 mod kernel;
@@ -33,7 +38,6 @@ mod settings;
 mod worker;
 
 use std::net::SocketAddr;
-use std::os::unix::net::UnixDatagram;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -41,13 +45,12 @@ use std::thread::JoinHandle;
 
 use crossbeam_queue::ArrayQueue;
 use ferrodns_dataplane::engine::Engine;
-use ferrodns_dataplane::io::punt::PuntQueues;
+use ferrodns_dataplane::io::counters::{CoreStats, SharedCoreStats};
+use ferrodns_dataplane::io::punt::{PUNT_QUEUE_DEPTH, PuntQueues, Punts};
 use ferrodns_dataplane::packet::Services;
 use ferrodns_dataplane::table::Table;
 use tracing::{error, info, warn};
 
-use counters::LcoreCounters;
-pub use counters::LcoreStats;
 use exception::{ExceptionCounters, ExceptionPath};
 pub use forwarded::DpdkReplier;
 pub use settings::DpdkSettings;
@@ -67,9 +70,6 @@ const EXCEPTION_RING: usize = 1024;
 const MBUF_DATA_ROOM: u16 = 2048 + 128;
 const MBUF_CACHE: u32 = 256;
 const TAP_DESCRIPTORS: u16 = 512;
-/// Punted queries each worker may have waiting for the forwarder, and forwarded
-/// answers waiting for the worker.
-const PUNT_RING: usize = 4096;
 
 /// How to run the DPDK backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,18 +78,6 @@ pub struct DpdkConfig {
     pub settings: DpdkSettings,
     /// Service endpoints: answered on, and given to the kernel interface.
     pub services: Vec<SocketAddr>,
-    /// Punt queries for names outside every local zone to a forwarder (taken
-    /// with [`DpdkBackend::take_punts`]) instead of answering them REFUSED.
-    pub forward: bool,
-}
-
-/// What a forwarder needs to answer the workers' punted queries: their queues,
-/// the socket that wakes it ([`PuntQueues::new`]) and the way back.
-#[derive(Debug)]
-pub struct Punts {
-    pub queues: Arc<PuntQueues>,
-    pub wake: UnixDatagram,
-    pub replier: DpdkReplier,
 }
 
 /// What was started, for logs and the control plane.
@@ -110,7 +98,7 @@ pub struct DpdkInfo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DpdkStats {
     /// One entry per worker, in queue order.
-    pub lcores: Vec<LcoreStats>,
+    pub lcores: Vec<CoreStats>,
     pub port: PortStats,
     pub link: Link,
     /// Frames the exception lcore sent to the kernel.
@@ -126,20 +114,20 @@ pub struct DpdkStats {
 pub struct DpdkBackend {
     thread: Option<JoinHandle<()>>,
     stop: Arc<AtomicBool>,
-    counters: Arc<[LcoreCounters]>,
+    counters: Arc<[SharedCoreStats]>,
     exception: Arc<ExceptionCounters>,
     port: Option<Port>,
     info: DpdkInfo,
-    punts: Option<Punts>,
+    punts: Option<Punts<DpdkReplier>>,
 }
 
 /// What the DPDK thread reports once it is serving.
 struct Ready {
-    counters: Arc<[LcoreCounters]>,
+    counters: Arc<[SharedCoreStats]>,
     exception: Arc<ExceptionCounters>,
     port: Port,
     info: DpdkInfo,
-    punts: Option<Punts>,
+    punts: Option<Punts<DpdkReplier>>,
 }
 
 impl DpdkBackend {
@@ -182,9 +170,9 @@ impl DpdkBackend {
         &self.info
     }
 
-    /// The workers' punted queries, for the forwarder; `Some` once, when the
-    /// backend was started with [`DpdkConfig::forward`].
-    pub fn take_punts(&mut self) -> Option<Punts> {
+    /// The workers' punt queues and the replier that sends the forwarder's
+    /// answers through them; `Some` once, when the engine punts.
+    pub fn take_punts(&mut self) -> Option<Punts<DpdkReplier>> {
         self.punts.take()
     }
 
@@ -203,7 +191,11 @@ impl DpdkBackend {
             ),
         };
         DpdkStats {
-            lcores: self.counters.iter().map(LcoreCounters::snapshot).collect(),
+            lcores: self
+                .counters
+                .iter()
+                .map(SharedCoreStats::snapshot)
+                .collect(),
             port,
             link,
             exception_to_kernel: self.exception.to_kernel.load(Ordering::Relaxed),
@@ -367,7 +359,8 @@ fn start_workers(
     let tap_queue = tap_queues.pop().ok_or_else(|| no_queue(TAP_DEVICE))?;
 
     let services = Arc::new(Services::new(port.mac().0, &config.services));
-    let counters: Arc<[LcoreCounters]> = lcores.iter().map(|_| LcoreCounters::default()).collect();
+    let counters: Arc<[SharedCoreStats]> =
+        lcores.iter().map(|_| SharedCoreStats::default()).collect();
     let to_kernel: Vec<Arc<ArrayQueue<Mbuf>>> = lcores
         .iter()
         .map(|_| Arc::new(ArrayQueue::new(EXCEPTION_RING)))
@@ -375,24 +368,20 @@ fn start_workers(
     let from_kernel = Arc::new(ArrayQueue::new(EXCEPTION_RING));
     let replies: Arc<[Arc<ArrayQueue<Mbuf>>]> = lcores
         .iter()
-        .map(|_| Arc::new(ArrayQueue::new(PUNT_RING)))
+        .map(|_| Arc::new(ArrayQueue::new(PUNT_QUEUE_DEPTH)))
         .collect();
-    let punts = if config.forward {
-        let (queues, wake) = PuntQueues::new(lcores.len(), PUNT_RING)
-            .map_err(|e| DpdkError::PuntQueues(e.to_string()))?;
-        Some(Punts {
-            queues: Arc::new(queues),
-            wake,
-            replier: DpdkReplier {
-                pool,
-                services: Arc::clone(&services),
-                tx_checksum: port.tx_checksum(),
-                rings: Arc::clone(&replies),
-            },
-        })
-    } else {
-        None
-    };
+    let punt_queues = PuntQueues::for_engine(&engine, lcores.len())
+        .map_err(|e| DpdkError::PuntQueues(e.to_string()))?;
+    let punts = punt_queues.map(|(queues, wake)| Punts {
+        queues,
+        wake,
+        replier: DpdkReplier {
+            pool,
+            services: Arc::clone(&services),
+            tx_checksum: port.tx_checksum(),
+            rings: Arc::clone(&replies),
+        },
+    });
     let mut launched = Vec::with_capacity(lcores.len());
     for (index, (queue, &lcore)) in port_queues.into_iter().zip(&lcores).enumerate() {
         let worker = Worker {

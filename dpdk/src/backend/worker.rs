@@ -5,11 +5,12 @@
 //!     rx_burst (up to 32 frames)
 //!     table.load()                         once per burst: one shared read
 //!     per frame (the next one prefetched):
-//!       packet::handle -> engine answers in place
+//!       packet::handle -> engine answers in place (REFUSED for names outside
+//!                         the zones when no forwarder is configured)
 //!         Transmit  -> tx batch (checksum offload flags when the port does them)
 //!         ToKernel  -> this worker's ring to the exception lcore
 //!         Punt      -> the frame copied onto this worker's punt queue for the
-//!                      forwarder (REFUSED in place when none is configured)
+//!                      forwarder (the engine punts only when there is one)
 //!         Drop      -> freed, counted by reason
 //!     wake the forwarder if the burst punted and it sleeps
 //!     frames the kernel sent, from this worker's ring -> tx batch
@@ -22,22 +23,21 @@
 //! capacity reserved once), locks, or makes a system call, unless an idle sleep is
 //! configured for machines where lcores share cores.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use std::net::{IpAddr, SocketAddr};
-
 use crossbeam_queue::ArrayQueue;
 use ferrodns_dataplane::answer_counts;
-use ferrodns_dataplane::engine::{self, Engine, QueryContext, Transport, Verdict};
+use ferrodns_dataplane::engine::{Engine, QueryContext, Transport, Verdict};
+use ferrodns_dataplane::io::counters::{CoreStats, SharedCoreStats};
 use ferrodns_dataplane::io::punt::{PuntQueues, PuntedQuery, ReplyPath};
 use ferrodns_dataplane::packet::{
     self, Action, ChecksumMode, ChecksumOffload, DropReason, Services,
 };
 use ferrodns_dataplane::table::TableReader;
 
-use super::counters::{LcoreCounters, Tally};
 use crate::mbuf::{Mbuf, TxOffload};
 use crate::port::{QueuePair, TxChecksum};
 
@@ -57,11 +57,12 @@ pub(super) struct Worker {
     pub(super) to_kernel: Arc<ArrayQueue<Mbuf>>,
     /// Frames from the kernel, for this worker to send (worker 0 only).
     pub(super) from_kernel: Option<Arc<ArrayQueue<Mbuf>>>,
-    /// Where punted queries go when a forwarder is configured.
+    /// Where punted queries go (when the engine punts: a forwarder is
+    /// configured).
     pub(super) punt: Option<Arc<PuntQueues>>,
     /// The forwarder's answer frames, for this worker to send.
     pub(super) replies: Arc<ArrayQueue<Mbuf>>,
-    pub(super) counters: Arc<[LcoreCounters]>,
+    pub(super) counters: Arc<[SharedCoreStats]>,
     pub(super) index: usize,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) idle_sleep: Option<Duration>,
@@ -77,7 +78,7 @@ impl Worker {
         // A burst of answers, one of frames from the kernel, one of forwarded
         // answers.
         let mut tx: Vec<Mbuf> = Vec::with_capacity(BURST * 3);
-        let mut tally = Tally::default();
+        let mut tally = CoreStats::default();
         let mut rng = fastrand::Rng::with_seed(fastrand::u64(..) ^ self.index as u64);
         let mut idle_polls = 0u32;
         let mode = match self.tx_checksum {
@@ -109,7 +110,7 @@ impl Worker {
         &mut self,
         rx: &mut Vec<Mbuf>,
         tx: &mut Vec<Mbuf>,
-        tally: &mut Tally,
+        tally: &mut CoreStats,
         rng: &mut fastrand::Rng,
         mode: ChecksumMode,
     ) {
@@ -127,41 +128,30 @@ impl Worker {
             };
             // The answer's RCODE and question type, for the counters.
             let mut class = None;
+            let mut refused = false;
             let entropy = rng.u32(..);
             let engine = &self.engine;
             let room_len = room.len();
             // Where the query starts in the frame (the engine gets the room from
             // there on) and who sent it, kept for a punt.
             let mut query_at = None;
-            let mut action = packet::handle(room, len, &self.services, mode, |buf, len, client| {
+            let action = packet::handle(room, len, &self.services, mode, |buf, len, client| {
                 let ctx = QueryContext {
                     client,
                     transport: Transport::Udp,
                     entropy,
                 };
                 let verdict = engine.respond(version, buf, len, &ctx);
-                if verdict == Verdict::Punt {
-                    query_at = Some((room_len - buf.len(), client));
+                match verdict {
+                    Verdict::Punt => query_at = Some((room_len - buf.len(), client)),
+                    Verdict::Refused(_) => refused = true,
+                    Verdict::Reply(_) | Verdict::Drop => {}
                 }
                 class = reply_class(buf, verdict);
                 verdict
             });
-            if action == Action::Punt {
-                tally.punts += 1;
-                if let Some(punt) = &self.punt {
-                    if punt_frame(punt, self.index, mbuf.data(), query_at) {
-                        punted_any = true;
-                    } else {
-                        tally.queue_full += 1;
-                    }
-                    // The frame now lives in the punt queue; the mbuf goes back.
-                    continue;
-                }
-                action = packet::handle(room, len, &self.services, mode, |buf, len, _| {
-                    let verdict = engine::refuse(buf, len);
-                    class = reply_class(buf, verdict);
-                    verdict
-                });
+            if refused {
+                tally.refused += 1;
             }
             match action {
                 Action::Transmit { len, offload } => {
@@ -180,12 +170,17 @@ impl Worker {
                 }
                 Action::ToKernel => match self.to_kernel.push(mbuf) {
                     Ok(()) => tally.to_kernel += 1,
-                    Err(_) => tally.queue_full += 1,
+                    Err(_) => tally.to_kernel_drops += 1,
+                },
+                // The frame is copied onto the punt queue; the mbuf goes back.
+                Action::Punt => match &self.punt {
+                    Some(punt) if punt_frame(punt, self.index, mbuf.data(), query_at) => {
+                        tally.punts += 1;
+                        punted_any = true;
+                    }
+                    _ => tally.punt_drops += 1,
                 },
                 Action::Drop(reason) => tally.count_drop(reason),
-                // `handle` with `refuse` never punts; count it as the engine's drop
-                // should that ever change.
-                Action::Punt => tally.count_drop(DropReason::Engine),
             }
         }
         if punted_any && let Some(punt) = &self.punt {
@@ -194,7 +189,7 @@ impl Worker {
     }
 
     /// Moves frames the kernel sent into the transmit batch, up to one burst.
-    fn take_from_kernel(&self, tx: &mut Vec<Mbuf>, tally: &mut Tally) -> usize {
+    fn take_from_kernel(&self, tx: &mut Vec<Mbuf>, tally: &mut CoreStats) -> usize {
         let Some(ring) = &self.from_kernel else {
             return 0;
         };
@@ -204,7 +199,7 @@ impl Worker {
     }
 
     /// Sends the batch; what the queue cannot take after a second try is freed.
-    fn transmit(&mut self, tx: &mut Vec<Mbuf>, tally: &mut Tally) {
+    fn transmit(&mut self, tx: &mut Vec<Mbuf>, tally: &mut CoreStats) {
         let mut tries = 0;
         while !tx.is_empty() && tries < 2 {
             let sent = self.queue.tx_burst(tx);
@@ -213,7 +208,7 @@ impl Worker {
                 tries += 1;
             }
         }
-        tally.queue_full += tx.len() as u64;
+        tally.send_errors += tx.len() as u64;
         tx.clear();
     }
 
@@ -282,8 +277,8 @@ pub(super) fn request_offload(tx_checksum: TxChecksum, mbuf: &mut Mbuf, offload:
 /// The RCODE and question-type bucket of the answer the engine wrote into `buf`
 /// (`None` when it wrote none).
 fn reply_class(buf: &[u8], verdict: Verdict) -> Option<(usize, usize)> {
-    match verdict {
-        Verdict::Reply(len) => buf.get(..len).and_then(answer_counts::classify),
-        Verdict::Punt | Verdict::Drop => None,
-    }
+    verdict
+        .answer_len()
+        .and_then(|len| buf.get(..len))
+        .and_then(answer_counts::classify)
 }

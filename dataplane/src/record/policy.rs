@@ -3,9 +3,12 @@
 //! - `round-robin` (default): every target, rotated per query.
 //! - `random-one`: one target picked at random.
 //! - `hone-one`: one target per client, stable while that target stays healthy.
-//!   Rendezvous (highest-random-weight) hashing scores each target against the
-//!   client address and picks the best; when a target fails, only the clients whose
-//!   best it was move, everyone else keeps theirs.
+//!
+//! A policy is data the sources set and the compiler stamps into each compiled
+//! address RRset (one byte, [`AnswerPolicy::to_byte`]); the engine applies it when
+//! it writes the RRset (`engine/answer.rs`: rotation by the worker's per-query
+//! entropy, and rendezvous hashing of client and target for `hone-one`, so a
+//! failed target moves only its own clients).
 
 use std::fmt;
 use std::str::FromStr;

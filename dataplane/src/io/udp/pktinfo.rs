@@ -15,6 +15,8 @@
 use std::mem::{offset_of, size_of};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use crate::io::punt::Dest;
+
 /// Room for one control message per datagram: an `in6_pktinfo` needs 40 bytes on
 /// 64-bit Linux; any other message the kernel might add is ignored.
 pub(super) const CONTROL_LEN: usize = 64;
@@ -28,17 +30,6 @@ impl Default for Control {
     fn default() -> Self {
         Control([0; CONTROL_LEN])
     }
-}
-
-/// Where a query was sent, hence where its reply must come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Dest {
-    V4(Ipv4Addr),
-    /// The interface index matters for link-local addresses only.
-    V6 {
-        addr: Ipv6Addr,
-        ifindex: u32,
-    },
 }
 
 const HDR_LEN: usize = size_of::<libc::cmsghdr>();
