@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{self, ConfigError, Overrides, ServeConfig};
+use crate::config::{self, ConfigError, HealthCheckConfig, HealthFlags, Overrides, ServeConfig};
 
 /// ferrodns: a fast authoritative DNS server for service discovery.
 #[derive(Debug, Parser)]
@@ -32,6 +32,100 @@ pub enum Command {
     /// Edit the embedded record store offline. A running server reads the store at
     /// start and on SIGHUP, so send it SIGHUP after a change.
     Store(StoreArgs),
+    /// Check the backend addresses etcd lists under its health prefix (containerdns's
+    /// /containerdns/monitor/status/) by TCP connect or ICMP echo, and write each
+    /// verdict back, sharing the addresses with every other checker of the cluster
+    /// (docs/health.md). Takes the etcd, health and log sections of --config.
+    HealthCheck(HealthCheckArgs),
+}
+
+/// Options of `ferrodns health-check`. Each overrides the matching key of the
+/// `--config` file's `[etcd]` or `[health]` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct HealthCheckArgs {
+    /// TOML configuration file (the one `serve` reads will do).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// etcd v3 endpoint, http://HOST:PORT or https://HOST:PORT; repeat for more.
+    #[arg(long = "etcd", value_name = "URL")]
+    pub etcd: Vec<String>,
+
+    /// This checker's name among the checkers of the cluster, announced under
+    /// health.agent_prefix (/containerdns/monitor/agent/NAME) [default: the host name]
+    // The text is clap's help, where `[default: ...]` is the convention, not a link.
+    #[allow(rustdoc::broken_intra_doc_links)]
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+
+    /// Time between two checks of one address [default: 2000]
+    #[arg(long, value_name = "MS")]
+    pub interval_ms: Option<String>,
+
+    /// Time one check may take [default: 1000]
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<String>,
+
+    /// Failed checks in a row that make an address DOWN [default: 3]
+    #[arg(long, value_name = "N")]
+    pub retries: Option<String>,
+
+    /// Port to connect to on addresses whose status lists none; repeat for more.
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<String>,
+
+    /// tcp (connect to the ports; ICMP echo when there are none) or icmp [default: tcp]
+    #[arg(long, value_name = "METHOD")]
+    pub method: Option<String>,
+
+    /// Seconds a dead checker's addresses wait before others take them over [default: 10]
+    #[arg(long, value_name = "S")]
+    pub lease_ttl_s: Option<String>,
+
+    /// Checks in flight at once [default: 256]
+    #[arg(long, value_name = "N")]
+    pub max_concurrent: Option<String>,
+
+    /// Serve /metrics (and /healthz) on ADDR:PORT, e.g. 127.0.0.1:9053.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<String>,
+
+    /// Log filter in tracing's EnvFilter syntax [default: info]
+    #[arg(long, value_name = "LEVEL", env = "FERRODNS_LOG")]
+    pub log: Option<String>,
+}
+
+impl HealthCheckArgs {
+    /// Loads `--config` (if given), merges the flags over it and validates.
+    pub fn load(&self) -> Result<HealthCheckConfig, ConfigError> {
+        let overrides = Overrides {
+            etcd: self.etcd.clone(),
+            log: self.log.clone(),
+            health: HealthFlags {
+                hostname: self.hostname.clone(),
+                interval_ms: self.interval_ms.clone(),
+                timeout_ms: self.timeout_ms.clone(),
+                retries: self.retries.clone(),
+                ports: self.ports.clone(),
+                method: self.method.clone(),
+                lease_ttl_s: self.lease_ttl_s.clone(),
+                max_concurrent: self.max_concurrent.clone(),
+            },
+            ..Overrides::default()
+        };
+        config::load_health_check(self.config.as_deref(), &overrides)
+    }
+
+    /// The `--metrics` address, parsed.
+    pub fn metrics_addr(&self) -> Result<Option<std::net::SocketAddr>, String> {
+        self.metrics
+            .as_deref()
+            .map(|text| {
+                text.parse()
+                    .map_err(|_| format!("--metrics {text:?}: expected IP:PORT"))
+            })
+            .transpose()
+    }
 }
 
 /// Options of `ferrodns store`.
@@ -176,6 +270,7 @@ impl ServeArgs {
             api: self.api.clone(),
             api_token_file: self.api_token_file.clone(),
             log: self.log.clone(),
+            health: HealthFlags::default(),
         }
     }
 
@@ -291,6 +386,48 @@ mod tests {
             panic!("expected check-config");
         };
         assert_eq!(args.config, Some(PathBuf::from("f.toml")));
+    }
+
+    #[test]
+    fn health_check_flags_reach_the_settings() {
+        let cli = Cli::try_parse_from([
+            "ferrodns",
+            "health-check",
+            "--etcd",
+            "http://127.0.0.1:2379",
+            "--hostname",
+            "checker-1",
+            "--interval-ms",
+            "500",
+            "--retries",
+            "2",
+            "--port",
+            "80",
+            "--port",
+            "8080",
+            "--method",
+            "icmp",
+        ])
+        .expect("parses");
+        let Command::HealthCheck(args) = cli.command else {
+            panic!("expected health-check");
+        };
+        let config = args.load().expect("valid");
+        assert_eq!(config.health.hostname.as_deref(), Some("checker-1"));
+        assert_eq!(
+            config.health.interval,
+            std::time::Duration::from_millis(500)
+        );
+        assert_eq!(config.health.retries, 2);
+        assert_eq!(config.health.ports, [80, 8080]);
+        assert_eq!(config.health.method, config::CheckMethod::Icmp);
+        assert_eq!(config.etcd.endpoints, ["http://127.0.0.1:2379"]);
+        let none = Cli::try_parse_from(["ferrodns", "health-check"]).expect("parses");
+        let Command::HealthCheck(args) = none.command else {
+            panic!("expected health-check");
+        };
+        let error = args.load().expect_err("etcd is required").to_string();
+        assert!(error.contains("--etcd"), "{error}");
     }
 
     #[test]

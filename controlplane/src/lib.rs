@@ -10,6 +10,8 @@
 //!   [`sources`]: the zone files and the store as such sources; [`etcd`] is another.
 //! - [`records`]: the REST API's writers (store or etcd) and their shared
 //!   [`records::rules`].
+//! - [`health`]: checks of backend addresses (TCP connect, ICMP echo), in etcd or
+//!   for this appliance alone; `ferrodns health-check` runs it as its own process.
 //! - [`api`]: the REST API, `/metrics`, `/healthz`, `/readyz`.
 //! - [`forward`]: answers for names outside every local zone, from upstreams.
 //! - [`serve`]: start-up, the UDP [`dataplane`] (either backend) and [`tcp`]
@@ -25,6 +27,7 @@ pub mod config;
 pub mod dataplane;
 pub mod etcd;
 pub mod forward;
+pub mod health;
 pub mod pipeline;
 pub mod records;
 pub mod serve;

@@ -19,6 +19,16 @@ fn main() -> ExitCode {
         Command::Store(args) => ferrodns::store_cli::run(&args)
             .map(|text| print!("{text}"))
             .map_err(|e| e.to_string()),
+        Command::HealthCheck(args) => args
+            .metrics_addr()
+            .and_then(|metrics| {
+                let config = args.load().map_err(|e| e.to_string())?;
+                Ok((config, metrics))
+            })
+            .and_then(|(config, metrics)| {
+                init_logging(&config.log_level);
+                ferrodns::health::run_standalone(&config, metrics).map_err(|e| e.to_string())
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,6 +23,11 @@
 //! changed in one pointer swap: queries keep being answered from the old table
 //! meanwhile, etcd's names are untouched, and a failed reload logs why and keeps
 //! the old table. SIGTERM and SIGINT stop the listeners and join the workers.
+//!
+//! With `[health]`, the health checkers run on the same runtime
+//! ([`crate::health`]): etcd's addresses (verdicts written to etcd, which the
+//! sync loop brings back) and the names of `[health.names]` (verdicts told to
+//! the publisher).
 
 use std::io;
 use std::net::SocketAddr;
@@ -36,13 +41,15 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::api::{Api, ApiStartError, Telemetry};
+use crate::api::{Api, ApiStartError, ContainerdnsContext, Telemetry};
 use crate::budget::{Budgets, ConnectionGate};
 use crate::config::{ApiSettings, ServeConfig};
 use crate::dataplane::{self, Dataplane};
+use crate::etcd::monitor::MonitorStatus;
 use crate::etcd::writer::EtcdWriter;
 use crate::etcd::{EtcdSource, SharedRecords, StartError};
 use crate::forward::Forwarder;
+use crate::health::Checkers;
 use crate::pipeline::{Policies, Published, Publisher, PublisherHandle};
 use crate::records::RecordWriter;
 use crate::records::embedded::EmbeddedWriter;
@@ -103,6 +110,14 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let mut dataplane = Dataplane::start(&config, Arc::clone(&engine), table.clone()).await?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let checkers = config.health.as_ref().map(|settings| {
+        Checkers::start(
+            settings,
+            config.etcd.as_ref(),
+            Some(&publisher),
+            &shutdown_rx,
+        )
+    });
     let mut forward_tasks = Vec::new();
     if let Some(forwarder) = &forwarder {
         forward_tasks.extend(dataplane.serve_punts(forwarder, shutdown_rx.clone()));
@@ -148,7 +163,8 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                 .with_publisher(status)
                 .with_tcp_answers(Arc::clone(&tcp_answers))
                 .with_forwarder(forwarder.clone())
-                .with_budgets(Arc::clone(&budgets));
+                .with_budgets(Arc::clone(&budgets))
+                .with_health_checks(checkers.as_ref().map(|c| Arc::clone(&c.stats)));
             let telemetry = match (etcd_status, &etcd_records) {
                 (Some(status), Some(records)) => telemetry.with_etcd(status, Arc::clone(records)),
                 _ => telemetry,
@@ -178,6 +194,9 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         && let Err(e) = task.await
     {
         warn!("etcd sync task failed: {e}");
+    }
+    if let Some(checkers) = checkers {
+        checkers.join().await;
     }
     if let Some(task) = api_task {
         match task.await {
@@ -249,7 +268,17 @@ async fn start_api(
     let telemetry = Arc::new(telemetry);
     // start_api runs once the first table is published.
     telemetry.set_ready();
-    let api = Api::bind(settings, writer, telemetry, gate).await?;
+    let containerdns = ContainerdnsContext {
+        domains: config
+            .zones
+            .iter()
+            .filter(|z| z.file.is_none())
+            .map(|z| z.origin.clone())
+            .collect(),
+        etcd_records: etcd_records.cloned(),
+        monitor: config.etcd.as_ref().and_then(MonitorStatus::new),
+    };
+    let api = Api::bind(settings, writer, telemetry, gate, containerdns).await?;
     let addr = api
         .local_addr()
         .map_or_else(|_| settings.listen.to_string(), |a| a.to_string());

@@ -601,10 +601,11 @@ fn containerdns_routes_answer_ok_or_err() {
         short(&server, "_http._tcp.app.svc.example.", "SRV"),
         ["10 10 8080 app.svc.example."]
     );
+    // containerdns writes the CNAME at the alias, pointing at the URL's name.
     ok(cdns(
         "POST",
-        "alias.svc.example",
-        Some(r#"{"type":"CNAME","alias":"app.svc.example."}"#),
+        "app.svc.example",
+        Some(r#"{"type":"CNAME","alias":"alias.svc.example."}"#),
     ));
     assert_eq!(
         short(&server, "alias.svc.example.", "CNAME"),
@@ -620,12 +621,24 @@ fn containerdns_routes_answer_ok_or_err() {
         ["192.168.10.2", "192.168.10.9"]
     );
 
+    // containerdns's shape: {"<fqdn>": {"type", "ips", "alias-domain", ...}}.
     let one = cdns("GET", "app.svc.example", None);
     assert_eq!(one.status, 200);
-    assert_eq!(one.json().as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        one.json()["app.svc.example."]["ips"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
     let all = cdns("GET", "", None).json();
-    assert!(all["alias.svc.example."].is_array(), "{all}");
-    assert_eq!(all["app.svc.example."].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        all["alias.svc.example."]["alias-domain"], "app.svc.example.",
+        "{all}"
+    );
+    assert_eq!(
+        all["app.svc.example."]["ips"].as_array().map(Vec::len),
+        Some(2)
+    );
 
     ok(cdns(
         "DELETE",
@@ -639,7 +652,10 @@ fn containerdns_routes_answer_ok_or_err() {
     let missing = cdns("GET", "alias.svc.example", None);
     assert_eq!(missing.status, 404);
     assert!(missing.body.starts_with("ERR, "), "{}", missing.body);
-    assert!(missing.body.contains("not found"), "{}", missing.body);
+    assert_eq!(
+        missing.body, "ERR, no find  domain name",
+        "containerdns's text"
+    );
     let bad = cdns(
         "POST",
         "app.svc.example",
@@ -764,8 +780,8 @@ fn with_etcd_writes_land_in_etcd_and_are_answered() {
     });
     let cdns = api.send(
         "POST",
-        &format!("/containerdns/api/alias.example.com?token={TOKEN}"),
-        Some(r#"{"type":"CNAME","alias":"web.example.com."}"#),
+        &format!("/containerdns/api/web.example.com?token={TOKEN}"),
+        Some(r#"{"type":"CNAME","alias":"alias.example.com."}"#),
         None,
     );
     assert_eq!(cdns.body, "OK");

@@ -45,6 +45,7 @@ use crate::budget::{BudgetFigures, Budgets, GateFigures};
 use crate::etcd::records::HealthTarget;
 use crate::etcd::{EtcdStatus, SharedRecords};
 use crate::forward::{ForwardStats, Forwarder, UpstreamStats};
+use crate::health::CheckStats;
 use crate::pipeline::PublisherStatus;
 
 /// One poll loop's counters, as the backends keep them.
@@ -76,6 +77,8 @@ pub struct Telemetry {
     ready: AtomicBool,
     /// Requests answered, by matched route and status.
     requests: Mutex<BTreeMap<(String, u16), u64>>,
+    /// What this process's health checks found.
+    health_checks: Option<Arc<CheckStats>>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -98,7 +101,19 @@ impl Telemetry {
             budgets: None,
             ready: AtomicBool::new(false),
             requests: Mutex::new(BTreeMap::new()),
+            health_checks: None,
         }
+    }
+
+    /// Adds the health checker's figures (`/metrics`, `/v1/health`).
+    pub fn with_health_checks(mut self, stats: Option<Arc<CheckStats>>) -> Telemetry {
+        self.health_checks = stats;
+        self
+    }
+
+    /// The health checker's figures, when this process checks.
+    pub(crate) fn health_checks(&self) -> Option<&CheckStats> {
+        self.health_checks.as_deref()
     }
 
     /// Adds the etcd source's status and its index (for the health view).
@@ -708,7 +723,11 @@ fn budget_families(
 }
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
-    let text = state.telemetry.stats().await.to_prometheus();
+    let mut text = state.telemetry.stats().await.to_prometheus();
+    // The health checker's block: its families are its own (crate::health::stats).
+    if let Some(checks) = state.telemetry.health_checks() {
+        text.push_str(&checks.to_prometheus());
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -51,6 +51,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use auth::TOKEN_ENV;
+pub use containerdns::ContainerdnsContext;
 pub use metrics::{CoreCounters, CoreSource, Telemetry};
 
 use self::auth::Token;
@@ -76,6 +77,7 @@ pub enum ApiStartError {
 pub(crate) struct AppState {
     pub(crate) writer: Arc<dyn RecordWriter>,
     pub(crate) telemetry: Arc<Telemetry>,
+    pub(crate) containerdns: ContainerdnsContext,
 }
 
 /// The API, bound and ready to serve.
@@ -94,6 +96,7 @@ impl Api {
         writer: Arc<dyn RecordWriter>,
         telemetry: Arc<Telemetry>,
         gate: Arc<ConnectionGate>,
+        containerdns: ContainerdnsContext,
     ) -> Result<Api, ApiStartError> {
         let token =
             Arc::new(Token::load(settings.token_file.as_deref()).map_err(ApiStartError::Token)?);
@@ -110,7 +113,11 @@ impl Api {
                     addr: settings.listen,
                     source,
                 })?;
-        let state = AppState { writer, telemetry };
+        let state = AppState {
+            writer,
+            telemetry,
+            containerdns,
+        };
         let connections = Connections {
             router: router(state, token, settings.max_body_bytes),
             tls,

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::error::ApiError;
 use super::record::{self, DEFAULT_TTL};
+use crate::health::{CheckSource, rfc3339};
 use crate::records::{Applied, Change, MAX_PAGE, NameFilter, RecordQuery, WriteError, ZonedRecord};
 
 type Answer = Result<Response, ApiError>;
@@ -347,20 +348,45 @@ pub(crate) async fn delete_rrset(
     .await
 }
 
+/// Every address with a status: etcd's (whoever checks them), then those this
+/// appliance checks for `[health.names]`, each with the checker that gave the
+/// verdict.
 pub(crate) async fn health(State(state): State<AppState>) -> Answer {
-    let targets = state.telemetry.health_targets().await;
-    let up = targets.iter().filter(|t| t.up).count();
-    let list: Vec<Value> = targets
+    let status = |up: bool| if up { "UP" } else { "DOWN" };
+    let mut list: Vec<Value> = state
+        .telemetry
+        .health_targets()
+        .await
         .iter()
         .map(|t| {
             json!({
                 "ip": t.ip.to_string(),
-                "status": if t.up { "UP" } else { "DOWN" },
+                "status": status(t.up),
                 "ports": t.ports,
+                "source": "etcd",
+                "checker": t.checker,
+                "checked": t.checked,
             })
         })
         .collect();
-    Ok(Json(json!({"targets": list, "up": up, "down": targets.len() - up})).into_response())
+    if let Some(checks) = state.telemetry.health_checks() {
+        for (ip, figures) in checks.snapshot() {
+            if figures.source != CheckSource::Names {
+                continue;
+            }
+            list.push(json!({
+                "ip": ip.to_string(),
+                "status": status(figures.up),
+                "ports": [],
+                "source": "names",
+                "checker": checks.checker(),
+                "checked": figures.last_check.map(rfc3339),
+            }));
+        }
+    }
+    let up = list.iter().filter(|t| t["status"] == "UP").count();
+    let down = list.len() - up;
+    Ok(Json(json!({"targets": list, "up": up, "down": down})).into_response())
 }
 
 pub(crate) async fn stats(State(state): State<AppState>) -> Answer {

@@ -10,7 +10,8 @@
 //! - the REST API: `api.max_connections`, at most `api.max_connections_per_source`
 //!   from one source;
 //! - the forwarder's upstream sockets: `forward.max_sockets`;
-//! - headroom for the process itself (listeners, UDP sockets, files, etcd).
+//! - headroom for the process itself (listeners, UDP sockets, files, etcd, and
+//!   the health checker's `max_concurrent` connects and echo sockets).
 //!
 //! When the configured caps do not fit the limit obtained, each is cut in
 //! proportion, one log line says so, and the cut values are written back into the
@@ -96,7 +97,12 @@ impl Budgets {
             } else {
                 0
             },
-            headroom: Wanted::headroom_for(udp_sockets, dpdk),
+            // The health checker's connects in flight and its two echo sockets.
+            headroom: Wanted::headroom_for(udp_sockets, dpdk)
+                + config
+                    .health
+                    .as_ref()
+                    .map_or(0, |health| health.max_concurrent + 2),
         };
         let split = wanted.split(descriptors.soft);
         if split.reduced {
@@ -236,5 +242,23 @@ mod tests {
         let (fitted, budgets) = Budgets::split(config, limit(1024));
         assert_eq!(fitted.tcp.max_connections, 1024 - budgets.headroom);
         assert_eq!(budgets.forward_sockets, 0);
+    }
+
+    #[test]
+    fn the_health_checker_s_sockets_come_out_of_the_headroom() {
+        let config = config_with_api();
+        let (_, without) = Budgets::split(config.clone(), limit(1024));
+        let with_health = ServeConfig {
+            health: Some(crate::config::HealthSettings::default()),
+            ..config
+        };
+        let (fitted, with) = Budgets::split(with_health, limit(1024));
+        assert_eq!(
+            with.headroom,
+            without.headroom + crate::config::DEFAULT_HEALTH_MAX_CONCURRENT + 2
+        );
+        let api: &ApiSettings = fitted.api.as_ref().expect("api");
+        let total = fitted.tcp.max_connections + api.max_connections + fitted.forward.max_sockets;
+        assert!(total + with.headroom <= 1024, "{total}");
     }
 }

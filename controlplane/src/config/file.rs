@@ -71,12 +71,13 @@ pub(super) struct RawConfig {
     pub(super) zone: Vec<RawZone>,
     #[serde(default)]
     pub(super) dataplane: RawDataplane,
+    pub(super) health: Option<Spanned<RawHealth>>,
 }
 
 /// Sections in documentation order; those with nothing set are left out.
 impl Serialize for RawConfig {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut out = serializer.serialize_struct("RawConfig", 10)?;
+        let mut out = serializer.serialize_struct("RawConfig", 11)?;
         out.serialize_field("server", &self.server)?;
         out.serialize_field("tcp", &self.tcp)?;
         if !is_empty(&self.store) {
@@ -98,6 +99,9 @@ impl Serialize for RawConfig {
         }
         if !is_empty(&self.dataplane) {
             out.serialize_field("dataplane", &self.dataplane)?;
+        }
+        if let Some(health) = &self.health {
+            out.serialize_field("health", health)?;
         }
         out.end()
     }
@@ -221,4 +225,22 @@ pub(super) struct RawDataplane {
     pub(super) mbufs: Option<Spanned<u32>>,
     pub(super) descriptors: Option<Spanned<u16>>,
     pub(super) idle_sleep_us: Option<Spanned<u64>>,
+}
+
+/// `[health]` and its `[health.names]` table.
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHealth {
+    pub(super) interval_ms: Option<Spanned<u64>>,
+    pub(super) timeout_ms: Option<Spanned<u64>>,
+    pub(super) retries: Option<Spanned<u32>>,
+    pub(super) ports: Option<Spanned<Vec<u16>>>,
+    pub(super) method: Option<Text>,
+    pub(super) max_concurrent: Option<Spanned<usize>>,
+    pub(super) etcd: Option<Spanned<bool>>,
+    pub(super) hostname: Option<Text>,
+    pub(super) agent_prefix: Option<Text>,
+    pub(super) lease_ttl_s: Option<Spanned<u64>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(super) names: BTreeMap<Text, Spanned<Vec<u16>>>,
 }

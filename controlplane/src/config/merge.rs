@@ -20,7 +20,7 @@ use super::error::{ConfigError, Location};
 use super::file::{RawConfig, Text, TextList};
 use super::overrides::Overrides;
 use super::source::Source;
-use super::{ApiSettings, EtcdSettings, ServeConfig, ZoneConfig};
+use super::{ApiSettings, EtcdSettings, HealthCheckConfig, ServeConfig, ZoneConfig};
 
 /// The command line and the file (if any) being merged.
 pub(super) struct Merge<'a> {
@@ -53,6 +53,7 @@ impl Merge<'_> {
         {
             return Err(api_without_records(api));
         }
+        let health = self.health(raw.health, false, etcd.is_some())?;
         Ok(ServeConfig {
             listen,
             workers,
@@ -68,6 +69,38 @@ impl Merge<'_> {
             forward,
             dataplane,
             api,
+            health,
+        })
+    }
+
+    /// The settings of `ferrodns health-check`: etcd (required) and the checker.
+    pub(super) fn build_health_check(
+        &self,
+        raw: RawConfig,
+    ) -> Result<HealthCheckConfig, ConfigError> {
+        let log_level = self.log_level(raw.log.level.as_ref())?;
+        let etcd = self.etcd(raw.etcd)?.ok_or_else(|| ConfigError::Invalid {
+            at: Location::CommandLine,
+            key: "etcd".into(),
+            value: String::new(),
+            reason: "health-check checks the addresses etcd lists: give --etcd URL or [etcd]"
+                .into(),
+        })?;
+        let health = self.health(raw.health, true, true)?.unwrap_or_default();
+        if !health.etcd {
+            return Err(ConfigError::Invalid {
+                at: Location::CommandLine,
+                key: "health.etcd".into(),
+                value: "false".into(),
+                reason: "health-check checks only the addresses etcd lists ([health.names] \
+                         is checked by `ferrodns serve`)"
+                    .into(),
+            });
+        }
+        Ok(HealthCheckConfig {
+            etcd,
+            health,
+            log_level,
         })
     }
 

@@ -23,7 +23,8 @@
 //! - `source`: the file's text, turning spans into `FILE:LINE:COLUMN`.
 //! - `merge`: flags over the file over defaults, and the checks across sections;
 //!   one file per section does the rest: `server` (`[server]`, `[tcp]`, `[store]`,
-//!   `[chaos]`, `[log]`), `zones`, `forward`, `etcd`, `api`, `dataplane`.
+//!   `[chaos]`, `[log]`), `zones`, `forward`, `etcd`, `api`, `dataplane`,
+//!   `health`.
 //! - `error`: [`ConfigError`] and [`Location`].
 
 mod api;
@@ -32,6 +33,7 @@ mod error;
 mod etcd;
 mod file;
 mod forward;
+mod health;
 mod merge;
 mod overrides;
 mod render;
@@ -67,6 +69,11 @@ pub use forward::{
     DEFAULT_FORWARD_MAX_IN_FLIGHT_PER_UPSTREAM, DEFAULT_FORWARD_MAX_NEGATIVE_TTL,
     DEFAULT_FORWARD_MAX_SOCKETS, DEFAULT_FORWARD_MAX_TTL, DEFAULT_FORWARD_QUERIES_PER_SOCKET,
     DEFAULT_FORWARD_TIMEOUT, ForwardSettings, MAX_FORWARD_QUERIES_PER_SOCKET,
+};
+pub use health::{
+    CheckMethod, DEFAULT_HEALTH_AGENT_PREFIX, DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_LEASE_TTL_S,
+    DEFAULT_HEALTH_MAX_CONCURRENT, DEFAULT_HEALTH_RETRIES, DEFAULT_HEALTH_TIMEOUT, HealthFlags,
+    HealthSettings, NamePattern,
 };
 pub use overrides::Overrides;
 pub use render::render;
@@ -111,6 +118,18 @@ pub struct ServeConfig {
     pub etcd: Option<EtcdSettings>,
     /// The REST API; None: not served.
     pub api: Option<ApiSettings>,
+    /// The health checker; None: nothing is checked.
+    pub health: Option<HealthSettings>,
+}
+
+/// The validated settings of `ferrodns health-check`: the checker alone, on
+/// etcd's addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheckConfig {
+    pub etcd: EtcdSettings,
+    pub health: HealthSettings,
+    /// tracing `EnvFilter` directives.
+    pub log_level: String,
 }
 
 impl ServeConfig {
@@ -143,11 +162,40 @@ pub fn load(path: Option<&Path>, overrides: &Overrides) -> Result<ServeConfig, C
     }
 }
 
+/// Loads the settings of `ferrodns health-check` from the config file at
+/// `path` (if any; its `[etcd]`, `[health]` and `[log]` sections) and the
+/// command line's `overrides`.
+pub fn load_health_check(
+    path: Option<&Path>,
+    overrides: &Overrides,
+) -> Result<HealthCheckConfig, ConfigError> {
+    let text = match path {
+        Some(path) => Some(
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    let file = path.zip(text.as_deref());
+    with_raw(overrides, file, |merge, raw| merge.build_health_check(raw))
+}
+
 /// [`load`] with the file's contents already read (`file` is its path and text).
 fn load_text(
     overrides: &Overrides,
     file: Option<(&Path, &str)>,
 ) -> Result<ServeConfig, ConfigError> {
+    with_raw(overrides, file, |merge, raw| merge.build(raw))
+}
+
+/// Parses the file (if any) and hands it to `build` with the flags.
+fn with_raw<T>(
+    overrides: &Overrides,
+    file: Option<(&Path, &str)>,
+    build: impl FnOnce(&Merge<'_>, RawConfig) -> Result<T, ConfigError>,
+) -> Result<T, ConfigError> {
     let (source, raw) = match file {
         Some((path, text)) => {
             let source = Source::new(path, text)?;
@@ -156,9 +204,9 @@ fn load_text(
         }
         None => (None, RawConfig::default()),
     };
-    Merge {
+    let merge = Merge {
         flags: overrides,
         source: source.as_ref(),
-    }
-    .build(raw)
+    };
+    build(&merge, raw)
 }

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use super::HealthFlags;
+
 /// Settings given on the command line, each overriding the matching key of the
 /// config file (docs/configuration.md). Values are kept as typed, so that a bad
 /// `--listen` is reported like a bad `server.listen`, naming the flag; an empty
@@ -34,4 +36,6 @@ pub struct Overrides {
     pub api_token_file: Option<PathBuf>,
     /// `--log LEVEL` or `FERRODNS_LOG`: replaces `log.level`.
     pub log: Option<String>,
+    /// The flags of `ferrodns health-check`, over `[health]`.
+    pub health: HealthFlags,
 }

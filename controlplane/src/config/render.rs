@@ -9,10 +9,12 @@ use ferrodns_dataplane::record::AnswerPolicy;
 use toml::Spanned;
 
 use super::file::{
-    RawApi, RawChaos, RawConfig, RawDataplane, RawEtcd, RawForward, RawLog, RawServer, RawStore,
-    RawTcp, RawZone, Text, text_list, unspanned,
+    RawApi, RawChaos, RawConfig, RawDataplane, RawEtcd, RawForward, RawHealth, RawLog, RawServer,
+    RawStore, RawTcp, RawZone, Text, text_list, unspanned,
 };
-use super::{ApiSettings, Dataplane, EtcdSettings, ForwardSettings, ServeConfig, ZoneConfig};
+use super::{
+    ApiSettings, Dataplane, EtcdSettings, ForwardSettings, HealthSettings, ServeConfig, ZoneConfig,
+};
 
 /// Renders a configuration as TOML in the file schema; loading the result gives the
 /// same configuration back.
@@ -48,6 +50,10 @@ pub fn render(config: &ServeConfig) -> String {
         forward: forward_section(&config.forward),
         zone: config.zones.iter().map(zone_section).collect(),
         dataplane: dataplane_section(&config.dataplane),
+        health: config
+            .health
+            .as_ref()
+            .map(|health| unspanned(health_section(health))),
     };
     let body = toml::to_string(&file).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
     format!(
@@ -155,5 +161,25 @@ fn dataplane_section(dataplane: &Dataplane) -> RawDataplane {
         mbufs: given(dpdk.mbufs),
         descriptors: given(dpdk.descriptors),
         idle_sleep_us: given(idle_sleep_us),
+    }
+}
+
+fn health_section(health: &HealthSettings) -> RawHealth {
+    RawHealth {
+        interval_ms: given(millis(health.interval)),
+        timeout_ms: given(millis(health.timeout)),
+        retries: given(health.retries),
+        ports: given(health.ports.clone()),
+        method: given(health.method.as_str().to_owned()),
+        max_concurrent: given(health.max_concurrent),
+        etcd: given(health.etcd),
+        hostname: health.hostname.clone().map(unspanned),
+        agent_prefix: given(health.agent_prefix.clone()),
+        lease_ttl_s: given(health.lease_ttl.as_secs()),
+        names: health
+            .names
+            .iter()
+            .map(|(pattern, ports)| (unspanned(pattern.to_string()), unspanned(ports.clone())))
+            .collect(),
     }
 }

@@ -165,6 +165,7 @@ fn full_file_parses_to_the_expected_config() {
         },
         dataplane: Dataplane::Kernel,
         api: None,
+        health: None,
     };
     assert_eq!(config, expected);
 }
@@ -948,6 +949,103 @@ fn bad_api_settings_are_rejected() {
     assert_mentions(
         &file_error("[api]\nlisten = \"127.0.0.1:8053\"\n"),
         &["--store", "--etcd"],
+    );
+}
+
+const HEALTH: &str = r#"
+[etcd]
+endpoints = ["http://127.0.0.1:2379"]
+[[zone]]
+origin = "svc.example."
+[health]
+interval_ms = 1000
+timeout_ms = 500
+retries = 2
+ports = [80, 8080]
+method = "icmp"
+max_concurrent = 64
+hostname = "node-1"
+agent_prefix = "/agents/"
+lease_ttl_s = 5
+[health.names]
+"web.svc.example." = [443]
+"*.db.svc.example." = []
+"#;
+
+#[test]
+fn the_health_section_parses_and_renders_back() {
+    let config = parse(HEALTH).expect("valid");
+    let expected = HealthSettings {
+        interval: Duration::from_millis(1000),
+        timeout: Duration::from_millis(500),
+        retries: 2,
+        ports: vec![80, 8080],
+        method: CheckMethod::Icmp,
+        max_concurrent: 64,
+        etcd: true,
+        hostname: Some("node-1".into()),
+        agent_prefix: "/agents/".into(),
+        lease_ttl: Duration::from_secs(5),
+        names: vec![
+            (
+                NamePattern {
+                    name: name("db.svc.example."),
+                    below: true,
+                },
+                vec![],
+            ),
+            (
+                NamePattern {
+                    name: name("web.svc.example."),
+                    below: false,
+                },
+                vec![443],
+            ),
+        ],
+    };
+    assert_eq!(config.health.as_ref(), Some(&expected));
+    let again = parse(&render(&config)).expect("rendered config parses");
+    assert_eq!(again.health, config.health);
+    let without = parse("[store]\npath = \"r\"\n").expect("valid");
+    assert_eq!(without.health, None, "no section, no checker");
+    let names_only = parse("[health.names]\n\"web.example.\" = [80]\n").expect("valid");
+    let health = names_only.health.expect("a checker");
+    assert!(!health.etcd, "without [etcd] only the names are checked");
+    assert_eq!(health.interval, DEFAULT_HEALTH_INTERVAL);
+}
+
+#[test]
+fn bad_health_settings_are_rejected() {
+    let cases: [(&str, &[&str]); 7] = [
+        ("[health]\nretries = 3\n", &["health", "checks nothing"]),
+        ("[health]\netcd = true\n", &["health.etcd", "[etcd]"]),
+        (
+            "[health]\nmethod = \"udp\"\n[health.names]\n\"a.example.\" = []\n",
+            &["health.method", "\"tcp\" or \"icmp\""],
+        ),
+        (
+            "[health]\nports = [80, 80]\n[health.names]\n\"a.example.\" = []\n",
+            &["health.ports", "twice"],
+        ),
+        (
+            "[health]\nretries = 0\n[health.names]\n\"a.example.\" = []\n",
+            &["health.retries", "1 to 1000"],
+        ),
+        (
+            "[health]\nlease_ttl_s = 1\n[health.names]\n\"a.example.\" = []\n",
+            &["health.lease_ttl_s", "2 to 3600"],
+        ),
+        (
+            "[health.names]\n\"a.example.\" = [0]\n",
+            &["health.names.\"a.example.\"", "1 to 65535"],
+        ),
+    ];
+    for (text, parts) in cases {
+        assert_mentions(&file_error(text), parts);
+    }
+    assert_mentions(
+        &file_error("[health]\nhostname = \"a/b\"\n[health.names]\n\"a.example.\" = []\n"),
+        &["health.hostname"],
     );
 }
 

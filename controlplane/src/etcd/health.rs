@@ -64,6 +64,14 @@ pub(crate) fn ports(value: &[u8]) -> Vec<u16> {
         .collect()
 }
 
+/// A string field of a status value (`checker`, `checked`), if it has one.
+pub(crate) fn text_field(value: &[u8], field: &str) -> Option<String> {
+    match serde_json::from_slice::<serde_json::Value>(value) {
+        Ok(serde_json::Value::Object(map)) => map.get(field)?.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +83,18 @@ mod tests {
             vec![80, 443]
         );
         assert_eq!(ports(br#"{"status":"UP"}"#), Vec::<u16>::new());
+    }
+
+    #[test]
+    fn the_checker_of_a_verdict_is_read_from_its_value() {
+        let value = br#"{"status":"DOWN","checker":"node-2","checked":"2026-12-08T10:00:00Z"}"#;
+        assert_eq!(text_field(value, "checker").as_deref(), Some("node-2"));
+        assert_eq!(
+            text_field(value, "checked").as_deref(),
+            Some("2026-12-08T10:00:00Z")
+        );
+        assert_eq!(text_field(br#"{"status":"UP"}"#, "checker"), None);
+        assert_eq!(text_field(b"[1]", "checker"), None);
     }
 
     #[test]

@@ -24,6 +24,11 @@
 //! - [`writer`] writes records in the containerdns layout for the REST API;
 //!   `write_plan` is its sans-IO core: which keys to read for a name, what to
 //!   write, and the compares that make the write atomic against etcd's state.
+//! - [`owner`] reads and writes containerdns's `user` field, the owner of a
+//!   record for the containerdns routes' `user=` rule.
+//! - [`monitor`] edits the health status entries field by field (the REST
+//!   API's A/SRV writes list their names there; the health checker writes its
+//!   verdicts).
 //!
 //! docs/etcd.md describes the layouts and behaviour for operators.
 //!
@@ -46,7 +51,9 @@ pub mod containerdns;
 pub mod decode;
 pub mod health;
 mod key;
-mod members;
+pub(crate) mod members;
+pub mod monitor;
+pub mod owner;
 pub mod records;
 pub mod skydns;
 pub mod snapshot;

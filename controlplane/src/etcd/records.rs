@@ -64,6 +64,10 @@ pub struct HealthTarget {
     pub ip: IpAddr,
     pub up: bool,
     pub ports: Vec<u16>,
+    /// The checker that wrote the status, and when (a ferrodns checker's
+    /// `checker` and `checked` fields); None for other writers.
+    pub checker: Option<String>,
+    pub checked: Option<String>,
 }
 
 /// The records and health etcd holds, indexed for name-by-name rebuilds.
@@ -253,6 +257,14 @@ impl EtcdRecords {
         out
     }
 
+    /// The raw value of a key that gives records.
+    pub fn value(&self, key: &[u8]) -> Option<&[u8]> {
+        match self.keys.get(key)? {
+            KeyState::Records { value } => Some(value),
+            _ => None,
+        }
+    }
+
     /// Names from `from` on (inclusive), in canonical order.
     pub fn names_from(&self, from: &Name) -> impl Iterator<Item = &Name> {
         self.names.range(from..).map(|(name, _)| name)
@@ -289,6 +301,8 @@ impl EtcdRecords {
                         ip: *ip,
                         up: self.health.get(ip).copied().unwrap_or(false),
                         ports: super::health::ports(value),
+                        checker: super::health::text_field(value, "checker"),
+                        checked: super::health::text_field(value, "checked"),
                     },
                 );
             }

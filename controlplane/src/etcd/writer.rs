@@ -116,7 +116,11 @@ impl EtcdWriter {
         })
     }
 
-    async fn apply_now(&self, changes: Vec<Change>) -> Result<Applied, WriteError> {
+    async fn apply_now(
+        &self,
+        changes: Vec<Change>,
+        user: Option<&str>,
+    ) -> Result<Applied, WriteError> {
         let (decoder, ranges) = {
             let index = self.index.lock().await;
             let decoder = index.decoder().clone();
@@ -136,7 +140,10 @@ impl EtcdWriter {
         let mut pause = Duration::from_millis(1);
         for _ in 0..MAX_ATTEMPTS {
             let state = self.read(&decoder, &ranges).await?;
-            let plan = plan(&self.prefix, &decoder, &state, &changes)?;
+            let mut plan = plan(&self.prefix, &decoder, &state, &changes)?;
+            if let Some(user) = user {
+                super::owner::stamp(&mut plan.writes, user);
+            }
             if plan.writes.is_empty() || self.commit(&plan).await? {
                 return Ok(plan.applied);
             }
@@ -253,7 +260,11 @@ impl RecordWriter for EtcdWriter {
     }
 
     fn apply(&self, changes: Vec<Change>) -> WriteFuture<'_, Applied> {
-        Box::pin(self.apply_now(changes))
+        Box::pin(self.apply_now(changes, None))
+    }
+
+    fn apply_owned(&self, user: String, changes: Vec<Change>) -> WriteFuture<'_, Applied> {
+        Box::pin(async move { self.apply_now(changes, Some(&user)).await })
     }
 
     fn zones(&self) -> WriteFuture<'_, Vec<Name>> {

@@ -368,6 +368,27 @@ impl Model {
             .collect()
     }
 
+    /// The addresses of the A and AAAA records at `name` (at the names strictly
+    /// below it when `below`), in every zone holding them.
+    pub(super) fn addresses_at(&self, name: &Name, below: bool) -> BTreeSet<IpAddr> {
+        let mut out = BTreeSet::new();
+        for zone in self.zones.values() {
+            if below {
+                let after = (Bound::Excluded(name), Bound::Unbounded);
+                for (_, stored) in zone
+                    .names
+                    .range::<Name, _>(after)
+                    .take_while(|(owner, _)| owner.is_subdomain_of(name))
+                {
+                    out.extend(stored.addresses());
+                }
+            } else if let Some(stored) = zone.names.get(name) {
+                out.extend(stored.addresses());
+            }
+        }
+        out
+    }
+
     /// The zones containing `name`, deepest first.
     fn enclosing(&self, name: &Name) -> impl Iterator<Item = (&Name, &Zone)> {
         let mut cursor = Some(name.clone());

@@ -106,6 +106,12 @@ impl Publisher {
         &self.down
     }
 
+    /// The A and AAAA addresses every source gives `name` (the names strictly
+    /// below it when `below`): what a health check of those names checks.
+    pub fn addresses_at(&self, name: &Name, below: bool) -> BTreeSet<IpAddr> {
+        self.model.addresses_at(name, below)
+    }
+
     /// Applies a batch of updates and publishes the result in one swap (nothing
     /// is published when nothing changed).
     pub fn apply(&mut self, updates: Vec<Update>) -> Published {

@@ -174,6 +174,14 @@ pub trait RecordWriter: Send + Sync + fmt::Debug {
     /// Applies `changes` in order, atomically and durably (see the module docs).
     fn apply(&self, changes: Vec<Change>) -> WriteFuture<'_, Applied>;
 
+    /// [`RecordWriter::apply`], the records written marked as `user`'s where the
+    /// backend keeps an owner (containerdns's `user` field in etcd). Backends
+    /// that keep none keep this default, which ignores `user`.
+    fn apply_owned(&self, user: String, changes: Vec<Change>) -> WriteFuture<'_, Applied> {
+        let _ = user;
+        self.apply(changes)
+    }
+
     /// The zones records can be written to, in canonical order.
     fn zones(&self) -> WriteFuture<'_, Vec<Name>>;
 

@@ -517,3 +517,23 @@ pub(crate) fn start_peer(
         }
     }
 }
+
+/// One per-address family of a health checker's `/metrics` (on 127.0.0.1:`port`)
+/// by address: `family` is `ferrodns_health_checks_total`, say.
+pub(crate) fn health_figures(port: u16, family: &str) -> std::collections::BTreeMap<String, u64> {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5"])
+        .arg(format!("http://127.0.0.1:{port}/metrics"))
+        .output()
+        .expect("run curl");
+    let prefix = format!("{family}{{target=\"");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.strip_prefix(prefix.as_str()))
+        .filter_map(|rest| {
+            let (target, rest) = rest.split_once('"')?;
+            let count = rest.rsplit(' ').next()?.parse().ok()?;
+            Some((target.to_owned(), count))
+        })
+        .collect()
+}

@@ -122,7 +122,7 @@ pub(crate) enum ZonesCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum HealthCommand {
-    /// Every backend address with its status.
+    /// Every backend address with its status, and the checker that gave it.
     List,
 }
 

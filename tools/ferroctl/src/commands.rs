@@ -34,26 +34,12 @@ pub(crate) fn run(client: &ApiClient, command: &Command) -> Result<Output, Clien
                 json,
             })
         }
-        Command::Health(HealthCommand::List) => {
-            let json = client.call(Method::Get, "/v1/health", &[], None)?;
-            let rows = items(&json, "targets")
-                .map(|t| {
-                    let ports = t
-                        .get("ports")
-                        .and_then(Value::as_array)
-                        .map(|p| p.iter().map(scalar).collect::<Vec<_>>().join(","))
-                        .unwrap_or_default();
-                    vec![text(t, "ip"), text(t, "status"), ports]
-                })
-                .collect::<Vec<_>>();
-            let mut table = table::render(&["IP", "STATUS", "PORTS"], &rows);
-            table.push_str(&format!(
-                "{} up, {} down\n",
-                number(&json, "up"),
-                number(&json, "down")
-            ));
-            Ok(Output { table, json })
-        }
+        Command::Health(HealthCommand::List) => Ok(health_output(client.call(
+            Method::Get,
+            "/v1/health",
+            &[],
+            None,
+        )?)),
         Command::Stats => {
             let json = client.call(Method::Get, "/v1/stats", &[], None)?;
             let mut rows = Vec::new();
@@ -181,6 +167,35 @@ fn write_output(json: Value) -> Output {
 }
 
 /// The elements of the array `key` of `json` (none when it is missing).
+/// `health list`: each address, its state and who checked it last.
+fn health_output(json: Value) -> Output {
+    let rows = items(&json, "targets")
+        .map(|t| {
+            let ports = t
+                .get("ports")
+                .and_then(Value::as_array)
+                .map(|p| p.iter().map(scalar).collect::<Vec<_>>().join(","))
+                .unwrap_or_default();
+            vec![
+                text(t, "ip"),
+                text(t, "status"),
+                ports,
+                text(t, "source"),
+                text(t, "checker"),
+                text(t, "checked"),
+            ]
+        })
+        .collect::<Vec<_>>();
+    let headers = ["IP", "STATUS", "PORTS", "SOURCE", "CHECKED BY", "AT"];
+    let mut table = table::render(&headers, &rows);
+    table.push_str(&format!(
+        "{} up, {} down\n",
+        number(&json, "up"),
+        number(&json, "down")
+    ));
+    Output { table, json }
+}
+
 fn items<'a>(json: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
     json.get(key)
         .and_then(Value::as_array)
@@ -258,6 +273,23 @@ mod tests {
             "NAME              TYPE  TTL  DATA\n\
              web.svc.example.  A     30   10.0.0.1\n\
              web.svc.example.  TXT   300  \"hi there\"\n"
+        );
+    }
+
+    #[test]
+    fn health_shows_each_address_and_who_checked_it() {
+        let output = health_output(json!({"targets": [
+            {"ip": "10.0.0.1", "status": "UP", "ports": [80], "source": "etcd",
+             "checker": "node-1", "checked": "2026-12-08T10:00:00Z"},
+            {"ip": "10.0.0.2", "status": "DOWN", "ports": [], "source": "etcd",
+             "checker": null, "checked": null},
+        ], "up": 1, "down": 1}));
+        assert_eq!(
+            output.table,
+            "IP        STATUS  PORTS  SOURCE  CHECKED BY  AT\n\
+             10.0.0.1  UP      80     etcd    node-1      2026-12-08T10:00:00Z\n\
+             10.0.0.2  DOWN           etcd    -           -\n\
+             1 up, 1 down\n"
         );
     }
 

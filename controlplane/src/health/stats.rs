@@ -1,0 +1,218 @@
+//! What this process's checks found, for `/metrics`, `/v1/health` and
+//! `ferroctl health list`.
+//!
+//! Each checked address keeps its counters while this process checks it; an
+//! address that leaves this checker (another checker owns it now, or it is no
+//! longer listed) leaves the figures too. Updates take a short lock once per
+//! check result; scrapes copy the figures under it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
+use std::time::SystemTime;
+
+use super::clock::unix_seconds;
+use super::verdict::Outcome;
+
+/// Which set an address is checked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CheckSource {
+    /// Listed under etcd's health prefix, shared with the other checkers.
+    Etcd,
+    /// An address of a name `[health.names]` lists, checked by this appliance.
+    Names,
+}
+
+impl CheckSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckSource::Etcd => "etcd",
+            CheckSource::Names => "names",
+        }
+    }
+}
+
+/// One checked address's figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TargetFigures {
+    pub source: CheckSource,
+    /// The current verdict.
+    pub up: bool,
+    /// Checks made, and those that failed.
+    pub checks: u64,
+    pub failures: u64,
+    /// Verdict changes, and when the last one happened.
+    pub flips: u64,
+    pub last_flip: Option<SystemTime>,
+    pub last_check: Option<SystemTime>,
+}
+
+/// The figures of every address this process checks.
+#[derive(Debug)]
+pub struct CheckStats {
+    /// This checker's name, as other processes see it.
+    checker: String,
+    targets: Mutex<BTreeMap<IpAddr, TargetFigures>>,
+}
+
+impl CheckStats {
+    pub fn new(checker: String) -> CheckStats {
+        CheckStats {
+            checker,
+            targets: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// This checker's name.
+    pub fn checker(&self) -> &str {
+        &self.checker
+    }
+
+    /// Notes one check of `ip`: its outcome, the verdict after it, and whether
+    /// the verdict flipped.
+    pub(crate) fn record(
+        &self,
+        ip: IpAddr,
+        source: CheckSource,
+        outcome: Outcome,
+        up: bool,
+        flipped: bool,
+    ) {
+        let now = SystemTime::now();
+        let mut targets = self.lock();
+        let figures = targets.entry(ip).or_insert(TargetFigures {
+            source,
+            up,
+            checks: 0,
+            failures: 0,
+            flips: 0,
+            last_flip: None,
+            last_check: None,
+        });
+        figures.source = source;
+        figures.up = up;
+        if outcome != Outcome::Unknown {
+            figures.checks += 1;
+            figures.last_check = Some(now);
+        }
+        if outcome == Outcome::Failed {
+            figures.failures += 1;
+        }
+        if flipped {
+            figures.flips += 1;
+            figures.last_flip = Some(now);
+        }
+    }
+
+    /// Drops the addresses of `source` that `keep` rejects.
+    pub(crate) fn retain(&self, source: CheckSource, keep: impl Fn(&IpAddr) -> bool) {
+        self.lock()
+            .retain(|ip, figures| figures.source != source || keep(ip));
+    }
+
+    /// Every checked address's figures, in address order.
+    pub fn snapshot(&self) -> Vec<(IpAddr, TargetFigures)> {
+        self.lock()
+            .iter()
+            .map(|(ip, figures)| (*ip, figures.clone()))
+            .collect()
+    }
+
+    /// The `/metrics` block of the checker (Prometheus text format 0.0.4).
+    pub fn to_prometheus(&self) -> String {
+        let targets = self.snapshot();
+        let mut out = String::new();
+        let checker = &self.checker;
+        let mut family =
+            |name: &str,
+             kind: &str,
+             help: &str,
+             value: &dyn Fn(&TargetFigures) -> Option<String>| {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+                for (ip, figures) in &targets {
+                    if let Some(value) = value(figures) {
+                        let source = figures.source.as_str();
+                        let _ = writeln!(
+                            out,
+                            "{name}{{target=\"{ip}\",source=\"{source}\",checker=\"{checker}\"}} {value}"
+                        );
+                    }
+                }
+            };
+        family(
+            "ferrodns_health_checks_total",
+            "counter",
+            "Checks this process made of an address (connects or echoes that gave an answer or timed out).",
+            &|f| Some(f.checks.to_string()),
+        );
+        family(
+            "ferrodns_health_check_failures_total",
+            "counter",
+            "Checks of an address that failed (refused, unreachable, timed out).",
+            &|f| Some(f.failures.to_string()),
+        );
+        family(
+            "ferrodns_health_flips_total",
+            "counter",
+            "Times this process changed an address's verdict between UP and DOWN.",
+            &|f| Some(f.flips.to_string()),
+        );
+        family(
+            "ferrodns_health_last_flip_timestamp_seconds",
+            "gauge",
+            "Unix time of the last verdict change of an address.",
+            &|f| f.last_flip.map(|at| unix_seconds(at).to_string()),
+        );
+        family(
+            "ferrodns_health_check_up",
+            "gauge",
+            "1 while this process finds an address UP, 0 while DOWN.",
+            &|f| Some(u8::from(f.up).to_string()),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP ferrodns_health_checked_targets Addresses this process checks.\n\
+             # TYPE ferrodns_health_checked_targets gauge\n\
+             ferrodns_health_checked_targets{{checker=\"{checker}\"}} {}",
+            targets.len()
+        );
+        out
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<IpAddr, TargetFigures>> {
+        self.targets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_count_checks_failures_and_flips() {
+        let stats = CheckStats::new("node-1".into());
+        let ip: IpAddr = "10.0.0.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        stats.record(ip, CheckSource::Etcd, Outcome::Passed, true, false);
+        stats.record(ip, CheckSource::Etcd, Outcome::Failed, false, true);
+        stats.record(ip, CheckSource::Etcd, Outcome::Unknown, false, false);
+        let (_, figures) = stats.snapshot().remove(0);
+        assert_eq!((figures.checks, figures.failures, figures.flips), (2, 1, 1));
+        assert!(!figures.up && figures.last_flip.is_some());
+        let text = stats.to_prometheus();
+        assert!(
+            text.contains(
+                "ferrodns_health_checks_total{target=\"10.0.0.1\",source=\"etcd\",checker=\"node-1\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(text.contains(
+            "ferrodns_health_check_up{target=\"10.0.0.1\",source=\"etcd\",checker=\"node-1\"} 0"
+        ));
+        assert!(text.contains("ferrodns_health_checked_targets{checker=\"node-1\"} 1"));
+        stats.retain(CheckSource::Names, |_| false);
+        assert_eq!(stats.snapshot().len(), 1, "another source's addresses stay");
+        stats.retain(CheckSource::Etcd, |_| false);
+        assert!(stats.snapshot().is_empty());
+    }
+}
