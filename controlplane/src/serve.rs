@@ -21,6 +21,14 @@
 //! changed in one pointer swap: queries keep being answered from the old table
 //! meanwhile, etcd's names are untouched, and a failed reload logs why and keeps
 //! the old table. SIGTERM and SIGINT stop the listeners and join the workers.
+//!
+//! PowerDNS remote backends (`--pdns-remote`, an OpenSVC agent's socket) are
+//! polled once before the sockets open (a backend that does not answer yet is
+//! retried in the background: its zones are served once it does), then every
+//! poll interval. Zone transfers are answered on the TCP listeners, and with
+//! secondaries configured a notifier sends them NOTIFY on every change; the
+//! publisher owns each zone's SOA serial for that (starting at the Unix time, so
+//! a restart never goes back below what a secondary holds).
 
 use std::io;
 use std::net::SocketAddr;
@@ -42,11 +50,13 @@ use crate::config::{ApiSettings, Dataplane, DpdkSettings, ServeConfig};
 use crate::etcd::writer::EtcdWriter;
 use crate::etcd::{EtcdSource, SharedRecords, StartError};
 use crate::forward::Forwarder;
+use crate::pdns::PdnsSource;
 use crate::pipeline::{Policies, Published, Publisher, PublisherHandle};
 use crate::records::RecordWriter;
 use crate::records::embedded::EmbeddedWriter;
 use crate::sources::{FileSources, LoadError};
 use crate::tcp::{TcpConfig, serve_tcp};
+use crate::transfer::{Notifier, Transfers};
 
 /// UDP packets per `recvmmsg`/`sendmmsg` batch.
 const UDP_BATCH: usize = 64;
@@ -90,15 +100,20 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
 async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let sources = FileSources::from_config(&config);
     let table = Table::new();
-    let publisher = PublisherHandle::new(Publisher::new(
-        table.clone(),
-        Policies::new(config.default_policy, &config.zones),
-    ));
+    let publisher = PublisherHandle::new(
+        Publisher::new(
+            table.clone(),
+            Policies::new(config.default_policy, &config.zones),
+        )
+        .with_zone_serials(unix_seconds()),
+    );
     load_and_publish(&sources, &publisher).await?;
     let etcd = match &config.etcd {
         Some(settings) => Some(EtcdSource::start(&config, settings, publisher.clone()).await?),
         None => None,
     };
+    let pdns = start_pdns(&config, &publisher).await;
+    let transfers = Arc::new(Transfers::new(publisher.clone(), &config.transfer));
 
     let engine = Arc::new(Engine::new(EngineConfig {
         chaos_version: config.chaos_version.clone(),
@@ -191,8 +206,19 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             tcp_config,
             forwarder.clone(),
             Arc::clone(&tcp_answers),
+            Some(Arc::clone(&transfers)),
             shutdown_rx.clone(),
         )));
+    }
+    let mut source_tasks = Vec::new();
+    if !config.transfer.notify.is_empty() {
+        let serials = publisher.read(Publisher::zone_serials).await;
+        let notifier = Notifier::new(serials, config.transfer.notify.clone(), transfers.stats());
+        source_tasks.push(tokio::spawn(notifier.run(shutdown_rx.clone())));
+    }
+    let pdns_statuses: Vec<_> = pdns.iter().map(PdnsSource::status).collect();
+    for source in pdns {
+        source_tasks.push(tokio::spawn(source.run(shutdown_rx.clone())));
     }
     let addrs: Vec<String> = config.listen.iter().map(ToString::to_string).collect();
     match &udp {
@@ -215,7 +241,9 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             let telemetry = Telemetry::new(table.clone(), core_source(Arc::clone(&udp)))
                 .with_publisher(status)
                 .with_tcp_answers(Arc::clone(&tcp_answers))
-                .with_forwarder(forwarder.clone());
+                .with_forwarder(forwarder.clone())
+                .with_pdns(pdns_statuses)
+                .with_transfers(transfers.stats());
             let telemetry = match (etcd_status, &etcd_records) {
                 (Some(status), Some(records)) => telemetry.with_etcd(status, Arc::clone(records)),
                 _ => telemetry,
@@ -257,6 +285,11 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             Ok(Ok(())) => {}
             Ok(Err(e)) => warn!("TCP listener ended with an error: {e}"),
             Err(e) => warn!("TCP listener task failed: {e}"),
+        }
+    }
+    for task in source_tasks {
+        if let Err(e) = task.await {
+            warn!("a record source or the notifier failed: {e}");
         }
     }
     for task in forward_tasks {
@@ -429,6 +462,42 @@ fn log_dpdk_stats(stats: &DpdkStats) {
         per_lcore_rx_answered = %per_lcore.join(" "),
         "DPDK dataplane totals"
     );
+}
+
+/// The remote backends, each polled once: a backend that does not answer yet
+/// is logged and left to its poll loop.
+async fn start_pdns(config: &ServeConfig, publisher: &PublisherHandle) -> Vec<PdnsSource> {
+    let Some(settings) = &config.pdns_remote else {
+        return Vec::new();
+    };
+    let hosts: Vec<_> = config.zones.iter().map(|z| z.origin.clone()).collect();
+    let mut sources = Vec::new();
+    for (index, remote) in (0u8..).zip(&settings.remotes) {
+        let mut source = PdnsSource::new(
+            index,
+            remote.clone(),
+            settings,
+            hosts.clone(),
+            publisher.clone(),
+        );
+        let backend = remote.connection_string();
+        match source.poll().await {
+            Ok(published) => info!(%backend, names = published.names, "remote backend loaded"),
+            Err(e) => warn!(
+                %backend,
+                "the remote backend does not answer yet ({e}); its zones are served once it does"
+            ),
+        }
+        sources.push(source);
+    }
+    sources
+}
+
+/// Seconds since the Unix epoch, where zone serials start.
+fn unix_seconds() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
 }
 
 /// Reads the zone files and the store on a blocking thread and hands them to the
