@@ -401,7 +401,7 @@ fn changes_are_followed_while_queries_run_and_the_last_data_outlives_the_agent()
     ));
     agent.update(|c| {
         let mut third = c.instances[1].clone();
-        third.node = "n3";
+        third.node = "n3".into();
         third.resources[0].ip = "10.1.0.4".parse().unwrap();
         c.instances.push(third);
     });
@@ -468,4 +468,56 @@ fn changes_are_followed_while_queries_run_and_the_last_data_outlives_the_agent()
         "SERVFAIL while the agent changed, died and came back"
     );
     drop(restarted);
+}
+
+#[test]
+fn readyz_waits_for_the_agents_first_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("pdns.sock");
+    let zone = dir.path().join("ready.test.zone");
+    support::write(&zone, "$TTL 60\nwww IN A 192.0.2.1\n");
+    let api = free_port();
+    let server = {
+        let state = tempfile::tempdir().unwrap();
+        let store = state.path().join("records.redb").display().to_string();
+        let args: Vec<String> = [
+            "serve",
+            "--workers",
+            "1",
+            "--pdns-remote",
+            &format!("unix:path={},timeout=500", socket.display()),
+            "--zone",
+            &format!("ready.test.={}", zone.display()),
+            "--store",
+            &store,
+            "--api",
+            &format!("127.0.0.1:{api}"),
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        Server::spawn_with_env(
+            state,
+            args,
+            &[("FERRODNS_API_TOKEN", "t")],
+            "www.ready.test.",
+        )
+    };
+    let readyz = || {
+        let output = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+            .arg(format!("http://127.0.0.1:{api}/readyz"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    server.wait_until("the API up", |_| !readyz().is_empty() && readyz() != "000");
+    assert_eq!(readyz(), "503", "no agent yet: its zone is not served");
+    assert_eq!(sample(&metrics(api), "ferrodns_pdns_remote_up{"), Some(0.0));
+    let _agent = Agent::start(&socket, Cluster::sample());
+    server.wait_until("/readyz 200 once the agent answered", |_| readyz() == "200");
+    assert_eq!(
+        lines(&server.dig(&["+short", "ns1.cluster1.", "A"])),
+        ["10.0.0.53"]
+    );
 }

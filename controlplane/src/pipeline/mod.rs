@@ -5,7 +5,8 @@
 //!  zone files ─┐
 //!  store ──────┤  Update::Zones / Zone / DropZone / Names      ┌────────────┐
 //!  etcd ───────┼──────────────────────────────────────────────>│ Publisher  │── publish (RCU) ──> Table
-//!  (pdns, AXFR,│  Update::Health                               │ model      │
+//!  pdns remote ┤  Update::Health                               │ model      │──> zone snapshots (AXFR)
+//!  (AXFR in,   │                                               │ serials    │──> served serials (NOTIFY)
 //!   UPDATE …) ─┤                                               │ + compile  │
 //!  health ─────┘                                               └────────────┘
 //! ```
@@ -51,6 +52,14 @@
 //!   the wire limit) is logged, counted ([`Publisher::uncompilable`]) and served
 //!   empty: no record can stop a start or a reload;
 //! - the result is published in one pointer swap ([`Table::publish`]).
+//!
+//! A record a source repeats at a name is kept once, and of several SOAs at an
+//! apex one is served (`serials`). With [`Publisher::with_zone_serials`] the
+//! publisher owns a serial per zone that rises with every published change of
+//! the zone, served where the sources give no serial of their own, so that
+//! secondaries can follow by transfer; [`Publisher::zone_snapshot`] copies a zone
+//! as served, for a transfer, and [`Publisher::zone_serials`] is watched by the
+//! NOTIFY sender.
 //!
 //! [`PublisherHandle`] shares the publisher between tasks; compilation runs on a
 //! blocking thread.

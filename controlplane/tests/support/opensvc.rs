@@ -52,7 +52,7 @@ pub(crate) struct Instance {
     pub(crate) name: &'static str,
     pub(crate) namespace: &'static str,
     pub(crate) kind: &'static str,
-    pub(crate) node: &'static str,
+    pub(crate) node: String,
     pub(crate) resources: Vec<Resource>,
 }
 
@@ -81,7 +81,7 @@ impl Cluster {
                     name: "web",
                     namespace: "ns1",
                     kind: "svc",
-                    node: "n1",
+                    node: "n1".into(),
                     resources: vec![
                         Resource {
                             rid: "ip#0",
@@ -101,7 +101,7 @@ impl Cluster {
                     name: "web",
                     namespace: "ns1",
                     kind: "svc",
-                    node: "n2",
+                    node: "n2".into(),
                     resources: vec![Resource {
                         rid: "ip#0",
                         ip: ip("10.1.0.2"),
@@ -113,7 +113,7 @@ impl Cluster {
                     name: "db",
                     namespace: "root",
                     kind: "svc",
-                    node: "n1",
+                    node: "n1".into(),
                     resources: vec![Resource {
                         rid: "ip#0",
                         ip: ip("10.1.0.9"),
