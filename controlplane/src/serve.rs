@@ -13,7 +13,7 @@
 //! same runtime: the UDP workers punt queries for names outside every local zone
 //! onto its queues, the TCP listeners hand them to it directly.
 //!
-//! Every record source feeds one [`Publisher`](crate::pipeline::Publisher), the
+//! Every record source feeds one [`Publisher`], the
 //! only writer of the table: the zone files and the store at start-up (a bad line
 //! is fatal then, naming file and line), etcd (its sync loop runs beside the
 //! listeners), and the REST API's writes. SIGHUP rereads the zone files and the

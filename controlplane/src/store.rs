@@ -369,7 +369,7 @@ impl Store {
 
     /// Adds records in one durable transaction. Every record must lie inside a stored
     /// zone (else [`StoreError::OutsideZones`]) and follow the
-    /// [rules](crate::records::rules); if any record is rejected nothing is
+    /// [rules]; if any record is rejected nothing is
     /// written. Adding a record that already exists (same name, type, rdata)
     /// updates its TTL and spelling.
     pub fn put_records(&self, records: &[Record]) -> Result<(), StoreError> {
@@ -453,7 +453,7 @@ impl Store {
 
     /// Applies a batch of [`Change`]s in order, in one durable transaction: all of
     /// them or, when one fails, none ([`BatchError::change`] says which). Each
-    /// follows the [rules](crate::records::rules) against what its name holds
+    /// follows the [rules] against what its name holds
     /// after the changes before it.
     pub fn apply(&self, changes: &[Change]) -> Result<Applied, BatchError> {
         let whole = |source| BatchError {

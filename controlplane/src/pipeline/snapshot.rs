@@ -23,7 +23,7 @@ use ferrodns_dataplane::table::synthetic_apex_records;
 
 use super::stored::StoredRecords;
 
-/// A zone as served at one moment; see the [module docs](self).
+/// A zone as served at one moment (see `pipeline/snapshot.rs`).
 #[derive(Debug, Clone)]
 pub struct ZoneSnapshot {
     apex: Name,
