@@ -7,8 +7,10 @@
 //! zone, and tells the publisher "zone Z is now exactly this"
 //! ([`Update::Zone`]) for each, and [`Update::DropZone`] for a zone that
 //! vanished. The publisher compares the zone name by name with what it had and
-//! publishes only the names that changed, so an unchanged poll costs reading and
-//! comparing, and publishes nothing. The agent's records are dynamic (services
+//! publishes only the names that changed. A poll whose replies hold the same
+//! entries as the last one (in any order: the agent's changes every time) stops
+//! before that, after an order-free fingerprint of the entries, so an unchanged
+//! poll costs reading and decoding the replies. The agent's records are dynamic (services
 //! move between nodes): a change is served within one poll interval (figures in
 //! docs/benchmarks.md).
 //!
@@ -52,7 +54,7 @@ use crate::config::{PdnsRemote, PdnsRemoteSettings};
 use crate::pipeline::{Published, PublisherHandle, SourceId, Update, ZoneContent};
 use connection::{CallError, Connection};
 use protocol::{Elements, Entry, Request, decode_domains, decode_list};
-use translate::{Translated, translate};
+use translate::{Translated, fingerprint, translate};
 
 pub use status::{PdnsStatus, PollCounts};
 
@@ -79,6 +81,8 @@ pub struct PdnsSource {
     held: BTreeSet<Name>,
     /// What the last poll skipped, logged only when it changes.
     skipped: (Vec<String>, usize),
+    /// The fingerprint and counts of the last poll published.
+    last_poll: Option<(u128, PollCounts)>,
 }
 
 impl PdnsSource {
@@ -103,6 +107,7 @@ impl PdnsSource {
             connection: None,
             held: BTreeSet::new(),
             skipped: (Vec::new(), 0),
+            last_poll: None,
         }
     }
 
@@ -120,6 +125,13 @@ impl PdnsSource {
                 return Err(error);
             }
         };
+        let print = fingerprint(&listed, &bad_zones);
+        if self.last_poll.is_some_and(|(last, _)| last == print) {
+            // Nothing changed since the last poll: nothing to translate or publish.
+            let counts = self.last_poll.map(|(_, counts)| counts).unwrap_or_default();
+            self.status.succeeded(counts);
+            return Ok(Published::default());
+        }
         let mut translated = translate(listed, &self.hosts);
         translated.bad.splice(0..0, bad_zones);
         self.report(&translated);
@@ -150,6 +162,7 @@ impl PdnsSource {
         self.held = now;
         let published = self.publisher.apply(updates).await;
         self.status.succeeded(counts);
+        self.last_poll = Some((print, counts));
         Ok(published)
     }
 

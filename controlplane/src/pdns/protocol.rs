@@ -165,14 +165,14 @@ fn decode_list_of<T: FromElement>(line: &[u8]) -> Result<Reply<Elements<T>>, Rep
 
 /// What an element of a list result must be.
 trait FromElement: Sized {
-    fn from_element(value: Value) -> Result<Self, String>;
+    fn from_element(value: &Value) -> Result<Self, String>;
 }
 
 /// `{"zone": "cluster1", ...}`.
 struct Domain(String);
 
 impl FromElement for Domain {
-    fn from_element(value: Value) -> Result<Self, String> {
+    fn from_element(value: &Value) -> Result<Self, String> {
         match value.get("zone") {
             Some(Value::String(zone)) if !zone.is_empty() => Ok(Domain(zone.clone())),
             _ => Err("expected an object with a \"zone\" string".into()),
@@ -181,7 +181,7 @@ impl FromElement for Domain {
 }
 
 impl FromElement for Entry {
-    fn from_element(value: Value) -> Result<Self, String> {
+    fn from_element(value: &Value) -> Result<Self, String> {
         let text = |key: &str| match value.get(key) {
             Some(Value::String(text)) => Ok(text.clone()),
             Some(_) => Err(format!("\"{key}\" is not a string")),
@@ -322,9 +322,9 @@ impl<'de, T: FromElement> Visitor<'de> for OutcomeSeed<T> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut elements = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
         while let Some(value) = seq.next_element::<Value>()? {
-            let shown = quote(&value.to_string());
-            elements.push(T::from_element(value).map_err(|reason| BadElement {
-                element: shown,
+            // The element is shown only when it is bad.
+            elements.push(T::from_element(&value).map_err(|reason| BadElement {
+                element: quote(&value.to_string()),
                 reason,
             }));
         }
