@@ -49,7 +49,7 @@ pub(crate) struct Resource {
 /// An object instance on a node: `<name>.<namespace>.<kind>` on `node`.
 #[derive(Debug, Clone)]
 pub(crate) struct Instance {
-    pub(crate) name: &'static str,
+    pub(crate) name: String,
     pub(crate) namespace: &'static str,
     pub(crate) kind: &'static str,
     pub(crate) node: String,
@@ -78,7 +78,7 @@ impl Cluster {
             dns: vec!["10.0.0.53", "10.0.0.54"],
             instances: vec![
                 Instance {
-                    name: "web",
+                    name: "web".into(),
                     namespace: "ns1",
                     kind: "svc",
                     node: "n1".into(),
@@ -98,7 +98,7 @@ impl Cluster {
                     ],
                 },
                 Instance {
-                    name: "web",
+                    name: "web".into(),
                     namespace: "ns1",
                     kind: "svc",
                     node: "n2".into(),
@@ -110,7 +110,7 @@ impl Cluster {
                     }],
                 },
                 Instance {
-                    name: "db",
+                    name: "db".into(),
                     namespace: "root",
                     kind: "svc",
                     node: "n1".into(),
