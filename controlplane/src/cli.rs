@@ -247,6 +247,24 @@ pub struct ServeArgs {
     #[arg(long = "api-token-file", value_name = "FILE")]
     pub api_token_file: Option<PathBuf>,
 
+    /// PowerDNS remote backend to poll for its zones, as PowerDNS's
+    /// remote-connection-string: unix:path=SOCKET[,timeout=MS] (an OpenSVC agent:
+    /// unix:path=/var/lib/opensvc/dns/pdns.sock); repeat for more. Replaces the
+    /// file's `pdns_remote.connections`.
+    #[arg(long = "pdns-remote", value_name = "CONNECTION")]
+    pub pdns_remote: Vec<String>,
+
+    /// Address block (10.0.0.0/8, fd00::/64) or address allowed to transfer the
+    /// zones (AXFR, IXFR); repeat for more. Replaces the file's
+    /// `transfer.allow_transfer` [default: 127.0.0.0/8 and ::1]
+    #[arg(long = "allow-transfer", value_name = "CIDR")]
+    pub allow_transfer: Vec<String>,
+
+    /// Secondary to send a NOTIFY when a zone changes (a bare IP means port 53);
+    /// repeat for more. Replaces the file's `transfer.notify`.
+    #[arg(long = "notify", value_name = "ADDR:PORT")]
+    pub notify: Vec<String>,
+
     /// Log filter in tracing's EnvFilter syntax, e.g. `info` or `warn,ferrodns=debug`
     /// [default: info]
     #[arg(long, value_name = "LEVEL", env = "FERRODNS_LOG")]
@@ -269,6 +287,9 @@ impl ServeArgs {
             dpdk: self.dpdk.clone(),
             api: self.api.clone(),
             api_token_file: self.api_token_file.clone(),
+            pdns_remote: self.pdns_remote.clone(),
+            allow_transfer: self.allow_transfer.clone(),
+            notify: self.notify.clone(),
             log: self.log.clone(),
             health: HealthFlags::default(),
         }
@@ -335,6 +356,12 @@ mod tests {
             "127.0.0.1:8053",
             "--api-token-file",
             "token",
+            "--pdns-remote",
+            "unix:path=/var/lib/opensvc/dns/pdns.sock",
+            "--allow-transfer",
+            "10.0.0.0/8",
+            "--notify",
+            "10.0.0.2:53",
         ])
         .expect("parses");
         let Command::Serve(args) = cli.command else {
@@ -363,6 +390,9 @@ mod tests {
                 etcd_snapshot: Some("etcd.snap".into()),
                 api: Some("127.0.0.1:8053".into()),
                 api_token_file: Some("token".into()),
+                pdns_remote: vec!["unix:path=/var/lib/opensvc/dns/pdns.sock".into()],
+                allow_transfer: vec!["10.0.0.0/8".into()],
+                notify: vec!["10.0.0.2:53".into()],
             }
         );
     }

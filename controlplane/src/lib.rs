@@ -7,7 +7,9 @@
 //! - [`zonefile`]: RFC 1035 master files into records.
 //! - [`store`]: the embedded record store (redb); [`store_cli`] edits it offline.
 //! - [`pipeline`]: the one publisher every source of records and health feeds;
-//!   [`sources`]: the zone files and the store as such sources; [`etcd`] is another.
+//!   [`sources`]: the zone files and the store as such sources; [`etcd`] and
+//!   [`pdns`] (PowerDNS remote backends: the OpenSVC agent) are others.
+//! - [`transfer`]: zone transfers out (AXFR, IXFR in full) and NOTIFY.
 //! - [`records`]: the REST API's writers (store or etcd) and their shared
 //!   [`records::rules`].
 //! - [`health`]: checks of backend addresses (TCP connect, ICMP echo), in etcd or
@@ -28,6 +30,7 @@ pub mod dataplane;
 pub mod etcd;
 pub mod forward;
 pub mod health;
+pub mod pdns;
 pub mod pipeline;
 pub mod records;
 pub mod serve;
@@ -35,4 +38,5 @@ pub mod sources;
 pub mod store;
 pub mod store_cli;
 pub mod tcp;
+pub mod transfer;
 pub mod zonefile;

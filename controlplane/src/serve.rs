@@ -28,6 +28,14 @@
 //! ([`crate::health`]): etcd's addresses (verdicts written to etcd, which the
 //! sync loop brings back) and the names of `[health.names]` (verdicts told to
 //! the publisher).
+//!
+//! PowerDNS remote backends (`--pdns-remote`, an OpenSVC agent's socket) are
+//! polled once before the sockets open (a backend that does not answer yet is
+//! retried in the background: its zones are served once it does), then every
+//! poll interval. Zone transfers are answered on the TCP listeners, and with
+//! secondaries configured a notifier sends them NOTIFY on every change; the
+//! publisher owns each zone's SOA serial for that (starting at the Unix time, so
+//! a restart never goes back below what a secondary holds).
 
 use std::io;
 use std::net::SocketAddr;
@@ -50,11 +58,13 @@ use crate::etcd::writer::EtcdWriter;
 use crate::etcd::{EtcdSource, SharedRecords, StartError};
 use crate::forward::Forwarder;
 use crate::health::Checkers;
+use crate::pdns::PdnsSource;
 use crate::pipeline::{Policies, Published, Publisher, PublisherHandle};
 use crate::records::RecordWriter;
 use crate::records::embedded::EmbeddedWriter;
 use crate::sources::{FileSources, LoadError};
 use crate::tcp::{TcpConfig, serve_tcp};
+use crate::transfer::{Notifier, Transfers};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -91,15 +101,20 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let (config, budgets) = Budgets::fit(config);
     let sources = FileSources::from_config(&config);
     let table = Table::new();
-    let publisher = PublisherHandle::new(Publisher::new(
-        table.clone(),
-        Policies::new(config.default_policy, &config.zones),
-    ));
+    let publisher = PublisherHandle::new(
+        Publisher::new(
+            table.clone(),
+            Policies::new(config.default_policy, &config.zones),
+        )
+        .with_zone_serials(unix_seconds()),
+    );
     load_and_publish(&sources, &publisher).await?;
     let etcd = match &config.etcd {
         Some(settings) => Some(EtcdSource::start(&config, settings, publisher.clone()).await?),
         None => None,
     };
+    let pdns = start_pdns(&config, &publisher).await;
+    let transfers = Arc::new(Transfers::new(publisher.clone(), &config.transfer));
 
     let forwarder = Forwarder::new(&config.forward, table.clone());
     let engine = Arc::new(Engine::new(EngineConfig {
@@ -147,8 +162,19 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             tcp_config,
             forwarder.clone(),
             Arc::clone(&tcp_answers),
+            Some(Arc::clone(&transfers)),
             shutdown_rx.clone(),
         )));
+    }
+    let mut source_tasks = Vec::new();
+    if !config.transfer.notify.is_empty() {
+        let serials = publisher.read(Publisher::zone_serials).await;
+        let notifier = Notifier::new(serials, config.transfer.notify.clone(), transfers.stats());
+        source_tasks.push(tokio::spawn(notifier.run(shutdown_rx.clone())));
+    }
+    let pdns_statuses: Vec<_> = pdns.iter().map(PdnsSource::status).collect();
+    for source in pdns {
+        source_tasks.push(tokio::spawn(source.run(shutdown_rx.clone())));
     }
     dataplane.log_ready(&config.listen);
 
@@ -164,7 +190,9 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                 .with_tcp_answers(Arc::clone(&tcp_answers))
                 .with_forwarder(forwarder.clone())
                 .with_budgets(Arc::clone(&budgets))
-                .with_health_checks(checkers.as_ref().map(|c| Arc::clone(&c.stats)));
+                .with_health_checks(checkers.as_ref().map(|c| Arc::clone(&c.stats)))
+                .with_pdns(pdns_statuses)
+                .with_transfers(transfers.stats());
             let telemetry = match (etcd_status, &etcd_records) {
                 (Some(status), Some(records)) => telemetry.with_etcd(status, Arc::clone(records)),
                 _ => telemetry,
@@ -210,6 +238,11 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             Ok(Ok(())) => {}
             Ok(Err(e)) => warn!("TCP listener ended with an error: {e}"),
             Err(e) => warn!("TCP listener task failed: {e}"),
+        }
+    }
+    for task in source_tasks {
+        if let Err(e) = task.await {
+            warn!("a record source or the notifier failed: {e}");
         }
     }
     for task in forward_tasks {
@@ -289,6 +322,42 @@ async fn start_api(
         "REST API ready"
     );
     Ok((api, store_writer))
+}
+
+/// The remote backends, each polled once: a backend that does not answer yet
+/// is logged and left to its poll loop.
+async fn start_pdns(config: &ServeConfig, publisher: &PublisherHandle) -> Vec<PdnsSource> {
+    let Some(settings) = &config.pdns_remote else {
+        return Vec::new();
+    };
+    let hosts: Vec<_> = config.zones.iter().map(|z| z.origin.clone()).collect();
+    let mut sources = Vec::new();
+    for (index, remote) in (0u8..).zip(&settings.remotes) {
+        let mut source = PdnsSource::new(
+            index,
+            remote.clone(),
+            settings,
+            hosts.clone(),
+            publisher.clone(),
+        );
+        let backend = remote.connection_string();
+        match source.poll().await {
+            Ok(published) => info!(%backend, names = published.names, "remote backend loaded"),
+            Err(e) => warn!(
+                %backend,
+                "the remote backend does not answer yet ({e}); its zones are served once it does"
+            ),
+        }
+        sources.push(source);
+    }
+    sources
+}
+
+/// Seconds since the Unix epoch, where zone serials start.
+fn unix_seconds() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
 }
 
 /// Reads the zone files and the store on a blocking thread and hands them to the

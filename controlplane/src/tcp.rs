@@ -37,6 +37,10 @@
 //! The table version is looked up per query ([`Table::current`]): a TCP query is
 //! rare and slow next to a UDP one, and one atomic increment is nothing beside a
 //! TCP round trip.
+//!
+//! Zone-transfer queries (AXFR, IXFR) never reach the engine: they go to
+//! [`Transfers`] (`transfer/`), which streams the zone's messages in the query's
+//! turn, and the connection then carries on with the next query.
 
 use std::io;
 use std::net::SocketAddr;
@@ -56,6 +60,7 @@ use tracing::{debug, warn};
 
 use crate::budget::{Admission, ConnectionGate, Timeout};
 use crate::forward::Forwarder;
+use crate::transfer::{TransferQuery, Transfers};
 
 /// Largest query accepted. A query is a header, one question (a name is at most
 /// 255 bytes) and an OPT record with a few options: anything longer is not a query
@@ -99,6 +104,9 @@ impl Default for TcpConfig {
 ///
 /// Errors of `accept` are logged and retried after a short pause: running out of
 /// descriptors for a moment must not stop the listener.
+// Each argument is a separate shared part of the server; bundling them would
+// only move the list.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve_tcp(
     listener: TcpListener,
     engine: Arc<Engine>,
@@ -106,6 +114,7 @@ pub async fn serve_tcp(
     config: TcpConfig,
     forwarder: Option<Forwarder>,
     answers: Arc<SharedAnswerCounts>,
+    transfers: Option<Arc<Transfers>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let mut connections = JoinSet::new();
@@ -136,6 +145,7 @@ pub async fn serve_tcp(
                         config: Arc::clone(&config),
                         forwarder: forwarder.clone(),
                         answers: Arc::clone(&answers),
+                        transfers: transfers.clone(),
                         peer,
                         _admission: admission,
                     };
@@ -174,6 +184,8 @@ struct Connection {
     forwarder: Option<Forwarder>,
     /// Where the answers given here (not the forwarder's) are counted.
     answers: Arc<SharedAnswerCounts>,
+    /// Who answers zone-transfer queries; none: the engine (NOTIMP).
+    transfers: Option<Arc<Transfers>>,
     peer: SocketAddr,
     /// Held for the connection's life: its places in the connection caps.
     _admission: Admission,
@@ -189,6 +201,7 @@ enum Close {
     Dropped,
     WriteTimeout,
     Io(io::Error),
+    Transfer(String),
 }
 
 impl std::fmt::Display for Close {
@@ -200,6 +213,7 @@ impl std::fmt::Display for Close {
             Close::Dropped => f.write_str("message not answerable"),
             Close::WriteTimeout => f.write_str("write timeout"),
             Close::Io(e) => write!(f, "{e}"),
+            Close::Transfer(e) => write!(f, "zone transfer: {e}"),
         }
     }
 }
@@ -219,7 +233,10 @@ impl Connection {
             Close::WriteTimeout => self.config.connections.count_timeout(Timeout::Write),
             _ => {}
         }
-        if !matches!(close, Close::WriteTimeout | Close::Io(_)) {
+        if !matches!(
+            close,
+            Close::WriteTimeout | Close::Io(_) | Close::Transfer(_)
+        ) {
             // Answers to queries before a bad frame still reach the client.
             let _ = timeout(self.config.write_timeout, async {
                 writer.flush().await?;
@@ -255,6 +272,18 @@ impl Connection {
             let Some((prefix, message)) = buf.split_first_chunk_mut::<2>() else {
                 return Close::BadFrame(len);
             };
+            if let Some(transfers) = &self.transfers
+                && let Some(query) = message.get(..len).and_then(TransferQuery::parse)
+            {
+                let write_timeout = self.config.write_timeout;
+                match transfers
+                    .serve(&query, self.peer.ip(), writer, write_timeout)
+                    .await
+                {
+                    Ok(()) => continue,
+                    Err(error) => return Close::Transfer(error.to_string()),
+                }
+            }
             let ctx = QueryContext {
                 client: self.peer.ip(),
                 transport: Transport::Tcp,
@@ -452,6 +481,7 @@ mod tests {
             config,
             forwarder,
             Arc::clone(&answers),
+            None,
             rx,
         ));
         Server {

@@ -33,8 +33,11 @@
 #   ethtool        turns off checksum offload on the test veth (see dpdk_veth.rs)
 #   curl           the HTTP client of the REST API tests (tests/api.rs)
 #   openssl        makes the self-signed certificate of the API's HTTPS test
+#   pdns-server pdns-backend-remote
+#                  pdns_server with the remote backend, which the OpenSVC tests
+#                  (tests/opensvc.rs) compare ferrodns with on the same agent socket
 FERRODNS_DEBIAN_PACKAGES=(
-    dnsutils knot-dnsutils knot unbound dnsperf nsd
+    dnsutils knot-dnsutils knot unbound dnsperf nsd pdns-server pdns-backend-remote
     dpdk-dev libdpdk-dev clang libclang-dev pkg-config
     iproute2 iputils-ping ethtool curl openssl
     etcd-server etcd-client protobuf-compiler libprotobuf-dev
@@ -114,22 +117,26 @@ MSG
     fi
 }
 
-# Debian's nsd package starts a system NSD on port 53 where systemd runs (containers
-# with policy-rc.d do not). The benchmark starts its own NSD with its own config, so
-# the system one is stopped and disabled; once that is done this costs one query.
-_ferrodns_quiet_system_nsd() {
+# Debian's nsd and pdns-server packages start a system server on port 53 where
+# systemd runs (containers with policy-rc.d do not). The benchmark and the tests
+# start their own, each with its own config and port, so the system ones are
+# stopped and disabled; once that is done this costs one query per service.
+_ferrodns_quiet_system_servers() {
     [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1 || return 0
-    if systemctl is-enabled --quiet nsd 2>/dev/null || systemctl is-active --quiet nsd 2>/dev/null; then
-        local sudo=()
-        ((EUID == 0)) || sudo=(sudo)
-        "${sudo[@]}" systemctl disable --now --quiet nsd >/dev/null 2>&1 ||
-            echo "warning: could not stop the system nsd service (it may hold port 53)" >&2
-    fi
+    local service
+    for service in nsd pdns; do
+        if systemctl is-enabled --quiet "$service" 2>/dev/null || systemctl is-active --quiet "$service" 2>/dev/null; then
+            local sudo=()
+            ((EUID == 0)) || sudo=(sudo)
+            "${sudo[@]}" systemctl disable --now --quiet "$service" >/dev/null 2>&1 ||
+                echo "warning: could not stop the system $service service (it may hold port 53)" >&2
+        fi
+    done
 }
 
 # Everything tools/demo and tools/test need.
 ensure_deps() {
     ensure_rust_toolchain
     ensure_debian_packages "${FERRODNS_DEBIAN_PACKAGES[@]}"
-    _ferrodns_quiet_system_nsd
+    _ferrodns_quiet_system_servers
 }

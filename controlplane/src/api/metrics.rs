@@ -25,7 +25,10 @@
 //! `/readyz` is `503` until the first table is published and, with etcd, until
 //! that table holds etcd's records (a full load, or the snapshot): while etcd has
 //! never answered and there is no snapshot, the etcd zones are served empty and
-//! an orchestrator should not send traffic yet.
+//! an orchestrator should not send traffic yet. Likewise with PowerDNS remote
+//! backends: `503` until each has been polled once (before that its zones are
+//! not served at all); a backend that fails later leaves its last records
+//! served (stale, `ferrodns_pdns_remote_up` 0) and the server ready.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -46,7 +49,9 @@ use crate::etcd::records::HealthTarget;
 use crate::etcd::{EtcdStatus, SharedRecords};
 use crate::forward::{ForwardStats, Forwarder, UpstreamStats};
 use crate::health::CheckStats;
+use crate::pdns::{PdnsStatus, PollCounts};
 use crate::pipeline::PublisherStatus;
+use crate::transfer::TransferStats;
 
 /// One poll loop's counters, as the backends keep them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,6 +79,9 @@ pub struct Telemetry {
     /// Answers the TCP listener gave, by RCODE and question type.
     tcp_answers: Arc<SharedAnswerCounts>,
     budgets: Option<Arc<Budgets>>,
+    /// The PowerDNS remote backends, in source order.
+    pdns: Vec<Arc<PdnsStatus>>,
+    transfers: Option<Arc<TransferStats>>,
     ready: AtomicBool,
     /// Requests answered, by matched route and status.
     requests: Mutex<BTreeMap<(String, u16), u64>>,
@@ -99,6 +107,8 @@ impl Telemetry {
             forwarder: None,
             tcp_answers: Arc::default(),
             budgets: None,
+            pdns: Vec::new(),
+            transfers: None,
             ready: AtomicBool::new(false),
             requests: Mutex::new(BTreeMap::new()),
             health_checks: None,
@@ -145,6 +155,18 @@ impl Telemetry {
         self
     }
 
+    /// Adds the PowerDNS remote backends' status.
+    pub fn with_pdns(mut self, pdns: Vec<Arc<PdnsStatus>>) -> Telemetry {
+        self.pdns = pdns;
+        self
+    }
+
+    /// Adds the zone transfers' counters.
+    pub fn with_transfers(mut self, transfers: Arc<TransferStats>) -> Telemetry {
+        self.transfers = Some(transfers);
+        self
+    }
+
     /// Marks the first table published: `/readyz` answers 200 from now on
     /// (with etcd, once etcd has also been loaded or a snapshot served).
     pub fn set_ready(&self) {
@@ -157,9 +179,10 @@ impl Telemetry {
     /// answered.
     fn is_ready(&self) -> bool {
         let published = self.ready.load(Ordering::Acquire);
+        let pdns_loaded = self.pdns.iter().all(|status| status.ever_succeeded());
         match &self.etcd {
-            Some((status, _)) => published && status.staleness().is_some(),
-            None => published,
+            Some((status, _)) => published && pdns_loaded && status.staleness().is_some(),
+            None => published && pdns_loaded,
         }
     }
 
@@ -212,6 +235,7 @@ impl Telemetry {
             health_down: down,
             forward: self.forwarder.as_ref().map(Forwarder::snapshot),
             budgets: self.budgets.as_ref().map(|b| b.figures()),
+            sources: SourceFigures::read(&self.pdns, self.transfers.as_deref()),
             requests: self
                 .requests
                 .lock()
@@ -246,6 +270,7 @@ pub(crate) struct Stats {
     health_down: u64,
     forward: Option<ForwardStats>,
     budgets: Option<BudgetFigures>,
+    sources: SourceFigures,
     requests: BTreeMap<(String, u16), u64>,
 }
 
@@ -291,6 +316,8 @@ impl Stats {
             "health": {"up": self.health_up, "down": self.health_down},
             "forward": forward,
             "budgets": self.budgets.as_ref().map(budgets_json),
+            "pdns_remote": self.sources.pdns_json(),
+            "transfers": self.sources.transfers_json(),
         })
     }
 
@@ -423,6 +450,7 @@ impl Stats {
         if let Some(budgets) = &self.budgets {
             budget_families(budgets, &mut family);
         }
+        self.sources.families(&mut family);
         out
     }
 }
@@ -720,6 +748,220 @@ fn budget_families(
             })
             .collect(),
     );
+}
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn label_value(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The PowerDNS remote backends and zone transfers, read at one scrape.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SourceFigures {
+    pdns: Vec<PdnsFigures>,
+    transfers: Option<TransferFigures>,
+}
+
+/// One backend's value of a metric (none: no sample).
+type PdnsSample = fn(&PdnsFigures) -> Option<String>;
+
+#[derive(Debug, Clone)]
+struct PdnsFigures {
+    connection: String,
+    up: bool,
+    /// Unix time of the last successful poll, in seconds.
+    last_success: Option<f64>,
+    polls: u64,
+    errors: u64,
+    counts: PollCounts,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct TransferFigures {
+    served: u64,
+    refused: u64,
+    failed: u64,
+    notifies_sent: u64,
+    notifies_answered: u64,
+    notifies_failed: u64,
+}
+
+impl SourceFigures {
+    fn read(pdns: &[Arc<PdnsStatus>], transfers: Option<&TransferStats>) -> Self {
+        SourceFigures {
+            pdns: pdns
+                .iter()
+                .map(|status| PdnsFigures {
+                    connection: status.connection().to_owned(),
+                    up: status.up(),
+                    last_success: status.last_success().and_then(|at| {
+                        at.duration_since(std::time::UNIX_EPOCH)
+                            .ok()
+                            .map(|d| d.as_secs_f64())
+                    }),
+                    polls: status.polls(),
+                    errors: status.errors(),
+                    counts: status.counts(),
+                })
+                .collect(),
+            transfers: transfers.map(|t| TransferFigures {
+                served: t.served(),
+                refused: t.refused(),
+                failed: t.failed(),
+                notifies_sent: t.notifies_sent(),
+                notifies_answered: t.notifies_answered(),
+                notifies_failed: t.notifies_failed(),
+            }),
+        }
+    }
+
+    fn pdns_json(&self) -> Value {
+        self.pdns
+            .iter()
+            .enumerate()
+            .map(|(source, p)| {
+                json!({
+                    "source": source,
+                    "connection": p.connection,
+                    "up": p.up,
+                    "last_success_unix_seconds": p.last_success,
+                    "polls": p.polls,
+                    "errors": p.errors,
+                    "zones": p.counts.zones,
+                    "records": p.counts.records,
+                    "bad_records": p.counts.bad_records,
+                    "records_outside_zones": p.counts.outside,
+                })
+            })
+            .collect()
+    }
+
+    fn transfers_json(&self) -> Value {
+        self.transfers.map_or(Value::Null, |t| {
+            json!({
+                "served": t.served,
+                "refused": t.refused,
+                "failed": t.failed,
+                "notifies_sent": t.notifies_sent,
+                "notifies_answered": t.notifies_answered,
+                "notifies_failed": t.notifies_failed,
+            })
+        })
+    }
+
+    /// The `ferrodns_pdns_remote_*` and `ferrodns_transfer_*` families,
+    /// written with `family(name, type, help, samples)`.
+    fn families(&self, family: &mut impl FnMut(&str, &str, &str, Vec<(String, String)>)) {
+        if !self.pdns.is_empty() {
+            let per_backend = |value: PdnsSample| {
+                self.pdns
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(source, p)| {
+                        let connection = label_value(&p.connection);
+                        let labels = format!("{{source=\"{source}\",connection=\"{connection}\"}}");
+                        value(p).map(|v| (labels, v))
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let pdns_families: [(&str, &str, &str, PdnsSample); 8] = [
+                (
+                    "ferrodns_pdns_remote_up",
+                    "gauge",
+                    "1 while the last poll of the remote backend succeeded; 0 while it is stale (its last records are served).",
+                    |p| Some(u8::from(p.up).to_string()),
+                ),
+                (
+                    "ferrodns_pdns_remote_last_success_timestamp_seconds",
+                    "gauge",
+                    "Unix time of the last successful poll.",
+                    |p| p.last_success.map(|t| t.to_string()),
+                ),
+                (
+                    "ferrodns_pdns_remote_polls_total",
+                    "counter",
+                    "Polls of the remote backend.",
+                    |p| Some(p.polls.to_string()),
+                ),
+                (
+                    "ferrodns_pdns_remote_errors_total",
+                    "counter",
+                    "Failed polls (no answer, timeout, garbage, reply too long).",
+                    |p| Some(p.errors.to_string()),
+                ),
+                (
+                    "ferrodns_pdns_remote_zones",
+                    "gauge",
+                    "Zones the last successful poll held.",
+                    |p| Some(p.counts.zones.to_string()),
+                ),
+                (
+                    "ferrodns_pdns_remote_records",
+                    "gauge",
+                    "Records the last successful poll held.",
+                    |p| Some(p.counts.records.to_string()),
+                ),
+                (
+                    "ferrodns_pdns_remote_bad_records",
+                    "gauge",
+                    "Records of the last successful poll skipped as bad (each is logged).",
+                    |p| Some(p.counts.bad_records.to_string()),
+                ),
+                (
+                    "ferrodns_pdns_remote_records_outside_zones",
+                    "gauge",
+                    "Records of the last successful poll lying outside every zone served.",
+                    |p| Some(p.counts.outside.to_string()),
+                ),
+            ];
+            for (name, kind, help, value) in pdns_families {
+                family(name, kind, help, per_backend(value));
+            }
+        }
+        if let Some(t) = self.transfers {
+            for (name, help, value) in [
+                (
+                    "ferrodns_transfer_served_total",
+                    "Zone transfers (AXFR, IXFR) sent.",
+                    t.served,
+                ),
+                (
+                    "ferrodns_transfer_refused_total",
+                    "Zone transfers refused: the client is not in transfer.allow_transfer.",
+                    t.refused,
+                ),
+                (
+                    "ferrodns_transfer_failed_total",
+                    "Zone transfers not given or cut short: not a zone, too many at once, the client gone.",
+                    t.failed,
+                ),
+                (
+                    "ferrodns_notify_sent_total",
+                    "NOTIFY messages sent to secondaries (retries counted).",
+                    t.notifies_sent,
+                ),
+                (
+                    "ferrodns_notify_answered_total",
+                    "NOTIFY messages a secondary answered.",
+                    t.notifies_answered,
+                ),
+                (
+                    "ferrodns_notify_failed_total",
+                    "NOTIFYs given up on after every retry.",
+                    t.notifies_failed,
+                ),
+            ] {
+                family(
+                    name,
+                    "counter",
+                    help,
+                    vec![(String::new(), value.to_string())],
+                );
+            }
+        }
+    }
 }
 
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {

@@ -63,10 +63,13 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) log: RawLog,
     pub(super) etcd: Option<Spanned<RawEtcd>>,
+    pub(super) pdns_remote: Option<Spanned<RawPdnsRemote>>,
     #[serde(default)]
     pub(super) api: RawApi,
     #[serde(default)]
     pub(super) forward: RawForward,
+    #[serde(default)]
+    pub(super) transfer: RawTransfer,
     #[serde(default)]
     pub(super) zone: Vec<RawZone>,
     #[serde(default)]
@@ -77,7 +80,7 @@ pub(super) struct RawConfig {
 /// Sections in documentation order; those with nothing set are left out.
 impl Serialize for RawConfig {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut out = serializer.serialize_struct("RawConfig", 11)?;
+        let mut out = serializer.serialize_struct("RawConfig", 13)?;
         out.serialize_field("server", &self.server)?;
         out.serialize_field("tcp", &self.tcp)?;
         if !is_empty(&self.store) {
@@ -90,7 +93,11 @@ impl Serialize for RawConfig {
         if let Some(etcd) = &self.etcd {
             out.serialize_field("etcd", etcd)?;
         }
+        if let Some(pdns_remote) = &self.pdns_remote {
+            out.serialize_field("pdns_remote", pdns_remote)?;
+        }
         out.serialize_field("forward", &self.forward)?;
+        out.serialize_field("transfer", &self.transfer)?;
         if !is_empty(&self.api) {
             out.serialize_field("api", &self.api)?;
         }
@@ -164,6 +171,23 @@ pub(super) struct RawEtcd {
     pub(super) health_prefix: Option<Text>,
     pub(super) snapshot: Option<Text>,
     pub(super) timeout_ms: Option<Spanned<u64>>,
+}
+
+/// `[pdns_remote]`.
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPdnsRemote {
+    pub(super) connections: Option<TextList>,
+    pub(super) poll_interval_ms: Option<Spanned<u64>>,
+    pub(super) max_reply_bytes: Option<Spanned<usize>>,
+}
+
+/// `[transfer]`.
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTransfer {
+    pub(super) allow_transfer: Option<TextList>,
+    pub(super) notify: Option<TextList>,
 }
 
 /// `[api]`.

@@ -44,7 +44,9 @@ impl Merge<'_> {
         if let Some(etcd) = &etcd {
             check_etcd_feeds_a_zone(etcd, &zones)?;
         }
+        let pdns_remote = self.pdns_remote(raw.pdns_remote)?;
         let forward = self.forward(&raw.forward)?;
+        let transfer = self.transfer(&raw.transfer)?;
         let dataplane = self.dataplane(&raw.dataplane, &listen)?;
         let api = self.api(&raw.api)?;
         if let Some(api) = &api
@@ -66,7 +68,9 @@ impl Merge<'_> {
             log_level,
             zones,
             etcd,
+            pdns_remote,
             forward,
+            transfer,
             dataplane,
             api,
             health,

@@ -23,8 +23,8 @@
 //! - `source`: the file's text, turning spans into `FILE:LINE:COLUMN`.
 //! - `merge`: flags over the file over defaults, and the checks across sections;
 //!   one file per section does the rest: `server` (`[server]`, `[tcp]`, `[store]`,
-//!   `[chaos]`, `[log]`), `zones`, `forward`, `etcd`, `api`, `dataplane`,
-//!   `health`.
+//!   `[chaos]`, `[log]`), `zones`, `forward`, `etcd`, `pdns_remote`, `transfer`,
+//!   `api`, `dataplane`, `health`.
 //! - `error`: [`ConfigError`] and [`Location`].
 
 mod api;
@@ -36,9 +36,11 @@ mod forward;
 mod health;
 mod merge;
 mod overrides;
+mod pdns_remote;
 mod render;
 mod server;
 mod source;
+mod transfer;
 mod zones;
 
 #[cfg(test)]
@@ -76,11 +78,16 @@ pub use health::{
     HealthSettings, NamePattern,
 };
 pub use overrides::Overrides;
+pub use pdns_remote::{
+    DEFAULT_PDNS_MAX_REPLY_BYTES, DEFAULT_PDNS_POLL_INTERVAL, DEFAULT_PDNS_TIMEOUT,
+    MAX_PDNS_REMOTES, PdnsRemote, PdnsRemoteSettings,
+};
 pub use render::render;
 pub use server::{
     DEFAULT_LISTEN, DEFAULT_LOG_LEVEL, DEFAULT_TCP_IDLE_TIMEOUT, DEFAULT_TCP_MAX_CONNECTIONS,
     DEFAULT_TCP_MAX_CONNECTIONS_PER_SOURCE, DEFAULT_TCP_WRITE_TIMEOUT, TcpSettings,
 };
+pub use transfer::{Cidr, DEFAULT_ALLOW_TRANSFER, TransferSettings};
 pub use zones::ZoneConfig;
 
 use file::RawConfig;
@@ -116,6 +123,10 @@ pub struct ServeConfig {
     pub dataplane: Dataplane,
     /// Where records and health come from when etcd is used.
     pub etcd: Option<EtcdSettings>,
+    /// PowerDNS remote backends polled for their zones (an OpenSVC agent).
+    pub pdns_remote: Option<PdnsRemoteSettings>,
+    /// Who may transfer the zones, and whom to NOTIFY of changes.
+    pub transfer: TransferSettings,
     /// The REST API; None: not served.
     pub api: Option<ApiSettings>,
     /// The health checker; None: nothing is checked.

@@ -34,6 +34,13 @@ pub struct Overrides {
     pub api: Option<String>,
     /// `--api-token-file FILE`: replaces `api.token_file`.
     pub api_token_file: Option<PathBuf>,
+    /// `--pdns-remote unix:path=SOCKET[,timeout=MS]`: replaces
+    /// `pdns_remote.connections`.
+    pub pdns_remote: Vec<String>,
+    /// `--allow-transfer CIDR`: replaces `transfer.allow_transfer`.
+    pub allow_transfer: Vec<String>,
+    /// `--notify ADDR:PORT`: replaces `transfer.notify`.
+    pub notify: Vec<String>,
     /// `--log LEVEL` or `FERRODNS_LOG`: replaces `log.level`.
     pub log: Option<String>,
     /// The flags of `ferrodns health-check`, over `[health]`.

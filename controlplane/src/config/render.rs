@@ -9,11 +9,12 @@ use ferrodns_dataplane::record::AnswerPolicy;
 use toml::Spanned;
 
 use super::file::{
-    RawApi, RawChaos, RawConfig, RawDataplane, RawEtcd, RawForward, RawHealth, RawLog, RawServer,
-    RawStore, RawTcp, RawZone, Text, text_list, unspanned,
+    RawApi, RawChaos, RawConfig, RawDataplane, RawEtcd, RawForward, RawHealth, RawLog,
+    RawPdnsRemote, RawServer, RawStore, RawTcp, RawTransfer, RawZone, Text, text_list, unspanned,
 };
 use super::{
-    ApiSettings, Dataplane, EtcdSettings, ForwardSettings, HealthSettings, ServeConfig, ZoneConfig,
+    ApiSettings, Dataplane, EtcdSettings, ForwardSettings, HealthSettings, PdnsRemoteSettings,
+    ServeConfig, ZoneConfig,
 };
 
 /// Renders a configuration as TOML in the file schema; loading the result gives the
@@ -46,8 +47,16 @@ pub fn render(config: &ServeConfig) -> String {
             .etcd
             .as_ref()
             .map(|etcd| unspanned(etcd_section(etcd))),
+        pdns_remote: config
+            .pdns_remote
+            .as_ref()
+            .map(|pdns| unspanned(pdns_remote_section(pdns))),
         api: config.api.as_ref().map(api_section).unwrap_or_default(),
         forward: forward_section(&config.forward),
+        transfer: RawTransfer {
+            allow_transfer: Some(text_list(&config.transfer.allow)),
+            notify: Some(text_list(&config.transfer.notify)),
+        },
         zone: config.zones.iter().map(zone_section).collect(),
         dataplane: dataplane_section(&config.dataplane),
         health: config
@@ -91,6 +100,19 @@ fn etcd_section(etcd: &EtcdSettings) -> RawEtcd {
         health_prefix: prefix(&etcd.layouts.health),
         snapshot: etcd.snapshot.as_deref().map(path),
         timeout_ms: given(millis(etcd.timeout)),
+    }
+}
+
+fn pdns_remote_section(pdns: &PdnsRemoteSettings) -> RawPdnsRemote {
+    let connections: Vec<String> = pdns
+        .remotes
+        .iter()
+        .map(|remote| remote.connection_string())
+        .collect();
+    RawPdnsRemote {
+        connections: Some(text_list(&connections)),
+        poll_interval_ms: given(millis(pdns.poll_interval)),
+        max_reply_bytes: given(pdns.max_reply_bytes),
     }
 }
 

@@ -134,6 +134,7 @@ fn full_file_parses_to_the_expected_config() {
             },
         ],
         etcd: None,
+        pdns_remote: None,
         forward: ForwardSettings {
             nameservers: vec![
                 "192.0.2.53:53".parse().unwrap(),
@@ -163,6 +164,7 @@ fn full_file_parses_to_the_expected_config() {
             max_in_flight_per_upstream: DEFAULT_FORWARD_MAX_IN_FLIGHT_PER_UPSTREAM,
             queries_per_socket: DEFAULT_FORWARD_QUERIES_PER_SOCKET,
         },
+        transfer: TransferSettings::default(),
         dataplane: Dataplane::Kernel,
         api: None,
         health: None,
@@ -1151,4 +1153,145 @@ fn connection_caps_and_timeouts_parse_render_back_and_default() {
     ] {
         assert_mentions(&file_error(bad), &[key]);
     }
+}
+
+#[test]
+fn the_pdns_remote_and_transfer_sections_parse_and_render_back() {
+    let text = "[pdns_remote]\nconnections = [\"unix:path=/var/lib/opensvc/dns/pdns.sock\", \
+                \"unix:path=other.sock,timeout=500\"]\npoll_interval_ms = 250\n\
+                max_reply_bytes = 4096\n[transfer]\nallow_transfer = [\"10.0.0.0/8\", \
+                \"fd00::1\"]\nnotify = [\"10.0.0.2\", \"[fd00::2]:5300\"]\n";
+    let config = parse(text).expect("valid");
+    let pdns = config.pdns_remote.clone().expect("pdns_remote");
+    assert_eq!(
+        pdns.remotes,
+        [
+            PdnsRemote {
+                path: "/var/lib/opensvc/dns/pdns.sock".into(),
+                timeout: DEFAULT_PDNS_TIMEOUT,
+            },
+            PdnsRemote {
+                path: "/etc/ferrodns/other.sock".into(),
+                timeout: Duration::from_millis(500),
+            },
+        ]
+    );
+    assert_eq!(
+        (pdns.poll_interval, pdns.max_reply_bytes),
+        (Duration::from_millis(250), 4096)
+    );
+    let allowed: Vec<String> = config
+        .transfer
+        .allow
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(allowed, ["10.0.0.0/8", "fd00::1/128"]);
+    let notified: Vec<String> = config
+        .transfer
+        .notify
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    assert_eq!(notified, ["10.0.0.2:53", "[fd00::2]:5300"]);
+    let again = parse(&render(&config)).expect("rendered config parses");
+    assert_eq!(again, config);
+
+    // Defaults: no remote backend, transfers from loopback only, no NOTIFY.
+    let defaults = load(None, &Overrides::default()).expect("defaults");
+    assert_eq!(defaults.pdns_remote, None);
+    assert_eq!(defaults.transfer.allow, DEFAULT_ALLOW_TRANSFER.to_vec());
+    assert!(defaults.transfer.notify.is_empty());
+    let minimal = parse("[pdns_remote]\nconnections = [\"unix:path=/s\"]\n").expect("valid");
+    let minimal = minimal.pdns_remote.expect("pdns_remote");
+    assert_eq!(minimal.poll_interval, DEFAULT_PDNS_POLL_INTERVAL);
+    assert_eq!(minimal.max_reply_bytes, DEFAULT_PDNS_MAX_REPLY_BYTES);
+}
+
+#[test]
+fn pdns_remote_and_transfer_flags_replace_the_lists() {
+    let flags = Overrides {
+        pdns_remote: vec!["unix:path=/run/a.sock,timeout=100".into()],
+        allow_transfer: vec!["192.0.2.0/24".into()],
+        notify: vec!["192.0.2.9:5300".into()],
+        ..Overrides::default()
+    };
+    let text = "[pdns_remote]\nconnections = [\"unix:path=/b.sock\"]\n[transfer]\n\
+                allow_transfer = [\"10.0.0.0/8\"]\nnotify = [\"10.0.0.2\"]\n";
+    let config = parse_with(&flags, text).expect("valid");
+    let remotes = config.pdns_remote.expect("pdns_remote").remotes;
+    assert_eq!(
+        remotes
+            .iter()
+            .map(PdnsRemote::connection_string)
+            .collect::<Vec<_>>(),
+        ["unix:path=/run/a.sock,timeout=100"]
+    );
+    assert_eq!(config.transfer.allow.len(), 1);
+    assert_eq!(
+        config.transfer.notify,
+        ["192.0.2.9:5300".parse().expect("addr")]
+    );
+    // An empty allow-list means nobody.
+    let nobody = parse("[transfer]\nallow_transfer = []\n").expect("valid");
+    assert!(nobody.transfer.allow.is_empty());
+}
+
+#[test]
+fn bad_pdns_remote_and_transfer_settings_are_rejected() {
+    for (text, parts) in [
+        (
+            "[pdns_remote]\npoll_interval_ms = 5\n",
+            &["pdns_remote.connections"][..],
+        ),
+        (
+            "[pdns_remote]\nconnections = []\n",
+            &["pdns_remote.connections"],
+        ),
+        (
+            "[pdns_remote]\nconnections = [\"pipe:command=/bin/x\"]\n",
+            &["pdns_remote.connections", "only the unix connector"],
+        ),
+        (
+            "[pdns_remote]\nconnections = [\"unix:path=/a\", \"unix:path=/a\"]\n",
+            &["given twice"],
+        ),
+        (
+            "[pdns_remote]\nconnections = [\"unix:path=/a\"]\npoll_interval_ms = 0\n",
+            &["pdns_remote.poll_interval_ms"],
+        ),
+        (
+            "[pdns_remote]\nconnections = [\"unix:path=/a\"]\nmax_reply_bytes = 10\n",
+            &["pdns_remote.max_reply_bytes"],
+        ),
+        (
+            "[transfer]\nallow_transfer = [\"10.0.0.1/8\"]\n",
+            &["transfer.allow_transfer", "first address"],
+        ),
+        (
+            "[transfer]\nnotify = [\"localhost:53\"]\n",
+            &["transfer.notify"],
+        ),
+        (
+            "[transfer]\nnotify = [\"10.0.0.1:0\"]\n",
+            &["transfer.notify"],
+        ),
+    ] {
+        let message = file_error(text);
+        assert_mentions(&message, &[PATH]);
+        assert_mentions(&message, parts);
+    }
+    let many: Vec<String> = (0..=MAX_PDNS_REMOTES)
+        .map(|i| format!("unix:path=/s{i}"))
+        .collect();
+    let flags = Overrides {
+        pdns_remote: many,
+        ..Overrides::default()
+    };
+    assert_mentions(&flag_error_of(&flags), &["--pdns-remote", "at most 16"]);
+    let flags = Overrides {
+        allow_transfer: vec!["everyone".into()],
+        ..Overrides::default()
+    };
+    assert_mentions(&flag_error_of(&flags), &["--allow-transfer", "everyone"]);
 }

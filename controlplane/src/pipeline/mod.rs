@@ -5,7 +5,8 @@
 //!  zone files ─┐
 //!  store ──────┤  Update::Zones / Zone / DropZone / Names      ┌────────────┐
 //!  etcd ───────┼──────────────────────────────────────────────>│ Publisher  │── publish (RCU) ──> Table
-//!  (pdns, AXFR,│  Update::Health                               │ model      │
+//!  pdns remote ┤  Update::Health                               │ model      │──> zone snapshots (AXFR)
+//!  (AXFR in,   │                                               │ serials    │──> served serials (NOTIFY)
 //!   UPDATE …) ─┤                                               │ + compile  │
 //!  health ─────┘                                               └────────────┘
 //! ```
@@ -52,6 +53,14 @@
 //!   empty: no record can stop a start or a reload;
 //! - the result is published in one pointer swap ([`Table::publish`]).
 //!
+//! A record a source repeats at a name is kept once, and of several SOAs at an
+//! apex one is served (`serials`). With [`Publisher::with_zone_serials`] the
+//! publisher owns a serial per zone that rises with every published change of
+//! the zone, served where the sources give no serial of their own, so that
+//! secondaries can follow by transfer; [`Publisher::zone_snapshot`] copies a zone
+//! as served, for a transfer, and [`Publisher::zone_serials`] is watched by the
+//! NOTIFY sender.
+//!
 //! [`PublisherHandle`] shares the publisher between tasks; compilation runs on a
 //! blocking thread.
 //!
@@ -61,6 +70,8 @@
 mod model;
 mod policies;
 mod publisher;
+mod serials;
+mod snapshot;
 mod stored;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -73,6 +84,8 @@ use ferrodns_dataplane::record::Record;
 
 pub use policies::Policies;
 pub use publisher::{Published, Publisher, PublisherHandle, PublisherStatus};
+pub use serials::SerialMap;
+pub use snapshot::ZoneSnapshot;
 
 /// Who said it. The order is the order in which a name's records from several
 /// sources are served.
@@ -85,6 +98,9 @@ pub enum SourceId {
     Store,
     /// etcd (containerdns and CoreDNS/skydns layouts).
     Etcd,
+    /// The n-th PowerDNS remote backend (`--pdns-remote`, from 0), such as an
+    /// OpenSVC agent's socket.
+    PdnsRemote(u8),
 }
 
 impl SourceId {
@@ -94,17 +110,41 @@ impl SourceId {
             SourceId::ZoneFiles => 0,
             SourceId::Store => 1,
             SourceId::Etcd => 2,
+            SourceId::PdnsRemote(n) => PDNS_REMOTE_TAG.saturating_add(n),
         }
+    }
+
+    /// The source of a [`SourceId::tag`].
+    fn from_tag(tag: u8) -> Option<SourceId> {
+        Some(match tag {
+            0 => SourceId::ZoneFiles,
+            1 => SourceId::Store,
+            2 => SourceId::Etcd,
+            n => SourceId::PdnsRemote(n.checked_sub(PDNS_REMOTE_TAG)?),
+        })
+    }
+
+    /// Whether an SOA from this source carries a serial that changes with its
+    /// zone. A remote backend is polled for its zone's whole content and has no
+    /// notion of a change (the OpenSVC agent always says serial 1): the
+    /// publisher serves its own serial there (see [`Publisher::with_zone_serials`]).
+    fn keeps_serial(self) -> bool {
+        !matches!(self, SourceId::PdnsRemote(_))
     }
 }
 
+/// The first tag of [`SourceId::PdnsRemote`]; the configuration allows far
+/// fewer remote backends than the 252 tags left.
+const PDNS_REMOTE_TAG: u8 = 3;
+
 impl fmt::Display for SourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SourceId::ZoneFiles => "zone files",
-            SourceId::Store => "embedded store",
-            SourceId::Etcd => "etcd",
-        })
+        match self {
+            SourceId::ZoneFiles => f.write_str("zone files"),
+            SourceId::Store => f.write_str("embedded store"),
+            SourceId::Etcd => f.write_str("etcd"),
+            SourceId::PdnsRemote(n) => write!(f, "PowerDNS remote backend {n}"),
+        }
     }
 }
 

@@ -389,8 +389,18 @@ impl Model {
         out
     }
 
+    /// The zone whose apex is `apex`, with its apex as stored.
+    pub(super) fn zone(&self, apex: &Name) -> Option<(&Name, &Zone)> {
+        self.zones.get_key_value(apex)
+    }
+
+    /// Whether zone `apex` is the one that serves `name` (see [`Model::resolve`]).
+    pub(super) fn resolves_to(&self, name: &Name, apex: &Name) -> bool {
+        matches!(self.resolve(name), Resolved::Node { apex: zone, .. } if zone == apex)
+    }
+
     /// The zones containing `name`, deepest first.
-    fn enclosing(&self, name: &Name) -> impl Iterator<Item = (&Name, &Zone)> {
+    pub(super) fn enclosing(&self, name: &Name) -> impl Iterator<Item = (&Name, &Zone)> {
         let mut cursor = Some(name.clone());
         std::iter::from_fn(move || {
             while let Some(candidate) = cursor.take() {

@@ -7,13 +7,15 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use ferrodns_dataplane::name::Name;
+use ferrodns_dataplane::record::Record;
 use ferrodns_dataplane::table::{Table, TableEdit, TableVersion, ZoneInfo, compile_name};
 use tracing::{debug, warn};
 
 use super::Update;
 use super::model::{Changes, Model, Resolved};
 use super::policies::Policies;
-use super::stored::StoredRecords;
+use super::serials::{SerialMap, ZoneSerials};
+use super::snapshot::ZoneSnapshot;
 
 /// What one batch of updates did, for logs and status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -62,10 +64,14 @@ pub struct Publisher {
     down: HashSet<IpAddr>,
     /// Names served empty because their records cannot be compiled.
     failing: HashSet<Name>,
+    /// Each zone's served SOA serial, and the serials the publisher owns.
+    serials: ZoneSerials,
     status: Arc<PublisherStatus>,
 }
 
 impl Publisher {
+    /// A publisher that serves SOAs as the sources give them (and the
+    /// compiler's made-up SOA, serial 1, where they give none).
     pub fn new(table: Table, policies: Policies) -> Self {
         Publisher {
             table,
@@ -73,8 +79,18 @@ impl Publisher {
             policies,
             down: HashSet::new(),
             failing: HashSet::new(),
+            serials: ZoneSerials::default(),
             status: Arc::default(),
         }
+    }
+
+    /// Owns a serial per zone, starting at `start` and rising with each
+    /// published change of the zone, served where the sources give no serial of
+    /// their own (no SOA, or an SOA from a remote backend): what secondaries
+    /// need to follow the zone by transfer. See `pipeline/serials.rs`.
+    pub fn with_zone_serials(mut self, start: u32) -> Self {
+        self.serials = ZoneSerials::starting_at(start);
+        self
     }
 
     /// The counters, shared.
@@ -112,6 +128,32 @@ impl Publisher {
         self.model.addresses_at(name, below)
     }
 
+    /// Each zone's SOA serial as published, updated after every publish that
+    /// changes one (the NOTIFY sender watches it).
+    pub fn zone_serials(&self) -> tokio::sync::watch::Receiver<SerialMap> {
+        self.serials.watch()
+    }
+
+    /// Zone `apex` exactly as served now, for a transfer; `None` when no zone
+    /// has that apex. See [`ZoneSnapshot`].
+    pub fn zone_snapshot(&self, apex: &Name) -> Option<ZoneSnapshot> {
+        let (apex, zone) = self.model.zone(apex)?;
+        let apex_stored = zone.get(apex).filter(|_| !self.failing.contains(apex));
+        let apex_records = self.serials.snapshot_apex_records(apex, apex_stored);
+        let names = zone
+            .names()
+            .filter(|(name, _)| *name != apex && !self.failing.contains(*name))
+            .filter(|(name, _)| self.model.resolves_to(name, apex))
+            .map(|(name, stored)| (name.clone(), stored.clone()))
+            .collect();
+        Some(ZoneSnapshot::new(
+            apex.clone(),
+            apex_records,
+            names,
+            self.down.clone(),
+        ))
+    }
+
     /// Applies a batch of updates and publishes the result in one swap (nothing
     /// is published when nothing changed).
     pub fn apply(&mut self, updates: Vec<Update>) -> Published {
@@ -122,6 +164,19 @@ impl Publisher {
         }
         if !flipped.is_empty() && !changes.zones {
             changes.names.extend(self.model.carriers(&flipped));
+        }
+        if self.serials.owned() {
+            // Every zone a change reached serves a higher serial: its apex is
+            // compiled again with it.
+            let zones: BTreeSet<Name> = changes
+                .names
+                .iter()
+                .flat_map(|name| self.model.enclosing(name).map(|(apex, _)| apex.clone()))
+                .collect();
+            for apex in zones {
+                self.serials.bump(&apex);
+                changes.names.insert(apex);
+            }
         }
         let errors = changes.refused;
         let mut published = if changes.zones {
@@ -140,6 +195,7 @@ impl Publisher {
             .store(self.failing.len(), Ordering::Relaxed);
         if published.published {
             self.status.publishes.fetch_add(1, Ordering::Relaxed);
+            self.serials.publish();
         }
         published
     }
@@ -158,6 +214,8 @@ impl Publisher {
         let mut edit = TableVersion::empty(self.table.seed()).edit();
         let mut infos: Vec<ZoneInfo> = Vec::with_capacity(order.len());
         let mut failing = HashSet::new();
+        let model = &self.model;
+        self.serials.retain(|apex| model.zone(apex).is_some());
         for (apex, zone) in order {
             let Ok(id) = u16::try_from(infos.len()) else {
                 warn!(zone = %apex, "more than 65535 zones: this one is not served");
@@ -170,7 +228,8 @@ impl Publisher {
                 policies: &self.policies,
                 down: &self.down,
             };
-            let (apex_node, info) = compiler.node(apex, zone.get(apex), &mut failing);
+            let apex_records = self.serials.apex_records(apex, zone.get(apex));
+            let (apex_node, info) = compiler.node(apex, &apex_records, &mut failing);
             edit.insert(apex_node);
             infos.push(info.unwrap_or_else(|| empty_info(apex)));
             // Names come in canonical order, so every name's ancestors come
@@ -197,10 +256,10 @@ impl Publisher {
                     missing.push(parent);
                 }
                 for parent in missing.into_iter().rev() {
-                    edit.insert(compiler.node(&parent, None, &mut failing).0);
+                    edit.insert(compiler.node(&parent, &[], &mut failing).0);
                     present.push(parent);
                 }
-                edit.insert(compiler.node(name, Some(stored), &mut failing).0);
+                edit.insert(compiler.node(name, &stored.records(name), &mut failing).0);
                 published.names += 1;
                 present.push(name.clone());
             }
@@ -325,8 +384,13 @@ impl Publisher {
             policies: &self.policies,
             down: &self.down,
         };
+        let records = if name == apex {
+            self.serials.apex_records(apex, records)
+        } else {
+            records.map(|s| s.records(name)).unwrap_or_default()
+        };
         let mut failing = HashSet::new();
-        let (node, info) = compiler.node(name, records, &mut failing);
+        let (node, info) = compiler.node(name, &records, &mut failing);
         edit.insert(node);
         if failing.is_empty() {
             self.failing.remove(name);
@@ -359,14 +423,13 @@ impl Compiler<'_> {
     fn node(
         &self,
         name: &Name,
-        stored: Option<&StoredRecords>,
+        records: &[Record],
         failing: &mut HashSet<Name>,
     ) -> (Arc<[u8]>, Option<ZoneInfo>) {
-        let records = stored.map(|s| s.records(name)).unwrap_or_default();
         let policy = self.policies.of(self.apex, name);
         let compile =
             |records: &[_]| compile_name(self.apex, self.id, name, records, policy, self.down);
-        match compile(&records) {
+        match compile(records) {
             Ok(compiled) => compiled,
             Err(error) => {
                 warn!("{name} cannot be served, answering it empty: {error}");

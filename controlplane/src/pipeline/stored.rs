@@ -16,6 +16,7 @@
 //! the blob is stored under, so it is not repeated. Records are decoded back into
 //! [`Record`]s only when the name is compiled.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ferrodns_dataplane::name::Name;
@@ -98,6 +99,22 @@ impl StoredRecords {
             .collect()
     }
 
+    /// The records, owned by `owner`, each with the source that gave it, in
+    /// source order.
+    pub(super) fn records_by_source(&self, owner: &Name) -> Vec<(SourceId, Record)> {
+        self.slots()
+            .filter_map(|(tag, slot)| Some((SourceId::from_tag(tag)?, slot)))
+            .flat_map(|(source, slot)| {
+                raw_records(slot.get(SLOT_HEADER..).unwrap_or_default()).filter_map(
+                    move |(rtype, ttl, rdata)| {
+                        let data = RData::decode(rtype, rdata)?;
+                        Some((source, Record::new(owner.clone(), ttl, data)))
+                    },
+                )
+            })
+            .collect()
+    }
+
     /// The addresses of the A and AAAA records, without decoding the rest.
     pub(super) fn addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
         self.raw().filter_map(|(rtype, _, rdata)| match rtype {
@@ -133,27 +150,31 @@ impl StoredRecords {
 
     /// Every record as (type, TTL, rdata), in order.
     fn raw(&self) -> impl Iterator<Item = (RType, u32, &[u8])> {
-        self.slots().flat_map(|(_, slot)| {
-            let mut body = slot.get(SLOT_HEADER..).unwrap_or_default();
-            std::iter::from_fn(move || {
-                let (rtype, after) = body.split_first_chunk::<2>()?;
-                let (ttl, after) = after.split_first_chunk::<4>()?;
-                let (rdlength, after) = after.split_first_chunk::<2>()?;
-                let (rdata, next) =
-                    after.split_at_checked(usize::from(u16::from_be_bytes(*rdlength)))?;
-                body = next;
-                Some((
-                    RType(u16::from_be_bytes(*rtype)),
-                    u32::from_be_bytes(*ttl),
-                    rdata,
-                ))
-            })
-        })
+        self.slots()
+            .flat_map(|(_, slot)| raw_records(slot.get(SLOT_HEADER..).unwrap_or_default()))
     }
 }
 
+/// The records of one slot's body as (type, TTL, rdata).
+fn raw_records(mut body: &[u8]) -> impl Iterator<Item = (RType, u32, &[u8])> {
+    std::iter::from_fn(move || {
+        let (rtype, after) = body.split_first_chunk::<2>()?;
+        let (ttl, after) = after.split_first_chunk::<4>()?;
+        let (rdlength, after) = after.split_first_chunk::<2>()?;
+        let (rdata, next) = after.split_at_checked(usize::from(u16::from_be_bytes(*rdlength)))?;
+        body = next;
+        Some((
+            RType(u16::from_be_bytes(*rtype)),
+            u32::from_be_bytes(*ttl),
+            rdata,
+        ))
+    })
+}
+
 /// Appends `source`'s slot; a record that cannot be kept is left out and listed
-/// in `refused`. A slot with no record left is not written.
+/// in `refused`, and a record the slot already holds (same type, TTL and data:
+/// the apex SOA a remote backend repeats once per name server, say) is left out
+/// silently. A slot with no record left is not written.
 fn push_slot<'a>(
     blob: &mut Vec<u8>,
     source: SourceId,
@@ -164,13 +185,16 @@ fn push_slot<'a>(
     blob.push(source.tag());
     blob.extend_from_slice(&[0, 0]);
     let mut count = 0usize;
+    let mut kept = KeptRecords::default();
     for record in records {
         if count == MAX_RECORDS {
             refused.push((record, Unstorable::TooMany));
             continue;
         }
+        let at = blob.len();
         match push_record(blob, record) {
-            Ok(()) => count += 1,
+            Ok(()) if kept.insert(blob, at) => count += 1,
+            Ok(()) => blob.truncate(at),
             Err(why) => refused.push((record, why)),
         }
     }
@@ -179,6 +203,42 @@ fn push_slot<'a>(
     } else if let Some(field) = blob.get_mut(start + 1..start + SLOT_HEADER) {
         // `count` is at most MAX_RECORDS.
         field.copy_from_slice(&(count as u16).to_be_bytes());
+    }
+}
+
+/// The records a slot holds so far, to leave out repeats: a linear scan while
+/// there are few (the usual case: a name holds a handful), a hash set beyond.
+#[derive(Default)]
+struct KeptRecords {
+    ranges: Vec<std::ops::Range<usize>>,
+    many: Option<HashSet<Box<[u8]>>>,
+}
+
+/// Records scanned linearly before [`KeptRecords`] switches to a hash set.
+const LINEAR_DEDUP: usize = 32;
+
+impl KeptRecords {
+    /// Whether the record in `blob[at..]` is new to the slot (it is then kept).
+    fn insert(&mut self, blob: &[u8], at: usize) -> bool {
+        let record = blob.get(at..).unwrap_or_default();
+        if let Some(many) = &mut self.many {
+            return many.insert(record.into());
+        }
+        let seen = |range: &std::ops::Range<usize>| blob.get(range.clone()) == Some(record);
+        if self.ranges.iter().any(seen) {
+            return false;
+        }
+        self.ranges.push(at..blob.len());
+        if self.ranges.len() > LINEAR_DEDUP {
+            self.many = Some(
+                self.ranges
+                    .iter()
+                    .filter_map(|range| blob.get(range.clone()))
+                    .map(Box::from)
+                    .collect(),
+            );
+        }
+        true
     }
 }
 

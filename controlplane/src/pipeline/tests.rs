@@ -509,3 +509,165 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    #[test]
+    fn with_owned_serials_edits_still_publish_what_a_rebuild_publishes(
+        batches in prop::collection::vec(prop::collection::vec(update(), 1..4), 1..12)
+    ) {
+        let mut publisher =
+            Publisher::new(Table::new(), Policies::default()).with_zone_serials(7);
+        for batch in batches {
+            apply_and_compare(&mut publisher, batch);
+        }
+    }
+}
+
+fn snapshot_lines(publisher: &Publisher, apex: &str) -> Vec<String> {
+    publisher
+        .zone_snapshot(&name(apex))
+        .map(|s| s.records().map(|r| r.to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn owned_serials_rise_with_each_change_of_their_zone_and_transfers_see_them() {
+    let mut p = Publisher::new(Table::new(), Policies::default()).with_zone_serials(500);
+    let mut watched = p.zone_serials();
+    apply_and_compare(
+        &mut p,
+        vec![zones(
+            SourceId::Store,
+            vec![("example.", vec![a("web.example.", 1)]), ("other.", vec![])],
+        )],
+    );
+    let serials = watched.borrow_and_update().clone();
+    assert_eq!(
+        serials
+            .iter()
+            .map(|(z, s)| (z.to_string(), *s))
+            .collect::<Vec<_>>(),
+        [("example.".to_owned(), 500), ("other.".to_owned(), 500)]
+    );
+    apply_and_compare(
+        &mut p,
+        vec![names(
+            SourceId::Store,
+            "example.",
+            vec![(
+                "web.example.",
+                vec![a("web.example.", 2), a("web.example.", 3)],
+            )],
+        )],
+    );
+    assert!(watched.has_changed().unwrap_or(false));
+    let serials = watched.borrow_and_update().clone();
+    assert_eq!(
+        (serials.get(&name("example.")), serials.get(&name("other."))),
+        (Some(&501), Some(&500))
+    );
+    // A health flip changes what is served, so the zone too.
+    apply_and_compare(
+        &mut p,
+        vec![Update::Health {
+            ip: IpAddr::from([10, 0, 0, 2]),
+            down: true,
+        }],
+    );
+    assert_eq!(
+        snapshot_lines(&p, "example."),
+        [
+            "example. 30 IN SOA ns.dns.example. hostmaster.example. 502 7200 1800 86400 30",
+            "example. 30 IN NS ns.dns.example.",
+            "web.example. 30 IN A 10.0.0.3",
+        ]
+    );
+    // The table's SOA says the same serial.
+    let version = p.table().current();
+    let soa = version
+        .find(&name("example.").to_lowercase_wire())
+        .and_then(|node| node.rrset(RType::SOA.0))
+        .and_then(|set| set.records().next().map(|r| r.rdata().to_vec()))
+        .unwrap_or_default();
+    assert_eq!(
+        soa.get(soa.len() - 20..soa.len() - 16),
+        Some(&502u32.to_be_bytes()[..])
+    );
+    assert_eq!(
+        watched.borrow_and_update().get(&name("example.")),
+        Some(&502)
+    );
+    assert!(p.zone_snapshot(&name("web.example.")).is_none());
+    // Re-sending the same records changes nothing, serial included.
+    let again = p.apply(vec![names(
+        SourceId::Store,
+        "example.",
+        vec![(
+            "web.example.",
+            vec![a("web.example.", 2), a("web.example.", 3)],
+        )],
+    )]);
+    assert!(!again.published);
+    assert!(!watched.has_changed().unwrap_or(true));
+}
+
+#[test]
+fn a_nested_zone_keeps_its_names_out_of_the_outer_zones_transfer() {
+    let mut p = Publisher::new(Table::new(), Policies::default());
+    apply_and_compare(
+        &mut p,
+        vec![
+            zones(
+                SourceId::ZoneFiles,
+                vec![(
+                    "example.",
+                    vec![a("x.sub.example.", 1), a("www.example.", 2)],
+                )],
+            ),
+            zones(
+                SourceId::Store,
+                vec![("sub.example.", vec![a("y.sub.example.", 3)])],
+            ),
+        ],
+    );
+    // x.sub.example. holds records of the outer zone only: the outer zone
+    // serves it (see `Model::resolve`), and transfers it.
+    let owners = |p: &Publisher, apex: &str| -> Vec<String> {
+        snapshot_lines(p, apex)
+            .iter()
+            .filter_map(|line| line.split(' ').next().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(
+        owners(&p, "example."),
+        ["example.", "example.", "x.sub.example.", "www.example."]
+    );
+    assert_eq!(
+        owners(&p, "sub.example."),
+        ["sub.example.", "sub.example.", "y.sub.example."]
+    );
+    // Once the inner zone holds x too, x is the inner zone's alone.
+    apply_and_compare(
+        &mut p,
+        vec![names(
+            SourceId::Store,
+            "sub.example.",
+            vec![("x.sub.example.", vec![a("x.sub.example.", 4)])],
+        )],
+    );
+    assert_eq!(
+        owners(&p, "example."),
+        ["example.", "example.", "www.example."]
+    );
+    assert_eq!(
+        owners(&p, "sub.example."),
+        [
+            "sub.example.",
+            "sub.example.",
+            "x.sub.example.",
+            "y.sub.example."
+        ]
+    );
+}

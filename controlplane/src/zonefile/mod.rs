@@ -66,9 +66,7 @@ mod tests;
 use std::path::Path;
 
 use ferrodns_dataplane::name::Name;
-#[cfg(doc)]
-use ferrodns_dataplane::record::RData;
-use ferrodns_dataplane::record::Record;
+use ferrodns_dataplane::record::{RData, Record};
 
 pub use error::{ZoneFileError, ZoneFileErrorKind};
 
@@ -108,6 +106,31 @@ pub fn parse_zone_text(
     source: &str,
 ) -> Result<Vec<Record>, ZoneFileError> {
     ZoneReader::new(origin).read(text, source, Path::new(source))
+}
+
+/// Parses the data of one record of type `rtype` (a mnemonic such as `SRV`) given
+/// as presentation text, as a PowerDNS backend sends it (`"10 5 80 web.example."`,
+/// SOA `"ns. contact@example.com 1 7200 3600 432000 86400"`, TXT `"\"text\""`):
+/// names are absolute whether or not they end in a dot. Only the types a zone
+/// file may hold are accepted. Never reads files; errors name the file
+/// [`RECORD_LINE_SOURCE`].
+pub fn parse_rdata_text(rtype: &str, text: &str) -> Result<RData, ZoneFileError> {
+    let located = |fail: Fail| fail.in_file(RECORD_LINE_SOURCE);
+    let type_token = lexer::Token {
+        text: rtype,
+        quoted: false,
+        line: 1,
+    };
+    let rtype = parser::parse_type(&type_token).map_err(located)?;
+    let mut lexer = Lexer::new(text);
+    let fields = match lexer.next_entry().map_err(located)? {
+        Some(entry) => entry.tokens,
+        None => Vec::new(),
+    };
+    if let Some(extra) = lexer.next_entry().map_err(located)? {
+        return Err(located(Fail::new(extra.line, Kind::NotOneRecord)));
+    }
+    parser::parse_rdata(rtype, &type_token, &fields, Some(&Name::root())).map_err(located)
 }
 
 /// Parse one record line in presentation format (e.g. "www 300 IN A 192.0.2.1" or

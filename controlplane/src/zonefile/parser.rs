@@ -145,7 +145,7 @@ fn class_of(token: &Token<'_>) -> Option<bool> {
     }
 }
 
-fn parse_type(token: &Token<'_>) -> Result<RType, Fail> {
+pub(crate) fn parse_type(token: &Token<'_>) -> Result<RType, Fail> {
     let unknown = || Fail::new(token.line, Kind::UnknownType(token.text.into()));
     if token.quoted {
         return Err(unknown());
@@ -165,7 +165,7 @@ fn parse_type(token: &Token<'_>) -> Result<RType, Fail> {
     }
 }
 
-fn parse_rdata(
+pub(crate) fn parse_rdata(
     rtype: RType,
     type_token: &Token<'_>,
     fields: &[Token<'_>],

@@ -991,3 +991,63 @@ proptest! {
         let _ = parse_record_line(&text, Some(&apex()), 0);
     }
 }
+
+#[test]
+fn rdata_text_parses_as_a_powerdns_backend_sends_it() {
+    let parsed = |rtype: &str, text: &str| parse_rdata_text(rtype, text).map_err(|e| e.to_string());
+    assert_eq!(
+        parsed("SRV", "0 10 80 web.ns1.svc.n1.node.cluster1."),
+        Ok(RData::Srv {
+            priority: 0,
+            weight: 10,
+            port: 80,
+            target: name("web.ns1.svc.n1.node.cluster1."),
+        })
+    );
+    // Names without the trailing dot are absolute, and `@` is a character.
+    assert_eq!(
+        parsed(
+            "SOA",
+            "dns.cluster1. contact@opensvc.com 1 7200 3600 432000 86400"
+        ),
+        Ok(RData::Soa(Soa {
+            mname: name("dns.cluster1."),
+            rname: name("contact@opensvc.com."),
+            serial: 1,
+            refresh: 7200,
+            retry: 3600,
+            expire: 432_000,
+            minimum: 86_400,
+        }))
+    );
+    assert_eq!(
+        parsed("ptr", "web.ns1.svc.cluster1"),
+        Ok(RData::Ptr(name("web.ns1.svc.cluster1.")))
+    );
+    assert_eq!(
+        parsed("MX", "10 mx.example.com"),
+        Ok(RData::Mx {
+            preference: 10,
+            exchange: name("mx.example.com.")
+        })
+    );
+    assert_eq!(
+        parsed("TXT", "\"hello world\""),
+        Ok(RData::Txt(vec![b"hello world".to_vec()]))
+    );
+    assert_eq!(parsed("A", "10.0.0.1"), Ok(a("10.0.0.1")));
+    for (rtype, text) in [
+        ("A", "10.0.0.300"),
+        ("A", ""),
+        ("A", "10.0.0.1\n10.0.0.2"),
+        ("PTR6", "x.example."),
+        ("CAA", "0 issue \"ca.example\""),
+        ("SRV", "0 10 web.example."),
+    ] {
+        let error = parse_rdata_text(rtype, text);
+        assert!(
+            error.as_ref().is_err_and(|e| e.file == RECORD_LINE_SOURCE),
+            "{rtype} {text:?}: {error:?}"
+        );
+    }
+}

@@ -166,7 +166,19 @@ impl Server {
         env: &[(&str, &str)],
         probe: &str,
     ) -> Server {
-        Server::spawn_under(&[], dir, args, env, probe)
+        Server::spawn_under(&[], dir, args, env, probe, Duration::from_secs(20))
+    }
+
+    /// [`spawn_with_env`](Server::spawn_with_env) that waits up to `limit` for
+    /// the first answer (a large zone loads slowly in a debug build).
+    pub(crate) fn spawn_waiting(
+        dir: tempfile::TempDir,
+        args: Vec<String>,
+        env: &[(&str, &str)],
+        probe: &str,
+        limit: Duration,
+    ) -> Server {
+        Server::spawn_under(&[], dir, args, env, probe, limit)
     }
 
     /// [`spawn`](Server::spawn) with the descriptor limit `soft:hard`
@@ -182,21 +194,23 @@ impl Server {
             format!("--nofile={soft}:{hard}"),
             "--".to_owned(),
         ];
-        Server::spawn_under(&launcher, dir, args, &[], probe)
+        Server::spawn_under(&launcher, dir, args, &[], probe, Duration::from_secs(20))
     }
 
-    /// Starts ferrodns as the last argument of `launcher` (none: directly).
+    /// Starts ferrodns as the last argument of `launcher` (none: directly),
+    /// waiting up to `limit` for its first answer.
     fn spawn_under(
         launcher: &[String],
         dir: tempfile::TempDir,
         args: Vec<String>,
         env: &[(&str, &str)],
         probe: &str,
+        limit: Duration,
     ) -> Server {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match Server::try_spawn(launcher, &dir, &args, env, probe) {
+            match Server::try_spawn(launcher, &dir, &args, env, probe, limit) {
                 Ok((child, port)) => {
                     let log = dir.path().join("ferrodns.log");
                     return Server {
@@ -219,6 +233,7 @@ impl Server {
         args: &[String],
         env: &[(&str, &str)],
         probe: &str,
+        limit: Duration,
     ) -> Result<(Child, u16), String> {
         let port = free_port();
         let log = dir.path().join("ferrodns.log");
@@ -241,7 +256,7 @@ impl Server {
             .spawn()
             .expect("start ferrodns");
         let log_text = || fs::read_to_string(&log).unwrap_or_default();
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + limit;
         loop {
             if answered(&dig_at(port, &["+short", probe])) {
                 return Ok((child, port));

@@ -315,33 +315,55 @@ fn address_of(data: &RData) -> Option<IpAddr> {
     }
 }
 
-/// The SOA and NS a zone gets when it stores none.
-fn synthetic_apex_records(apex: &Name, existing: &[&Record]) -> Vec<Record> {
+/// The SOA and NS a zone gets when `existing` (its apex records) holds none:
+/// what the compiler adds at every apex, for a caller that lists what is served
+/// (a zone transfer).
+pub fn synthetic_apex_records(apex: &Name, existing: &[&Record]) -> Vec<Record> {
     let has = |rtype| existing.iter().any(|r| r.rtype() == rtype);
-    let host = |label: &[u8]| apex.prepend_label(label).unwrap_or_else(|_| apex.clone());
-    let ns_host = host(b"dns")
-        .prepend_label(b"ns")
-        .unwrap_or_else(|_| apex.clone());
     let mut out = Vec::new();
     if !has(RType::SOA) {
+        out.push(synthetic_soa(apex, 1));
+    }
+    if !has(RType::NS) {
         out.push(Record::new(
             apex.clone(),
             SYNTHETIC_TTL,
-            RData::Soa(Soa {
-                mname: ns_host.clone(),
-                rname: host(b"hostmaster"),
-                serial: 1,
-                refresh: 7200,
-                retry: 1800,
-                expire: 86400,
-                minimum: SYNTHETIC_TTL,
-            }),
+            RData::Ns(synthetic_ns_host(apex)),
         ));
     }
-    if !has(RType::NS) {
-        out.push(Record::new(apex.clone(), SYNTHETIC_TTL, RData::Ns(ns_host)));
-    }
     out
+}
+
+/// The SOA the compiler makes up for a zone that stores none, with `serial`
+/// (the compiler itself uses 1): `ns.dns.<apex> hostmaster.<apex> serial 7200
+/// 1800 86400 30`, TTL [`SYNTHETIC_TTL`]. A caller that keeps its own serial per
+/// zone (the control plane's publisher, for zone transfers) hands the compiler
+/// this record with that serial, and the compiler then adds none of its own.
+pub fn synthetic_soa(apex: &Name, serial: u32) -> Record {
+    Record::new(
+        apex.clone(),
+        SYNTHETIC_TTL,
+        RData::Soa(Soa {
+            mname: synthetic_ns_host(apex),
+            rname: apex
+                .prepend_label(b"hostmaster")
+                .unwrap_or_else(|_| apex.clone()),
+            serial,
+            refresh: 7200,
+            retry: 1800,
+            expire: 86400,
+            minimum: SYNTHETIC_TTL,
+        }),
+    )
+}
+
+/// `ns.dns.<apex>`, the name server of the synthesised SOA and NS (shorter, down
+/// to the apex itself, when the name would be too long).
+fn synthetic_ns_host(apex: &Name) -> Name {
+    apex.prepend_label(b"dns")
+        .unwrap_or_else(|_| apex.clone())
+        .prepend_label(b"ns")
+        .unwrap_or_else(|_| apex.clone())
 }
 
 fn zone_info(apex: &Name, soa: Option<&Record>) -> ZoneInfo {

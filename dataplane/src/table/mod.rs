@@ -22,7 +22,9 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Cache};
 
-pub use compile::{CompileError, ZoneInput, compile, compile_name};
+pub use compile::{
+    CompileError, ZoneInput, compile, compile_name, synthetic_apex_records, synthetic_soa,
+};
 pub use node::{NodeView, RRsetSpec, RRsetView, RecordView};
 pub use version::{TableEdit, TableVersion, ZoneInfo};
 
