@@ -197,10 +197,7 @@ mod tests {
     use super::*;
     use crate::config::Layouts;
     use crate::etcd::decode::{Decoded, Decoder};
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
+    use ferrodns_dataplane::testkit::name;
 
     fn decoder() -> Decoder {
         Decoder::new(
