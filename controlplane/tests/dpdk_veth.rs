@@ -18,6 +18,7 @@
 //! filtering, so only the dataplane answers on the wire.
 
 mod dpdk_support;
+mod support;
 
 use std::fs;
 use std::path::Path;

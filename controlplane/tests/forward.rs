@@ -15,6 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{JoinHandle, sleep};
 use std::time::{Duration, Instant};
 
+use ferrodns_dataplane::record::RType;
+use ferrodns_dataplane::testkit::query;
 use support::{Knot, Server, ZONE, free_port, lines, start_peer, write};
 
 /// `unbound` with local data for `unbound.test.`, in the foreground.
@@ -537,9 +539,7 @@ fn forwarded_queries_are_rate_limited_per_client() {
         .unwrap();
     let target = SocketAddr::from(([127, 0, 0, 1], server.port));
     for id in 0..20u16 {
-        let mut query = id.to_be_bytes().to_vec();
-        query.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
-        query.extend_from_slice(b"\x04rate\x04test\x00\x00\x01\x00\x01");
+        let query = query("rate.test", RType::A).id(id).bytes;
         socket.send_to(&query, target).unwrap();
     }
     let mut answers = 0;

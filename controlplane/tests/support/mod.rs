@@ -16,12 +16,28 @@ use std::sync::Mutex;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-pub(crate) const ZONE: &str = "\
-$ORIGIN example.test.
-$TTL 30
-@       IN SOA ns1 hostmaster ( 2026112301 3600 600 86400 60 )
-@       IN NS  ns1
-ns1     IN A   10.0.0.53
+/// The text of a test zone: `$ORIGIN`, `$TTL 30`, the apex SOA and NS, `ns1`'s
+/// address, then `records`. A macro, so that a zone stays a `&'static str`.
+macro_rules! zone_text {
+    ($origin:literal, $records:literal) => {
+        concat!(
+            "$ORIGIN ",
+            $origin,
+            "\n$TTL 30\n\
+             @       IN SOA ns1 hostmaster ( 2026112301 3600 600 86400 60 )\n\
+             @       IN NS  ns1\n\
+             ns1     IN A   10.0.0.53\n",
+            $records
+        )
+    };
+}
+// Unused by the test crates that include this module but not `dpdk_support`.
+#[allow(unused_imports)]
+pub(crate) use zone_text;
+
+pub(crate) const ZONE: &str = zone_text!(
+    "example.test.",
+    "\
 web     IN A   10.0.0.1
 web     IN A   10.0.0.2
 web     IN A   10.0.0.3
@@ -34,7 +50,8 @@ _http._tcp.web IN SRV 10 5 80 web1
 txt     IN TXT \"hello world\"
 @       IN MX  10 ns1
 *.apps  IN A   10.2.0.1
-";
+"
+);
 
 /// A zone whose one RRset does not fit in 512 bytes.
 pub(crate) fn big_zone() -> String {
