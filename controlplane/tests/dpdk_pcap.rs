@@ -15,13 +15,10 @@ use std::time::{Duration, Instant};
 use dpdk_support::{DpdkServer, ZONE, parse_udp_reply, require_root, total};
 use ferrodns_dataplane::record::RType;
 use ferrodns_dataplane::testkit::{
-    CLIENT_MAC, CLIENT_V4, CLIENT_V6, Ethernet, IpHeader, Ipv4, Ipv6, SERVICE_V4, SERVICE_V6,
-    query, udp_frame, write_pcap,
+    CLIENT_MAC, CLIENT_V4, CLIENT_V6, Ethernet, IpHeader, Ipv4, Ipv6, PCAP_PORT_MAC as PCAP_MAC,
+    SERVICE_V4, SERVICE_V6, query, udp_frame, write_pcap,
 };
 use support::Server;
-
-/// The MAC DPDK 22.11's pcap driver gives its first port ("\x02pcap\x00").
-const PCAP_MAC: [u8; 6] = [0x02, 0x70, 0x63, 0x61, 0x70, 0x00];
 
 /// One query frame and, when it must be answered, its DNS payload.
 struct Case {

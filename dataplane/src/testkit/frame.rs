@@ -22,6 +22,8 @@ pub const SERVICE_V6: [u8; 16] = [
 pub const CLIENT_V6: [u8; 16] = [
     0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
 ];
+/// The MAC DPDK 22.11's pcap driver gives its first port (`"\x02pcap\x00"`).
+pub const PCAP_PORT_MAC: [u8; 6] = [0x02, 0x70, 0x63, 0x61, 0x70, 0x00];
 /// The source port of the frames' queries.
 pub const CLIENT_PORT: u16 = 40000;
 

@@ -22,7 +22,8 @@ mod records;
 
 pub use frame::{
     CLIENT_MAC, CLIENT_PORT, CLIENT_V4, CLIENT_V6, ETHERTYPE_IPV4, ETHERTYPE_IPV6, Ethernet,
-    IpHeader, Ipv4, Ipv6, SERVER_MAC, SERVICE_V4, SERVICE_V6, UDP, checksum, udp, udp_frame,
+    IpHeader, Ipv4, Ipv6, PCAP_PORT_MAC, SERVER_MAC, SERVICE_V4, SERVICE_V6, UDP, checksum, udp,
+    udp_frame,
 };
 pub use pcap::{pcap_file, pcap_frames, read_pcap, write_pcap};
 pub use query::{QUERY_ID, Query, query};
