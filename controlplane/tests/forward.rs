@@ -6,10 +6,9 @@
 
 mod support;
 
-use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{JoinHandle, sleep};
@@ -17,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use ferrodns_dataplane::record::RType;
 use ferrodns_dataplane::testkit::query;
-use support::{Knot, Server, ZONE, free_port, lines, start_peer, write};
+use support::{Knot, Server, ZONE, free_port, lines, spawn_with_config, start_peer, write};
 
 /// `unbound` with local data for `unbound.test.`, in the foreground.
 struct Unbound {
@@ -31,8 +30,9 @@ impl Unbound {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display().to_string();
         let (child, port) = start_peer("unbound", "host.unbound.test", |port| {
+            let config = dir.path().join("unbound.conf");
             write(
-                &dir.path().join("unbound.conf"),
+                &config,
                 &format!(
                     "server:\n  interface: 127.0.0.1@{port}\n  port: {port}\n  \
                      do-daemonize: no\n  username: \"\"\n  chroot: \"\"\n  directory: \"{d}\"\n  \
@@ -43,15 +43,7 @@ impl Unbound {
                      local-data: \"host.unbound.test. 60 IN A 192.0.2.77\"\n"
                 ),
             );
-            let log = dir.path().join("unbound.log");
-            let child = Command::new("unbound")
-                .arg("-c")
-                .arg(dir.path().join("unbound.conf"))
-                .stdout(Stdio::null())
-                .stderr(fs::File::create(&log).unwrap())
-                .spawn()
-                .expect("start unbound (Debian package unbound; tools/test installs it)");
-            (child, log)
+            spawn_with_config(Command::new("unbound"), &config, "unbound")
         });
         Unbound {
             child,

@@ -21,12 +21,12 @@ use std::hint::black_box;
 use std::net::{IpAddr, SocketAddr};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ferrodns_dataplane::engine::{Engine, QueryContext, Transport};
-use ferrodns_dataplane::packet::{self, ChecksumMode, Services};
+use ferrodns_dataplane::engine::Engine;
+use ferrodns_dataplane::packet::{ChecksumMode, Services};
 use ferrodns_dataplane::record::RType;
 use ferrodns_dataplane::testkit::{
     CLIENT_MAC, CLIENT_PORT, CLIENT_V4, CLIENT_V6, Ethernet, Ipv4, Ipv6, SERVER_MAC, SERVICE_V4,
-    SERVICE_V6, query, udp_frame,
+    SERVICE_V6, handle_frame, query, udp_context, udp_frame,
 };
 
 fn ipv4_frame(payload: &[u8]) -> Vec<u8> {
@@ -60,11 +60,7 @@ fn benches(c: &mut Criterion) {
     group.bench_function("engine_alone", |b| {
         b.iter(|| {
             buf[..query.len()].copy_from_slice(&query);
-            let ctx = QueryContext {
-                client: IpAddr::from(CLIENT_V4),
-                transport: Transport::Udp,
-                entropy: 0,
-            };
+            let ctx = udp_context(IpAddr::from(CLIENT_V4));
             black_box(engine.respond(&table, &mut buf, query.len(), &ctx))
         })
     });
@@ -81,19 +77,13 @@ fn benches(c: &mut Criterion) {
         group.bench_function(name, |b| {
             b.iter(|| {
                 buf[..frame.len()].copy_from_slice(&frame);
-                black_box(packet::handle(
+                black_box(handle_frame(
+                    &engine,
+                    &table,
                     &mut buf,
                     frame.len(),
                     &services,
                     mode,
-                    |room, len, client| {
-                        let ctx = QueryContext {
-                            client,
-                            transport: Transport::Udp,
-                            entropy: 0,
-                        };
-                        engine.respond(&table, room, len, &ctx)
-                    },
                 ))
             })
         });

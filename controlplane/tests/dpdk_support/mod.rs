@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use ferrodns_dataplane::testkit::{IpHeader, Ipv4, Ipv6, UDP, checksum};
 
+use crate::support::wait_for_exit;
+
 /// Zone of the DPDK tests: every RRset has one record, so answers do not depend
 /// on round-robin rotation and can be compared byte for byte across backends.
 pub(crate) const ZONE: &str = crate::support::zone_text!(
@@ -182,18 +184,11 @@ impl DpdkServer {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return (status, self.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ferrodns did not stop: {}",
-                self.log_text()
-            );
-            sleep(Duration::from_millis(20));
-        }
+        let log = self.log.clone();
+        let status = wait_for_exit(&mut self.child, Duration::from_secs(15), || {
+            strip_ansi(&fs::read_to_string(&log).unwrap_or_default())
+        });
+        (status, self.log_text())
     }
 }
 

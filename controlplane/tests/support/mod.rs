@@ -347,18 +347,31 @@ impl Server {
     /// Sends SIGTERM and waits for the exit.
     pub(crate) fn stop(mut self) -> ExitStatus {
         self.signal("-TERM");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ferrodns did not stop: {}",
-                self.log_text()
-            );
-            sleep(Duration::from_millis(20));
+        let log = self.log.clone();
+        wait_for_exit(&mut self.child, Duration::from_secs(10), || {
+            fs::read_to_string(&log).unwrap_or_default()
+        })
+    }
+}
+
+/// Waits up to `limit` for ferrodns, `child`, to exit after a SIGTERM; fails
+/// showing `log()` when it does not.
+pub(crate) fn wait_for_exit(
+    child: &mut Child,
+    limit: Duration,
+    log: impl Fn() -> String,
+) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status;
         }
+        assert!(
+            Instant::now() < deadline,
+            "ferrodns did not stop: {}",
+            log()
+        );
+        sleep(Duration::from_millis(20));
     }
 }
 
@@ -432,28 +445,9 @@ impl Knot {
     /// until it answers `probe`.
     pub(crate) fn serve(origin: &str, text: &str, probe: &str) -> Knot {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().display().to_string();
-        write(&dir.path().join(format!("{origin}zone")), text);
         let (child, port) = start_peer("knotd", probe, |port| {
-            write(
-                &dir.path().join("knot.conf"),
-                &format!(
-                    "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n    \
-                     udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
-                     database:\n    storage: \"{d}\"\n\
-                     log:\n  - target: stderr\n    any: warning\n\
-                     zone:\n  - domain: {origin}\n    file: \"{d}/{origin}zone\"\n"
-                ),
-            );
-            let log = dir.path().join("knot.log");
-            let child = Command::new("knotd")
-                .arg("-c")
-                .arg(dir.path().join("knot.conf"))
-                .stdout(Stdio::null())
-                .stderr(fs::File::create(&log).unwrap())
-                .spawn()
-                .expect("start knotd (Debian package knot; tools/test installs it)");
-            (child, log)
+            let config = write_knot_config(dir.path(), port, origin, text);
+            spawn_with_config(Command::new("knotd"), &config, "knot")
         });
         Knot {
             child,
@@ -476,6 +470,50 @@ impl Drop for Knot {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Writes the zone `origin` (ending in a dot) from `text` into `dir` and a
+/// `knot.conf` serving it on 127.0.0.1 `port`, one worker of each kind, warnings
+/// to stderr; returns the configuration's path.
+pub(crate) fn write_knot_config(dir: &Path, port: u16, origin: &str, text: &str) -> PathBuf {
+    let d = dir.display();
+    write(&dir.join(format!("{origin}zone")), text);
+    let config = dir.join("knot.conf");
+    write(
+        &config,
+        &format!(
+            "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n    \
+             udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
+             database:\n    storage: \"{d}\"\n\
+             log:\n  - target: stderr\n    any: warning\n\
+             zone:\n  - domain: {origin}\n    file: \"{d}/{origin}zone\"\n"
+        ),
+    );
+    config
+}
+
+/// Starts `command -c config` (a peer server in the foreground, from the Debian
+/// package `package`) with its stderr in a `.log` file beside `config`; returns
+/// the child and the log's path, as [`start_peer`] wants them.
+pub(crate) fn spawn_with_config(
+    mut command: Command,
+    config: &Path,
+    package: &str,
+) -> (Child, PathBuf) {
+    let log = config.with_extension("log");
+    let child = command
+        .arg("-c")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "start {:?} (Debian package {package}; tools/test installs it): {e}",
+                command.get_program()
+            )
+        });
+    (child, log)
 }
 
 /// `dig` to 127.0.0.1 `port`: one try, 2 s, no recursion asked.

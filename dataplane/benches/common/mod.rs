@@ -14,10 +14,10 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use ferrodns_dataplane::record::AnswerPolicy;
-use ferrodns_dataplane::record::{RData, RType, Record};
+use ferrodns_dataplane::record::{RType, Record};
 use ferrodns_dataplane::table::node::encode_node;
 use ferrodns_dataplane::table::{RRsetSpec, TableVersion, ZoneInput, compile};
-use ferrodns_dataplane::testkit::{a, name, query};
+use ferrodns_dataplane::testkit::{a, name, query, srv};
 
 pub(crate) const APEX: &str = "cluster.local.";
 pub(crate) const TTL: u32 = 30;
@@ -47,18 +47,7 @@ pub(crate) fn service_records(count: usize) -> Vec<Record> {
 /// are services 0..3, so an SRV answer carries three A records as additional data.
 pub(crate) fn srv_records() -> Vec<Record> {
     (0..3)
-        .map(|i| {
-            Record::new(
-                name(SRV_NAME),
-                TTL,
-                RData::Srv {
-                    priority: 10,
-                    weight: 10,
-                    port: 8080,
-                    target: name(&service_name(i)),
-                },
-            )
-        })
+        .map(|i| srv(SRV_NAME, TTL, 10, 10, 8080, &service_name(i)))
         .collect()
 }
 

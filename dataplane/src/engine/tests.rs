@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::record::{AnswerPolicy, RData, Record};
 use crate::table::{TableVersion, ZoneInput, compile};
-use crate::testkit::{Query, a, aaaa, cname, name, query, record as rec, soa, txt};
+use crate::testkit::{Query, a, aaaa, cname, name, query, record as rec, soa, srv, txt};
 
 fn zone_records() -> Vec<Record> {
     let mut records = vec![
@@ -26,26 +26,8 @@ fn zone_records() -> Vec<Record> {
         cname("loop2.example.", 30, "loop1.example."),
         a("web0.example.", 30, [10, 1, 0, 1]),
         a("web1.example.", 30, [10, 1, 0, 2]),
-        rec(
-            "_http._tcp.web.example.",
-            30,
-            RData::Srv {
-                priority: 10,
-                weight: 5,
-                port: 80,
-                target: name("web0.example."),
-            },
-        ),
-        rec(
-            "_http._tcp.web.example.",
-            30,
-            RData::Srv {
-                priority: 10,
-                weight: 5,
-                port: 80,
-                target: name("web1.example."),
-            },
-        ),
+        srv("_http._tcp.web.example.", 30, 10, 5, 80, "web0.example."),
+        srv("_http._tcp.web.example.", 30, 10, 5, 80, "web1.example."),
         rec(
             "example.",
             300,

@@ -7,13 +7,13 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use proptest::prelude::*;
 
 use super::*;
-use crate::engine::{Engine, EngineConfig, QueryContext, Transport};
+use crate::engine::{Engine, EngineConfig};
 use crate::record::RType;
 use crate::table::TableVersion;
 use crate::testkit::{
     CLIENT_MAC, CLIENT_PORT, CLIENT_V4, CLIENT_V6, ETHERTYPE_IPV4, ETHERTYPE_IPV6, Ethernet,
     IpHeader, Ipv4, Ipv6, SERVER_MAC as OUR_MAC, SERVICE_V4, SERVICE_V6, a, aaaa,
-    checksum as naive_checksum, cname, compile_zone, query, udp_frame,
+    checksum as naive_checksum, cname, compile_zone, handle_frame, query, udp_context, udp_frame,
 };
 
 const ROOM: usize = 2048;
@@ -87,23 +87,9 @@ fn run(frame: &[u8], mode: ChecksumMode) -> (Action, Vec<u8>) {
 }
 
 fn run_with(engine: &Engine, frame: &[u8], mode: ChecksumMode) -> (Action, Vec<u8>) {
-    let table = table();
     let mut buf = frame.to_vec();
     buf.resize(ROOM, 0xee);
-    let action = handle(
-        &mut buf,
-        frame.len(),
-        &services(),
-        mode,
-        |room, len, client| {
-            let ctx = QueryContext {
-                client,
-                transport: Transport::Udp,
-                entropy: 0,
-            };
-            engine.respond(&table, room, len, &ctx)
-        },
-    );
+    let action = handle_frame(engine, &table(), &mut buf, frame.len(), &services(), mode);
     (action, buf)
 }
 
@@ -112,12 +98,7 @@ fn run_with(engine: &Engine, frame: &[u8], mode: ChecksumMode) -> (Action, Vec<u
 fn engine_answer(query: &[u8], client: IpAddr) -> Vec<u8> {
     let mut buf = query.to_vec();
     buf.resize(1500, 0);
-    let ctx = QueryContext {
-        client,
-        transport: Transport::Udp,
-        entropy: 0,
-    };
-    match Engine::default().respond(&table(), &mut buf, query.len(), &ctx) {
+    match Engine::default().respond(&table(), &mut buf, query.len(), &udp_context(client)) {
         Verdict::Reply(n) => buf[..n].to_vec(),
         other => panic!("engine gave {other:?}"),
     }
@@ -678,21 +659,14 @@ fn every_truncation_of_valid_frames_is_dropped_without_panic() {
 fn a_buffer_without_room_for_the_answer_is_not_overrun() {
     let q = query("web.example", RType::A).id(13).bytes;
     let frame = udp4_frame(&[], 53, &q);
-    let table = table();
     let mut buf = frame.clone();
-    let action = handle(
+    let action = handle_frame(
+        &Engine::default(),
+        &table(),
         &mut buf,
         frame.len(),
         &services(),
         ChecksumMode::Software,
-        |room, len, client| {
-            let ctx = QueryContext {
-                client,
-                transport: Transport::Udp,
-                entropy: 0,
-            };
-            Engine::default().respond(&table, room, len, &ctx)
-        },
     );
     assert!(matches!(action, Action::Drop(_) | Action::Transmit { .. }));
     if let Action::Transmit { len, .. } = action {

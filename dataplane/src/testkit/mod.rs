@@ -8,6 +8,8 @@
 //! - Ethernet / VLAN / IPv4 / IPv6 / UDP frames: [`Ethernet`], [`Ipv4`],
 //!   [`Ipv6`], [`udp_frame`], with checksums the kit computes itself
 //!   ([`checksum`]), and the addresses the frame tests use.
+//! - A frame answered as the DPDK backend answers it, packet layer and engine
+//!   ([`handle_frame`]).
 //! - Capture files in the pcap format DPDK's pcap driver reads and writes:
 //!   [`write_pcap`], [`read_pcap`].
 //!
@@ -15,11 +17,13 @@
 //! `testkit` feature, which they enable in `[dev-dependencies]` only, so a
 //! release build never holds it (`docs/testing.md` says why it lives here).
 
+mod answer;
 mod frame;
 mod pcap;
 mod query;
 mod records;
 
+pub use answer::{handle_frame, udp_context};
 pub use frame::{
     CLIENT_MAC, CLIENT_PORT, CLIENT_V4, CLIENT_V6, ETHERTYPE_IPV4, ETHERTYPE_IPV6, Ethernet,
     IpHeader, Ipv4, Ipv6, PCAP_PORT_MAC, SERVER_MAC, SERVICE_V4, SERVICE_V6, UDP, checksum, udp,
@@ -27,4 +31,4 @@ pub use frame::{
 };
 pub use pcap::{pcap_file, pcap_frames, read_pcap, write_pcap};
 pub use query::{QUERY_ID, Query, query};
-pub use records::{a, aaaa, cname, compile_zone, name, record, soa, txt};
+pub use records::{a, aaaa, cname, compile_zone, name, record, soa, srv, txt};

@@ -38,6 +38,21 @@ pub fn cname(owner: &str, ttl: u32, target: &str) -> Record {
     record(owner, ttl, RData::Cname(name(target)))
 }
 
+/// An SRV record.
+pub fn srv(owner: &str, ttl: u32, priority: u16, weight: u16, port: u16, target: &str) -> Record {
+    let target = name(target);
+    record(
+        owner,
+        ttl,
+        RData::Srv {
+            priority,
+            weight,
+            port,
+            target,
+        },
+    )
+}
+
 /// A TXT record of one character-string.
 pub fn txt(owner: &str, ttl: u32, text: &str) -> Record {
     record(owner, ttl, RData::Txt(vec![text.as_bytes().to_vec()]))
