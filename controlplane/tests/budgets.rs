@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use ferrodns_dataplane::record::RType;
 use ferrodns_dataplane::testkit::query;
-use support::{Server, ZONE, free_port};
+use support::api::store_and_api_args;
+use support::{Server, free_port};
 
 const TOKEN: &str = "budget-token";
 /// Connections in each flood: more than a 1,024-descriptor process can hold.
@@ -186,33 +187,18 @@ fn start(
     nofile: Option<(u64, u64)>,
 ) -> (Server, u16) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let zone = dir.path().join("example.test.zone");
-    std::fs::write(&zone, ZONE).unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
     let config_file = dir.path().join("ferrodns.toml");
     std::fs::write(&config_file, config).unwrap();
     let api_port = free_port();
-    let mut args: Vec<String> = [
-        "serve",
-        "--config",
-        &config_file.display().to_string(),
-        "--workers",
-        "1",
-        "--zone",
-        &format!("example.test.={}", zone.display()),
-        "--domain",
-        "svc.example.",
-        "--store",
-        &state.join("records.redb").display().to_string(),
-        "--api",
-        &format!("127.0.0.1:{api_port}"),
-        "--api-token-file",
-        &token.display().to_string(),
-    ]
-    .iter()
-    .map(ToString::to_string)
-    .collect();
+    let mut args = store_and_api_args(dir.path(), state, api_port);
+    args.extend([
+        "--config".to_owned(),
+        config_file.display().to_string(),
+        "--api-token-file".to_owned(),
+        token.display().to_string(),
+    ]);
     args.extend(extra.iter().cloned());
     let server = match nofile {
         Some(limit) => Server::spawn_with_nofile(dir, args, limit, "web.example.test"),
