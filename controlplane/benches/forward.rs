@@ -37,6 +37,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use ferrodns_dataplane::record::RType;
+use ferrodns_dataplane::testkit::query;
 use support::{Knot, Server, run, write};
 
 /// Queries dnsperf keeps outstanding.
@@ -345,7 +347,7 @@ fn probe<S: AsRef<str>>(port: u16, names: impl Iterator<Item = S>) -> Probe {
     let mut buf = [0u8; 1500];
     for (i, name) in names.enumerate() {
         let id = i as u16;
-        let query = query(id, name.as_ref());
+        let query = query(name.as_ref(), RType::A).id(id).bytes;
         let started = Instant::now();
         socket.send(&query).unwrap();
         loop {
@@ -364,16 +366,4 @@ fn probe<S: AsRef<str>>(port: u16, names: impl Iterator<Item = S>) -> Probe {
         }
     }
     result
-}
-
-/// A recursive query for the A record of `name`, without EDNS.
-fn query(id: u16, name: &str) -> Vec<u8> {
-    let mut q = id.to_be_bytes().to_vec();
-    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.split('.').filter(|l| !l.is_empty()) {
-        q.push(label.len() as u8);
-        q.extend_from_slice(label.as_bytes());
-    }
-    q.extend_from_slice(&[0, 0, 1, 0, 1]);
-    q
 }

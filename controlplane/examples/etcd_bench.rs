@@ -49,7 +49,9 @@ use ferrodns::pipeline::{Policies, Publisher, PublisherHandle};
 use ferrodns::sources::FileSources;
 use ferrodns_dataplane::engine::{Engine, EngineConfig};
 use ferrodns_dataplane::io::udp::{UdpConfig, UdpWorkers};
+use ferrodns_dataplane::record::RType;
 use ferrodns_dataplane::table::Table;
+use ferrodns_dataplane::testkit::query;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -226,12 +228,7 @@ impl Resolver {
         let socket = UdpSocket::bind("127.0.0.1:0")?;
         socket.connect(server)?;
         socket.set_read_timeout(Some(Duration::from_millis(200)))?;
-        let mut query = vec![0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-        for label in name.trim_end_matches('.').split('.') {
-            query.push(label.len() as u8);
-            query.extend_from_slice(label.as_bytes());
-        }
-        query.extend_from_slice(&[0, 0, 1, 0, 1]);
+        let query = query(name, RType::A).id(0).flags(0).bytes;
         Ok(Resolver {
             socket,
             query,

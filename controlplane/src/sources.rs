@@ -118,11 +118,8 @@ mod tests {
     use crate::pipeline::{Policies, Publisher};
     use ferrodns_dataplane::record::{RData, Record};
     use ferrodns_dataplane::table::Table;
+    use ferrodns_dataplane::testkit::name;
     use std::io::Write;
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
 
     fn zone(origin: &str, file: Option<PathBuf>) -> ZoneConfig {
         ZoneConfig {

@@ -744,38 +744,23 @@ fn decode_value(value: &[u8]) -> Option<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrodns_dataplane::testkit::{self, name};
     use std::net::Ipv4Addr;
 
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
-
     fn a(owner: &str, ttl: u32, last: u8) -> Record {
-        Record::new(name(owner), ttl, RData::A(Ipv4Addr::new(192, 0, 2, last)))
+        testkit::a(owner, ttl, [192, 0, 2, last])
     }
 
     fn cname(owner: &str, target: &str) -> Record {
-        Record::new(name(owner), 60, RData::Cname(name(target)))
+        testkit::cname(owner, 60, target)
     }
 
     fn txt(owner: &str, text: &str) -> Record {
-        Record::new(name(owner), 60, RData::Txt(vec![text.as_bytes().to_vec()]))
+        testkit::txt(owner, 60, text)
     }
 
     fn soa(apex: &str, serial: u32) -> Record {
-        Record::new(
-            name(apex),
-            3600,
-            RData::Soa(Soa {
-                mname: name(&format!("ns1.{apex}")),
-                rname: name(&format!("hostmaster.{apex}")),
-                serial,
-                refresh: 3600,
-                retry: 600,
-                expire: 86400,
-                minimum: 60,
-            }),
-        )
+        testkit::soa(apex, 3600, serial)
     }
 
     struct Fixture {

@@ -391,13 +391,13 @@ fn holds_whole_frame(buffered: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
-    use std::net::{Ipv4Addr, Ipv6Addr};
+    use std::net::Ipv6Addr;
     use std::time::Instant;
 
     use ferrodns_dataplane::engine::EngineConfig;
-    use ferrodns_dataplane::name::Name;
-    use ferrodns_dataplane::record::{RData, Record};
+    use ferrodns_dataplane::record::{RData, RType, Record};
     use ferrodns_dataplane::table::{ZoneInput, compile};
+    use ferrodns_dataplane::testkit::{a, aaaa, name, query};
     use tokio::net::TcpSocket;
     use tokio::task::JoinHandle;
 
@@ -412,20 +412,12 @@ mod tests {
     /// TXT records at `big.example.`, each of five 250-byte strings.
     const BIG_RECORDS: usize = 40;
 
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap()
-    }
-
     /// `example.`: an A, an AAAA and a TXT RRset of about 50 KB, far over any UDP
     /// answer.
     fn table() -> Table {
         let mut records = vec![
-            Record::new(
-                name("web.example."),
-                30,
-                RData::A(Ipv4Addr::new(10, 0, 0, 1)),
-            ),
-            Record::new(name("v6.example."), 30, RData::Aaaa(Ipv6Addr::LOCALHOST)),
+            a("web.example.", 30, [10, 0, 0, 1]),
+            aaaa("v6.example.", 30, Ipv6Addr::LOCALHOST),
         ];
         for i in 0..BIG_RECORDS {
             // Distinct records: the compiler drops duplicates.
@@ -446,14 +438,7 @@ mod tests {
 
     /// A query (RD set, one question, class IN), length-prefixed for TCP.
     fn frame(id: u16, qname: &str, qtype: u16) -> Vec<u8> {
-        let mut message = id.to_be_bytes().to_vec();
-        message.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-        message.extend_from_slice(name(qname).as_wire());
-        message.extend_from_slice(&qtype.to_be_bytes());
-        message.extend_from_slice(&1u16.to_be_bytes());
-        let mut framed = u16::try_from(message.len()).unwrap().to_be_bytes().to_vec();
-        framed.extend_from_slice(&message);
-        framed
+        query(qname, RType(qtype)).id(id).tcp()
     }
 
     struct Server {

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
-use support::api::{Api, Reply, TOKEN, serve_etcd};
+use support::api::{Api, Reply, TOKEN, serve_etcd, store_and_api_args};
 use support::etcd::Etcd;
 use support::{Server, ZONE, free_port, lines};
 
@@ -29,25 +29,8 @@ fn start(state: &Path, extra: &[&str]) -> (Server, Api) {
 /// [`start`] without a token file: the token comes from `env`, if at all.
 fn start_with_env(state: &Path, extra: &[&str], env: &[(&str, &str)]) -> (Server, Api) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let zone = dir.path().join("example.test.zone");
-    std::fs::write(&zone, ZONE).expect("zone");
     let port = free_port();
-    let mut args: Vec<String> = [
-        "serve",
-        "--workers",
-        "1",
-        "--zone",
-        &format!("example.test.={}", zone.display()),
-        "--domain",
-        "svc.example.",
-        "--store",
-        &state.join("records.redb").display().to_string(),
-        "--api",
-        &format!("127.0.0.1:{port}"),
-    ]
-    .iter()
-    .map(ToString::to_string)
-    .collect();
+    let mut args = store_and_api_args(dir.path(), state, port);
     args.extend(extra.iter().map(ToString::to_string));
     let server = Server::spawn_with_env(dir, args, env, "web.example.test");
     let api = Api::new(port);

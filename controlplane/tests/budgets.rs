@@ -18,7 +18,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use support::{Server, ZONE, free_port};
+use ferrodns_dataplane::record::RType;
+use ferrodns_dataplane::testkit::query;
+use support::api::store_and_api_args;
+use support::{Server, free_port};
 
 const TOKEN: &str = "budget-token";
 /// Connections in each flood: more than a 1,024-descriptor process can hold.
@@ -184,33 +187,18 @@ fn start(
     nofile: Option<(u64, u64)>,
 ) -> (Server, u16) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let zone = dir.path().join("example.test.zone");
-    std::fs::write(&zone, ZONE).unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
     let config_file = dir.path().join("ferrodns.toml");
     std::fs::write(&config_file, config).unwrap();
     let api_port = free_port();
-    let mut args: Vec<String> = [
-        "serve",
-        "--config",
-        &config_file.display().to_string(),
-        "--workers",
-        "1",
-        "--zone",
-        &format!("example.test.={}", zone.display()),
-        "--domain",
-        "svc.example.",
-        "--store",
-        &state.join("records.redb").display().to_string(),
-        "--api",
-        &format!("127.0.0.1:{api_port}"),
-        "--api-token-file",
-        &token.display().to_string(),
-    ]
-    .iter()
-    .map(ToString::to_string)
-    .collect();
+    let mut args = store_and_api_args(dir.path(), state, api_port);
+    args.extend([
+        "--config".to_owned(),
+        config_file.display().to_string(),
+        "--api-token-file".to_owned(),
+        token.display().to_string(),
+    ]);
     args.extend(extra.iter().cloned());
     let server = match nofile {
         Some(limit) => Server::spawn_with_nofile(dir, args, limit, "web.example.test"),
@@ -367,7 +355,8 @@ fn one_source_cannot_hold_every_tcp_slot_nor_keep_one_with_queries_in_flight() {
     let mut pipelined = connect_from("127.0.0.3", dns).unwrap();
     let mut burst = Vec::new();
     for id in 0..5u16 {
-        burst.extend_from_slice(&tcp_query(id, &format!("q{id}.slow.test")));
+        let name = format!("q{id}.slow.test");
+        burst.extend_from_slice(&query(&name, RType::A).id(id).tcp());
     }
     let started = Instant::now();
     pipelined.write_all(&burst).unwrap();
@@ -417,18 +406,4 @@ fn the_descriptor_limit_is_raised_at_start_and_budgets_shrink_to_fit_it() {
         "{tcp} {api} {forward}"
     );
     assert!(dig_tcp_from(server.port, "127.0.0.1"));
-}
-
-/// A length-prefixed A query for `name` (RD set).
-fn tcp_query(id: u16, name: &str) -> Vec<u8> {
-    let mut message = id.to_be_bytes().to_vec();
-    message.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.split('.') {
-        message.push(u8::try_from(label.len()).unwrap());
-        message.extend_from_slice(label.as_bytes());
-    }
-    message.extend_from_slice(&[0, 0, 1, 0, 1]);
-    let mut framed = u16::try_from(message.len()).unwrap().to_be_bytes().to_vec();
-    framed.extend_from_slice(&message);
-    framed
 }

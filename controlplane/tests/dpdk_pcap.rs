@@ -9,25 +9,16 @@ mod dpdk_support;
 mod support;
 
 use std::net::UdpSocket;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use dpdk_support::{
-    DpdkServer, ZONE, parse_udp_reply, query, read_pcap, require_root, total, udp4, udp6,
-    write_pcap,
+use dpdk_support::{DpdkServer, ZONE, parse_udp_reply, require_root, total};
+use ferrodns_dataplane::record::RType;
+use ferrodns_dataplane::testkit::{
+    CLIENT_MAC, CLIENT_V4, CLIENT_V6, Ethernet, IpHeader, Ipv4, Ipv6, PCAP_PORT_MAC as PCAP_MAC,
+    SERVICE_V4, SERVICE_V6, query, udp_frame, write_pcap,
 };
 use support::Server;
-
-/// The MAC DPDK 22.11's pcap driver gives its first port ("\x02pcap\x00").
-const PCAP_MAC: [u8; 6] = [0x02, 0x70, 0x63, 0x61, 0x70, 0x00];
-const CLIENT_MAC: [u8; 6] = [0x02, 0xc1, 0, 0, 0, 0x02];
-const SERVICE_V4: [u8; 4] = [192, 0, 2, 53];
-const CLIENT_V4: [u8; 4] = [192, 0, 2, 10];
-const SERVICE_V6: [u8; 16] = [
-    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x53,
-];
-const CLIENT_V6: [u8; 16] = [
-    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-];
 
 /// One query frame and, when it must be answered, its DNS payload.
 struct Case {
@@ -55,18 +46,23 @@ fn cases() -> Vec<Case> {
         ("dpdk.test", 255, true),
         ("web.dpdk.test", 252, false),
     ];
-    let macs = (PCAP_MAC, CLIENT_MAC);
     let mut cases = Vec::new();
     for (i, (name, qtype, edns)) in questions.iter().enumerate() {
         for (variant, vlan) in [(0u16, None), (1, Some(42u16))] {
             for v6 in [false, true] {
                 let id = (i as u16) << 4 | variant << 1 | u16::from(v6);
-                let payload = query(id, name, *qtype, *edns);
+                let mut payload = query(name, RType(*qtype)).id(id);
+                if *edns {
+                    payload = payload.edns(1232, 0, true);
+                }
+                let payload = payload.bytes;
                 let sport = 20000 + id;
                 let frame = if v6 {
-                    udp6(macs, vlan, CLIENT_V6, SERVICE_V6, sport, 53, &payload)
+                    let ip = Ipv6::new(CLIENT_V6, SERVICE_V6);
+                    query_frame(vlan, &ip, sport, &payload)
                 } else {
-                    udp4(macs, vlan, CLIENT_V4, SERVICE_V4, sport, 53, &payload, 0)
+                    let ip = Ipv4::new(CLIENT_V4, SERVICE_V4);
+                    query_frame(vlan, &ip, sport, &payload)
                 };
                 cases.push(Case {
                     frame,
@@ -79,13 +75,17 @@ fn cases() -> Vec<Case> {
         }
     }
     // Never answered: a first fragment, a query to another address, a response.
-    let q = query(0xfff0, "web.dpdk.test", 1, false);
+    let q = query("web.dpdk.test", RType::A).id(0xfff0).bytes;
     let mut response = q.clone();
     response[2] |= 0x80;
+    let first_fragment = Ipv4 {
+        flags_fragment: 0x2000,
+        ..Ipv4::new(CLIENT_V4, SERVICE_V4)
+    };
     let never = [
-        udp4(macs, None, CLIENT_V4, SERVICE_V4, 1000, 53, &q, 0x2000),
-        udp4(macs, None, CLIENT_V4, [192, 0, 2, 99], 1001, 53, &q, 0),
-        udp4(macs, None, CLIENT_V4, SERVICE_V4, 1002, 53, &response, 0),
+        query_frame(None, &first_fragment, 1000, &q),
+        query_frame(None, &Ipv4::new(CLIENT_V4, [192, 0, 2, 99]), 1001, &q),
+        query_frame(None, &Ipv4::new(CLIENT_V4, SERVICE_V4), 1002, &response),
     ];
     for (i, frame) in never.into_iter().enumerate() {
         cases.insert(
@@ -100,6 +100,18 @@ fn cases() -> Vec<Case> {
         );
     }
     cases
+}
+
+/// A frame from the client to the pcap port's MAC, tagged with `vlan` if any,
+/// carrying `payload` from UDP port `sport` to 53.
+fn query_frame(vlan: Option<u16>, ip: &impl IpHeader, sport: u16, payload: &[u8]) -> Vec<u8> {
+    let ethernet = Ethernet::new(PCAP_MAC, CLIENT_MAC).tagged(vlan.as_slice());
+    udp_frame(&ethernet, ip, sport, 53, payload)
+}
+
+/// The frames written to `path` so far (none while the file has no header).
+fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
+    ferrodns_dataplane::testkit::read_pcap(path).unwrap_or_default()
 }
 
 /// What the kernel-socket backend answers to `payload`.
@@ -122,7 +134,7 @@ fn replayed_queries_are_answered_in_place_byte_identical_to_the_kernel_backend()
     let frames: Vec<Vec<u8>> = cases.iter().map(|c| c.frame.clone()).collect();
     let queries = dir.path().join("queries.pcap");
     let replies = dir.path().join("replies.pcap");
-    write_pcap(&queries, &frames);
+    write_pcap(&queries, &frames).unwrap();
 
     let vdev = format!(
         "net_pcap0,rx_pcap={},tx_pcap={}",

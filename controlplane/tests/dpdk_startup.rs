@@ -2,6 +2,7 @@
 //! arguments, or a port the EAL arguments did not create.
 
 mod dpdk_support;
+mod support;
 
 use std::process::Command;
 

@@ -18,14 +18,16 @@
 //! filtering, so only the dataplane answers on the wire.
 
 mod dpdk_support;
+mod support;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use dpdk_support::{DpdkServer, ZONE, require_root, strip_ansi_line};
+use support::{UPSTREAM_ZONE, spawn_with_config, write_knot_config};
 
 const SERVICE_V4: &str = "192.0.2.53";
 const CLIENT_V4: &str = "192.0.2.10";
@@ -75,32 +77,10 @@ struct Upstream(Child);
 
 impl Upstream {
     fn start(ns: &Netns, dir: &Path) -> Upstream {
-        let d = dir.display();
-        fs::write(
-            dir.join("upstream.test.zone"),
-            "$ORIGIN upstream.test.\n$TTL 60\n\
-             @ IN SOA ns hostmaster ( 1 3600 600 86400 30 )\n@ IN NS ns\n\
-             ns IN A 127.0.0.1\nwww IN A 192.0.2.10\n",
-        )
-        .unwrap();
-        fs::write(
-            dir.join("knot.conf"),
-            format!(
-                "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@5300\n    \
-                 udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
-                 database:\n    storage: \"{d}\"\n\
-                 log:\n  - target: stderr\n    any: warning\n\
-                 zone:\n  - domain: upstream.test.\n    file: \"{d}/upstream.test.zone\"\n"
-            ),
-        )
-        .unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", &ns.0, "knotd", "-c"])
-            .arg(dir.join("knot.conf"))
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(dir.join("knot.log")).unwrap())
-            .spawn()
-            .expect("start knotd (Debian package knot; tools/test installs it)");
+        let config = write_knot_config(dir, 5300, "upstream.test.", UPSTREAM_ZONE);
+        let mut knotd = Command::new("ip");
+        knotd.args(["netns", "exec", &ns.0, "knotd"]);
+        let (child, _log) = spawn_with_config(knotd, &config, "knot");
         let upstream = Upstream(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         let ask = [

@@ -6,17 +6,18 @@
 
 mod support;
 
-use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{JoinHandle, sleep};
 use std::time::{Duration, Instant};
 
+use ferrodns_dataplane::record::RType;
+use ferrodns_dataplane::testkit::query;
 use support::api::{Api, TOKEN};
-use support::{Knot, Server, ZONE, free_port, lines, run, start_peer, write};
+use support::{Knot, Server, ZONE, free_port, lines, run, spawn_with_config, start_peer, write};
 
 /// `unbound` with local data for `unbound.test.`, in the foreground.
 struct Unbound {
@@ -30,8 +31,9 @@ impl Unbound {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display().to_string();
         let (child, port) = start_peer("unbound", "host.unbound.test", |port| {
+            let config = dir.path().join("unbound.conf");
             write(
-                &dir.path().join("unbound.conf"),
+                &config,
                 &format!(
                     "server:\n  interface: 127.0.0.1@{port}\n  port: {port}\n  \
                      do-daemonize: no\n  username: \"\"\n  chroot: \"\"\n  directory: \"{d}\"\n  \
@@ -42,15 +44,7 @@ impl Unbound {
                      local-data: \"host.unbound.test. 60 IN A 192.0.2.77\"\n"
                 ),
             );
-            let log = dir.path().join("unbound.log");
-            let child = Command::new("unbound")
-                .arg("-c")
-                .arg(dir.path().join("unbound.conf"))
-                .stdout(Stdio::null())
-                .stderr(fs::File::create(&log).unwrap())
-                .spawn()
-                .expect("start unbound (Debian package unbound; tools/test installs it)");
-            (child, log)
+            spawn_with_config(Command::new("unbound"), &config, "unbound")
         });
         Unbound {
             child,
@@ -544,9 +538,7 @@ fn forwarded_queries_are_rate_limited_per_client() {
         .unwrap();
     let target = SocketAddr::from(([127, 0, 0, 1], server.port));
     for id in 0..20u16 {
-        let mut query = id.to_be_bytes().to_vec();
-        query.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
-        query.extend_from_slice(b"\x04rate\x04test\x00\x00\x01\x00\x01");
+        let query = query("rate.test", RType::A).id(id).bytes;
         socket.send_to(&query, target).unwrap();
     }
     let mut answers = 0;

@@ -29,6 +29,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use ferrodns_dataplane::engine::{Engine, QueryContext, Transport, Verdict};
 use ferrodns_dataplane::record::RType;
 use ferrodns_dataplane::table::{Table, TableReader, TableVersion};
+use ferrodns_dataplane::testkit::{name, query};
 
 const SMALL: usize = 1_000;
 const LARGE: usize = 1_000_000;
@@ -113,7 +114,7 @@ impl Responder {
 fn copy(c: &mut Criterion) {
     let mut group = c.benchmark_group("copy");
     let mut r = Responder::new();
-    let one = common::query(&common::service_name(42), RType::A);
+    let one = query(&common::service_name(42), RType::A).bytes;
     group.bench_function("one_name", |b| b.iter(|| r.copy(black_box(&one))));
     let random = QuerySet::random_a(LARGE, RANDOM_QUERIES);
     let mut next = 0usize;
@@ -131,7 +132,7 @@ fn engine_small(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine_1k");
     let mut r = Responder::new();
 
-    let a = common::query(&common::service_name(42), RType::A);
+    let a = query(&common::service_name(42), RType::A).bytes;
     r.check(table, &a, 0, [1, 0, 0]);
     group.bench_function("a/one_name", |b| b.iter(|| r.answer(table, black_box(&a))));
 
@@ -145,17 +146,19 @@ fn engine_small(c: &mut Criterion) {
         })
     });
 
-    let edns = common::query_edns(&common::service_name(42), RType::A);
+    let edns = query(&common::service_name(42), RType::A)
+        .edns(1232, 0, false)
+        .bytes;
     r.check(table, &edns, 0, [1, 0, 1]);
     group.bench_function("a_edns/one_name", |b| {
         b.iter(|| r.answer(table, black_box(&edns)))
     });
 
-    let nx = common::query("nope.ns-3.svc.cluster.local.", RType::A);
+    let nx = query("nope.ns-3.svc.cluster.local.", RType::A).bytes;
     r.check(table, &nx, 3, [0, 1, 0]);
     group.bench_function("nxdomain", |b| b.iter(|| r.answer(table, black_box(&nx))));
 
-    let srv = common::query(common::SRV_NAME, RType::SRV);
+    let srv = query(common::SRV_NAME, RType::SRV).bytes;
     r.check(table, &srv, 0, [3, 0, 3]);
     group.bench_function("srv_additional", |b| {
         b.iter(|| r.answer(table, black_box(&srv)))
@@ -169,7 +172,7 @@ fn engine_large(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine_1m");
     let mut r = Responder::new();
 
-    let a = common::query(&common::service_name(424_242), RType::A);
+    let a = query(&common::service_name(424_242), RType::A).bytes;
     group.bench_function("a/one_name", |b| {
         let table = &*LARGE_TABLE;
         r.check(table, &a, 0, [1, 0, 0]);
@@ -237,7 +240,7 @@ impl Writer {
         let flag = Arc::clone(&stop);
         let zone = table
             .current()
-            .find(&common::name(&common::service_name(0)).to_lowercase_wire())
+            .find(&name(&common::service_name(0)).to_lowercase_wire())
             .map(|node| node.zone())
             .unwrap_or_else(|| panic!("service 0 missing"));
         let handle = thread::spawn(move || {

@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ferrodns_dataplane::table::{Table, TableVersion, ZoneInput, compile};
+use ferrodns_dataplane::testkit::name;
 
 const NAMES: usize = 1_000_000;
 const EDITS: usize = 10_000;
@@ -134,7 +135,7 @@ fn main() {
     let baseline = report("baseline", None);
 
     let records = common::service_records(NAMES);
-    let zones = [ZoneInput::new(common::name(common::APEX), records)];
+    let zones = [ZoneInput::new(name(common::APEX), records)];
     report("inputs built", Some(baseline));
 
     let start = Instant::now();
@@ -164,7 +165,7 @@ fn main() {
 /// as the control plane applies updates.
 fn single_edits(base: &TableVersion) {
     let zone = base
-        .find(&common::name(&common::service_name(0)).to_lowercase_wire())
+        .find(&name(&common::service_name(0)).to_lowercase_wire())
         .map(|node| node.zone())
         .unwrap_or_else(|| panic!("service 0 missing"));
     let table = Table::new();
@@ -198,7 +199,7 @@ fn single_edits(base: &TableVersion) {
 /// shows what each costs.
 fn retained_versions(base: &TableVersion) {
     let zone = base
-        .find(&common::name(&common::service_name(0)).to_lowercase_wire())
+        .find(&name(&common::service_name(0)).to_lowercase_wire())
         .map(|node| node.zone())
         .unwrap_or_else(|| panic!("service 0 missing"));
     let mut rng = fastrand::Rng::with_seed(5);

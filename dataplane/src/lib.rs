@@ -37,4 +37,6 @@ pub mod name;
 pub mod packet;
 pub mod record;
 pub mod table;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod wire;

@@ -426,10 +426,7 @@ pub(crate) fn write_escaped_label(f: &mut impl fmt::Write, label: &[u8]) -> fmt:
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
+    use crate::testkit::name;
 
     #[test]
     fn finds_suffixes_at_label_boundaries_only() {

@@ -372,10 +372,7 @@ impl fmt::Display for Record {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
+    use crate::testkit::name;
 
     #[test]
     fn encodes_rdata_uncompressed() {

@@ -5,47 +5,11 @@
 //!
 //! One test per file: DPDK can be initialised once per process.
 
-use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use ferrodns_dataplane::testkit::{read_pcap, write_pcap};
 use ferrodns_dpdk::{Eal, Mbuf, Mempool, MempoolConfig, Port, PortConfig};
-
-/// Writes `frames` as a pcap file (microsecond timestamps, Ethernet link type).
-fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&65535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
-    for frame in frames {
-        out.extend_from_slice(&[0; 8]);
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(frame);
-    }
-    std::fs::write(path, out).unwrap();
-}
-
-/// The frames of a pcap file written by DPDK's pcap driver.
-fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    let data = std::fs::read(path).unwrap();
-    let magic = u32::from_le_bytes(data[..4].try_into().unwrap());
-    assert!(
-        magic == 0xa1b2_c3d4 || magic == 0xa1b2_3c4d,
-        "magic {magic:#x}"
-    );
-    let mut frames = Vec::new();
-    let mut at = 24;
-    while at + 16 <= data.len() {
-        let caplen = u32::from_le_bytes(data[at + 8..at + 12].try_into().unwrap()) as usize;
-        frames.push(data[at + 16..at + 16 + caplen].to_vec());
-        at += 16 + caplen;
-    }
-    frames
-}
 
 fn frame(index: u8, len: usize) -> Vec<u8> {
     let mut frame = vec![index; len];
@@ -63,7 +27,7 @@ fn a_worker_lcore_receives_rewrites_in_place_and_transmits_through_a_pcap_port()
     let frames: Vec<Vec<u8>> = (0..100u8)
         .map(|i| frame(i, 60 + usize::from(i) * 9))
         .collect();
-    write_pcap(&rx, &frames);
+    write_pcap(&rx, &frames).unwrap();
 
     let vdev = format!(
         "net_pcap0,rx_pcap={},tx_pcap={}",
@@ -164,7 +128,7 @@ fn a_worker_lcore_receives_rewrites_in_place_and_transmits_through_a_pcap_port()
     // `available` counts).
     assert_eq!(pool.available(), free_at_start);
 
-    let written = read_pcap(&tx);
+    let written = read_pcap(&tx).unwrap();
     assert_eq!(written.len(), frames.len());
     for (sent, original) in written.iter().zip(&frames) {
         assert_eq!(sent[..6], original[6..12]);

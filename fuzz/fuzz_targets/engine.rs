@@ -3,51 +3,13 @@
 //! every reply must keep the query ID and set QR.
 #![no_main]
 
-use std::collections::HashSet;
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::OnceLock;
 
+use common::table;
 use ferrodns_dataplane::engine::{Engine, QueryContext, Transport, Verdict};
-use ferrodns_dataplane::name::Name;
-use ferrodns_dataplane::record::{RData, Record};
-use ferrodns_dataplane::table::{TableVersion, ZoneInput, compile};
 use libfuzzer_sys::fuzz_target;
-
-fn table() -> &'static TableVersion {
-    static TABLE: OnceLock<TableVersion> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let name = |text: &str| Name::from_ascii(text).unwrap_or_else(|_| Name::root());
-        let records = vec![
-            Record::new(
-                name("web.example."),
-                30,
-                RData::A(Ipv4Addr::new(10, 0, 0, 1)),
-            ),
-            Record::new(name("www.example."), 30, RData::Cname(name("web.example."))),
-            Record::new(
-                name("*.apps.example."),
-                30,
-                RData::A(Ipv4Addr::new(10, 0, 0, 2)),
-            ),
-            Record::new(
-                name("_http._tcp.example."),
-                30,
-                RData::Srv {
-                    priority: 1,
-                    weight: 1,
-                    port: 80,
-                    target: name("web.example."),
-                },
-            ),
-        ];
-        compile(
-            &[ZoneInput::new(name("example."), records)],
-            &HashSet::new(),
-            1,
-        )
-        .unwrap_or_default()
-    })
-}
 
 fuzz_target!(|data: &[u8]| {
     let engine = Engine::default();

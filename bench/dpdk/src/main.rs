@@ -29,17 +29,16 @@ use clap::Parser;
 use ferrodns_dataplane::engine::Engine;
 use ferrodns_dataplane::io::counters::CoreStats;
 use ferrodns_dataplane::name::Name;
-use ferrodns_dataplane::record::{RData, Record};
+use ferrodns_dataplane::record::{RData, RType, Record};
 use ferrodns_dataplane::table::{Table, ZoneInput, compile};
+use ferrodns_dataplane::testkit::{
+    CLIENT_MAC, CLIENT_V4, Ethernet, Ipv4, PCAP_PORT_MAC, query, udp_frame, write_pcap,
+};
 use ferrodns_dpdk::{DpdkBackend, DpdkConfig, DpdkSettings};
 
 /// Set in the re-run inside the network namespace.
 const IN_NAMESPACE: &str = "FERRODNS_BENCH_IN_NETNS";
-/// The MAC of the pcap driver's first port in DPDK 22.11.
-const PCAP_MAC: [u8; 6] = [0x02, 0x70, 0x63, 0x61, 0x70, 0x00];
-const CLIENT_MAC: [u8; 6] = [0x02, 0xc1, 0, 0, 0, 2];
 const SERVICE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 53);
-const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 10);
 
 #[derive(Debug, Parser)]
 #[command(about = "ferrodns's DPDK dataplane versus dpdk-testpmd macswap, one core")]
@@ -221,66 +220,16 @@ fn ferrodns_mpps(vdev: &str, names: &[String], window: Duration) -> Result<(f64,
 /// the service address, with valid checksums.
 fn write_capture(path: &Path, names: &[String], frames: usize) -> Result<(), String> {
     let mut rng = fastrand::Rng::with_seed(7);
-    let mut out = Vec::new();
-    for word in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
-        out.extend_from_slice(&word.to_le_bytes());
-    }
-    for id in 0..frames {
-        let name = names
-            .get(rng.usize(..names.len()))
-            .ok_or("no names to query")?;
-        let frame = query_frame(id as u16, name, rng.u16(1024..));
-        out.extend_from_slice(&[0; 8]);
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&frame);
-    }
-    std::fs::write(path, out).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn query_frame(id: u16, name: &str, sport: u16) -> Vec<u8> {
-    let mut dns = Vec::new();
-    dns.extend_from_slice(&id.to_be_bytes());
-    dns.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in name.split('.') {
-        dns.push(label.len() as u8);
-        dns.extend_from_slice(label.as_bytes());
-    }
-    dns.extend_from_slice(&[0, 0, 1, 0, 1]);
-    let udp_len = 8 + dns.len();
-    let mut udp = Vec::with_capacity(udp_len);
-    udp.extend_from_slice(&sport.to_be_bytes());
-    udp.extend_from_slice(&53u16.to_be_bytes());
-    udp.extend_from_slice(&(udp_len as u16).to_be_bytes());
-    udp.extend_from_slice(&[0, 0]);
-    udp.extend_from_slice(&dns);
-    let pseudo = [
-        &CLIENT.octets()[..],
-        &SERVICE.octets(),
-        &[0, 17],
-        &(udp_len as u16).to_be_bytes(),
-    ]
-    .concat();
-    let sum = checksum(&[&pseudo, &udp]);
-    udp[6..8].copy_from_slice(&sum.to_be_bytes());
-    let mut ip = vec![0x45, 0];
-    ip.extend_from_slice(&((20 + udp_len) as u16).to_be_bytes());
-    ip.extend_from_slice(&[0, 0, 0, 0, 64, 17, 0, 0]);
-    ip.extend_from_slice(&CLIENT.octets());
-    ip.extend_from_slice(&SERVICE.octets());
-    let sum = checksum(&[&ip]);
-    ip[10..12].copy_from_slice(&sum.to_be_bytes());
-    [&PCAP_MAC[..], &CLIENT_MAC, &[0x08, 0x00], &ip, &udp].concat()
-}
-
-fn checksum(pieces: &[&[u8]]) -> u16 {
-    let bytes = pieces.concat();
-    let mut sum: u32 = bytes
-        .chunks(2)
-        .map(|pair| u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    let ethernet = Ethernet::new(PCAP_PORT_MAC, CLIENT_MAC);
+    let ip = Ipv4::new(CLIENT_V4, SERVICE.octets());
+    let capture = (0..frames)
+        .map(|id| {
+            let name = names
+                .get(rng.usize(..names.len()))
+                .ok_or("no names to query")?;
+            let query = query(name, RType::A).id(id as u16).bytes;
+            Ok(udp_frame(&ethernet, &ip, rng.u16(1024..), 53, &query))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    write_pcap(path, &capture).map_err(|e| format!("{}: {e}", path.display()))
 }

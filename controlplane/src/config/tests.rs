@@ -3,6 +3,7 @@ use std::time::Duration;
 use super::server::available_cpus;
 use super::source::line_column;
 use super::*;
+use ferrodns_dataplane::testkit::name;
 
 const PATH: &str = "/etc/ferrodns/ferrodns.toml";
 
@@ -46,10 +47,6 @@ file = "zones/10.in-addr.arpa.zone"
 [[zone]]
 origin = "store.only."
 "#;
-
-fn name(text: &str) -> Name {
-    Name::from_ascii(text).expect("valid name")
-}
 
 fn parse_with(flags: &Overrides, text: &str) -> Result<ServeConfig, ConfigError> {
     load_text(flags, Some((Path::new(PATH), text)))

@@ -125,11 +125,8 @@ fn normalise_srv_weights(entries: &mut [(&[u8], Entry)]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrodns_dataplane::testkit::name;
     use std::net::Ipv4Addr;
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
 
     fn entry(data: RData, depth: usize, group: Option<&str>) -> Entry {
         let mut entry = Entry::new(Record::new(name("web.example."), 30, data), depth);

@@ -196,11 +196,8 @@ fn mx(preference: u16, exchange: Name) -> RData {
 mod tests {
     use super::*;
     use crate::config::Layouts;
-    use crate::etcd::decode::{Decoded, Decoder};
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
+    use crate::etcd::decode::Decoder;
+    use ferrodns_dataplane::testkit::name;
 
     fn decoder() -> Decoder {
         Decoder::new(
@@ -214,17 +211,8 @@ mod tests {
 
     /// The records a key gives, as zone-file lines.
     fn records(key: &str, value: &str) -> Vec<String> {
-        match decoder().decode(key.as_bytes(), value.as_bytes()) {
-            Ok(Decoded::Records(entries)) => entries.iter().map(|e| e.record.to_string()).collect(),
-            other => panic!("{key}: {other:?}"),
-        }
-    }
-
-    fn error(key: &str, value: &str) -> String {
-        match decoder().decode(key.as_bytes(), value.as_bytes()) {
-            Err(e) => e.to_string(),
-            Ok(other) => panic!("{key} accepted: {other:?}"),
-        }
+        let entries = decoder().entries(key, value);
+        entries.iter().map(|e| e.record.to_string()).collect()
     }
 
     // Values below are byte for byte what containerdns's API (Go's encoding/json
@@ -389,13 +377,13 @@ mod tests {
             (r#"{"host":"10.0.0.9","type":"CNAME"}"#, "needs a name"),
             (r#"{"host":"10.0.0.9","type":"NS"}"#, "ns.dns.<zone>"),
         ] {
-            let message = error(key, value);
+            let message = decoder().refusal(key, value);
             assert!(
                 message.contains(key) && message.contains(words),
                 "{value}: {message}"
             );
         }
-        let message = error(
+        let message = decoder().refusal(
             "/containerdns/com/example/www/",
             r#"{"type":"CNAME","host":"a..b"}"#,
         );

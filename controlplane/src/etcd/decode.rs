@@ -176,6 +176,26 @@ impl Decoder {
     }
 }
 
+/// What the layouts' tests ask of a decoder.
+#[cfg(test)]
+impl Decoder {
+    /// The entries `key` holding `value` gives; fails naming the key otherwise.
+    pub(crate) fn entries(&self, key: &str, value: &str) -> Vec<Entry> {
+        match self.decode(key.as_bytes(), value.as_bytes()) {
+            Ok(Decoded::Records(entries)) => entries,
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+
+    /// Why `key` holding `value` is refused; fails when it is not.
+    pub(crate) fn refusal(&self, key: &str, value: &str) -> String {
+        match self.decode(key.as_bytes(), value.as_bytes()) {
+            Err(e) => e.to_string(),
+            Ok(other) => panic!("{key} accepted: {other:?}"),
+        }
+    }
+}
+
 fn strip<'a>(key: &'a [u8], prefix: &Option<String>) -> Option<&'a [u8]> {
     key.strip_prefix(prefix.as_ref()?.as_bytes())
 }

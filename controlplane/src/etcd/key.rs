@@ -99,10 +99,7 @@ pub(crate) fn below_labels(name: &Name, first: &[&[u8]]) -> Option<Name> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
+    use ferrodns_dataplane::testkit::name;
 
     #[test]
     fn reversed_segments_are_labels() {

@@ -354,10 +354,7 @@ mod tests {
     use super::*;
     use crate::config::Layouts;
     use crate::etcd::decode::Zones;
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
+    use ferrodns_dataplane::testkit::name;
 
     fn state() -> EtcdRecords {
         EtcdRecords::new(Decoder::new(

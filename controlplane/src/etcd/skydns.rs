@@ -186,11 +186,8 @@ fn is_reverse(owner: &Name) -> bool {
 mod tests {
     use super::*;
     use crate::config::Layouts;
-    use crate::etcd::decode::{Decoded, Decoder};
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
+    use crate::etcd::decode::Decoder;
+    use ferrodns_dataplane::testkit::name;
 
     fn decoder() -> Decoder {
         Decoder::new(
@@ -207,10 +204,7 @@ mod tests {
     }
 
     fn entries(key: &str, value: &str) -> Vec<Entry> {
-        match decoder().decode(key.as_bytes(), value.as_bytes()) {
-            Ok(Decoded::Records(entries)) => entries,
-            other => panic!("{key}: {other:?}"),
-        }
+        decoder().entries(key, value)
     }
 
     fn records(key: &str, value: &str) -> Vec<String> {
@@ -218,13 +212,6 @@ mod tests {
             .iter()
             .map(|e| e.record.to_string())
             .collect()
-    }
-
-    fn error(key: &str, value: &str) -> String {
-        match decoder().decode(key.as_bytes(), value.as_bytes()) {
-            Err(e) => e.to_string(),
-            Ok(other) => panic!("{key} accepted: {other:?}"),
-        }
     }
 
     // external-dns's coredns provider: json.Marshal of its Service struct, keyed
@@ -360,7 +347,7 @@ mod tests {
                 "a1.apex.dns.example.org. 300 IN A 10.0.0.80"
             ]
         );
-        let message = error(
+        let message = decoder().refusal(
             "/skydns/org/example/dns/ns/ns2",
             r#"{"host":"ns.example.net"}"#,
         );
@@ -387,7 +374,7 @@ mod tests {
             (r#"{"host":"a..b"}"#, "not a domain name"),
             (r#"{"host":"10.0.0.1","port":-1}"#, "bad skydns record JSON"),
         ] {
-            let message = error(key, value);
+            let message = decoder().refusal(key, value);
             assert!(
                 message.contains(key) && message.contains(words),
                 "{value}: {message}"

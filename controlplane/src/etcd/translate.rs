@@ -102,10 +102,7 @@ mod tests {
     use crate::pipeline::{Policies, Publisher};
     use ferrodns_dataplane::record::{RData, RType};
     use ferrodns_dataplane::table::Table;
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
+    use ferrodns_dataplane::testkit::name;
 
     /// A publisher with one static zone (from zone files) and the etcd zone
     /// `example.com.`, as `ferrodns serve` sets them up.

@@ -514,6 +514,7 @@ pub(crate) mod tests {
     use crate::etcd::decode::Zones;
     use crate::etcd::records::EtcdRecords;
     use ferrodns_dataplane::record::RType;
+    use ferrodns_dataplane::testkit::name;
 
     const PREFIX: &str = "/containerdns/";
     /// An address of `web.example.com.` as external-dns writes it.
@@ -521,10 +522,6 @@ pub(crate) mod tests {
         "/skydns/com/example/web/4f6c1a2b",
         r#"{"host":"10.0.0.9","targetstrip":1}"#,
     );
-
-    pub(crate) fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
 
     /// etcd as the writer sees it: keys with the revision they last changed at,
     /// transactions that commit only when every compare holds. Serves the zone

@@ -360,8 +360,9 @@ fn parse_cursor(cursor: &str) -> Result<(Name, usize), WriteError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::etcd::write_plan::tests::{FakeEtcd, name, record, write};
+    use crate::etcd::write_plan::tests::{FakeEtcd, record, write};
     use ferrodns_dataplane::record::RType;
+    use ferrodns_dataplane::testkit::name;
 
     #[test]
     fn listing_pages_through_the_index() {

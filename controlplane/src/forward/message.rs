@@ -570,10 +570,10 @@ impl Prepared {
 pub(crate) mod tests {
     use super::*;
     use ferrodns_dataplane::engine::CLASS_IN;
-    use ferrodns_dataplane::name::Name;
+    use ferrodns_dataplane::testkit::{name, query};
 
     pub(crate) fn wire(text: &str) -> Vec<u8> {
-        Name::from_ascii(text).unwrap().as_wire().to_vec()
+        name(text).as_wire().to_vec()
     }
 
     pub(crate) fn rr(name: &str, rtype: RType, ttl: u32, rdata: Vec<Part>) -> Rr {
@@ -611,18 +611,6 @@ pub(crate) mod tests {
 
     fn client(query: &[u8], transport: Transport) -> ClientQuery {
         ClientQuery::parse(query, transport).unwrap()
-    }
-
-    fn query_bytes(id: u16, name: &str, qtype: RType, edns: bool) -> Vec<u8> {
-        let mut q = id.to_be_bytes().to_vec();
-        q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, u8::from(edns)]);
-        q.extend_from_slice(Name::from_ascii(name).unwrap().as_wire());
-        q.extend_from_slice(&qtype.0.to_be_bytes());
-        q.extend_from_slice(&CLASS_IN.to_be_bytes());
-        if edns {
-            q.extend_from_slice(&[0, 0, 41, 0x10, 0, 0, 0, 0x80, 0, 0, 0]);
-        }
-        q
     }
 
     #[test]
@@ -674,7 +662,10 @@ pub(crate) mod tests {
             [&records, &authority, &[]],
         )
         .unwrap();
-        let q = query_bytes(0xBEEF, "WwW.example.", RType::A, true);
+        let q = query("WwW.example.", RType::A)
+            .id(0xBEEF)
+            .edns(4096, 0, true)
+            .bytes;
         let out = prepared.render(&client(&q, Transport::Udp), 10);
         let parsed = parse_response(&out).unwrap();
         assert_eq!(parsed.header.id, 0xBEEF);
@@ -701,7 +692,7 @@ pub(crate) mod tests {
             [&many, &[], &[]],
         )
         .unwrap();
-        let plain = query_bytes(7, "web.example.", RType::A, false);
+        let plain = query("web.example.", RType::A).id(7).bytes;
         let out = big.render(&client(&plain, Transport::Udp), 0);
         let parsed = parse_response(&out).unwrap();
         assert!(parsed.truncated() && parsed.answer.is_empty());

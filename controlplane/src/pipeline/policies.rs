@@ -57,10 +57,7 @@ impl Policies {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
+    use ferrodns_dataplane::testkit::name;
 
     #[test]
     fn a_name_override_beats_its_zone_which_beats_the_default() {

@@ -259,10 +259,7 @@ fn push_record(blob: &mut Vec<u8>, record: &Record) -> Result<(), Unstorable> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
+    use ferrodns_dataplane::testkit::name;
 
     fn records(lines: &[(u32, RData)]) -> Vec<Record> {
         lines

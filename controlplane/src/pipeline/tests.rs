@@ -3,7 +3,7 @@
 //! same records gives.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use ferrodns_dataplane::name::Name;
 use ferrodns_dataplane::record::AnswerPolicy;
@@ -13,13 +13,12 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::config::ZoneConfig;
+use ferrodns_dataplane::testkit::name;
 
-fn name(text: &str) -> Name {
-    Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-}
-
-fn a(owner: &str, last: u8) -> Record {
-    Record::new(name(owner), 30, RData::A(Ipv4Addr::new(10, 0, 0, last)))
+/// An A record at `owner` for `10.0.0.<last>`, TTL 30: the records of the
+/// pipeline's and the record writers' tests.
+pub(crate) fn a(owner: &str, last: u8) -> Record {
+    ferrodns_dataplane::testkit::a(owner, 30, [10, 0, 0, last])
 }
 
 /// Every node of a version (zone id, name, each RRset's records) and every

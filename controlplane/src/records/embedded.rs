@@ -290,21 +290,14 @@ fn matches(query: &RecordQuery, zoned: &ZonedRecord) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferrodns_dataplane::testkit::name;
     use std::net::Ipv4Addr;
 
     use ferrodns_dataplane::record::{RData, RType};
     use ferrodns_dataplane::table::{Table, TableVersion};
 
-    use crate::pipeline::tests::summary;
+    use crate::pipeline::tests::{a, summary};
     use crate::pipeline::{Policies, Publisher};
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
-
-    fn a(owner: &str, last: u8) -> Record {
-        Record::new(name(owner), 30, RData::A(Ipv4Addr::new(10, 0, 0, last)))
-    }
 
     struct Fixture {
         _dir: tempfile::TempDir,

@@ -313,18 +313,12 @@ fn add(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::tests::a;
+    use ferrodns_dataplane::testkit::{self, name};
     use std::net::Ipv4Addr;
 
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
-
-    fn a(owner: &str, last: u8) -> Record {
-        Record::new(name(owner), 30, RData::A(Ipv4Addr::new(10, 0, 0, last)))
-    }
-
     fn cname(owner: &str, target: &str) -> Record {
-        Record::new(name(owner), 30, RData::Cname(name(target)))
+        testkit::cname(owner, 30, target)
     }
 
     fn planned(current: &[Record], change: Change) -> Result<NameEdit, RuleError> {

@@ -9,10 +9,7 @@ use ferrodns_dataplane::record::{RData, RType, Record, Soa};
 use proptest::prelude::*;
 
 use super::*;
-
-fn name(text: &str) -> Name {
-    Name::from_ascii(text).unwrap_or_else(|e| panic!("{text}: {e}"))
-}
+use ferrodns_dataplane::testkit::name;
 
 fn apex() -> Name {
     name("example.com.")

@@ -1,6 +1,7 @@
-//! What the DPDK tests share: building frames, reading and writing pcap files,
-//! checking checksums with the tests' own code, and running the `ferrodns` binary
-//! with the DPDK backend in a network namespace of its own.
+//! What the DPDK tests share: the zone they serve, reading an answer frame back
+//! (checksums checked with the test kit's own code), and running the `ferrodns`
+//! binary with the DPDK backend in a network namespace of its own. Frames and
+//! pcap files are built with `ferrodns_dataplane::testkit`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use std::fs;
@@ -9,14 +10,15 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use ferrodns_dataplane::testkit::{IpHeader, Ipv4, Ipv6, UDP, checksum};
+
+use crate::support::wait_for_exit;
+
 /// Zone of the DPDK tests: every RRset has one record, so answers do not depend
 /// on round-robin rotation and can be compared byte for byte across backends.
-pub(crate) const ZONE: &str = "\
-$ORIGIN dpdk.test.
-$TTL 30
-@       IN SOA ns1 hostmaster ( 2026112301 3600 600 86400 60 )
-@       IN NS  ns1
-ns1     IN A   10.0.0.53
+pub(crate) const ZONE: &str = crate::support::zone_text!(
+    "dpdk.test.",
+    "\
 web     IN A   10.0.0.1
 web     IN AAAA fd00::1
 www     IN CNAME web
@@ -24,7 +26,8 @@ _http._tcp.web IN SRV 10 5 80 web
 txt     IN TXT \"hello from the dataplane\"
 @       IN MX  10 ns1
 *.apps  IN A   10.2.0.1
-";
+"
+);
 
 /// The tests must run as root (CI does): they create network namespaces and use
 /// hugepages.
@@ -40,162 +43,6 @@ pub(crate) fn require_root() {
         root,
         "the DPDK tests need root (network namespaces, hugepages); run tools/test as root"
     );
-}
-
-/// A DNS query for `qname` (dotted) and `qtype`, with an EDNS OPT record when
-/// `edns` is set.
-pub(crate) fn query(id: u16, qname: &str, qtype: u16, edns: bool) -> Vec<u8> {
-    let mut q = Vec::new();
-    q.extend_from_slice(&id.to_be_bytes());
-    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, u8::from(edns)]);
-    for label in qname.split('.').filter(|l| !l.is_empty()) {
-        q.push(label.len() as u8);
-        q.extend_from_slice(label.as_bytes());
-    }
-    q.push(0);
-    q.extend_from_slice(&qtype.to_be_bytes());
-    q.extend_from_slice(&1u16.to_be_bytes());
-    if edns {
-        q.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0]);
-    }
-    q
-}
-
-/// The Internet checksum, written for the tests: 16-bit words summed in a u32.
-pub(crate) fn checksum(pieces: &[&[u8]]) -> u16 {
-    let bytes: Vec<u8> = pieces.concat();
-    let mut sum: u32 = 0;
-    for pair in bytes.chunks(2) {
-        sum += u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-fn pseudo_v4(src: &[u8], dst: &[u8], len: usize) -> Vec<u8> {
-    [src, dst, &[0, 17], &(len as u16).to_be_bytes()].concat()
-}
-
-fn pseudo_v6(src: &[u8], dst: &[u8], len: usize) -> Vec<u8> {
-    [src, dst, &(len as u32).to_be_bytes(), &[0, 0, 0, 17]].concat()
-}
-
-/// Ethernet header, with an 802.1Q tag when `vlan` is given.
-pub(crate) fn ethernet(dst: [u8; 6], src: [u8; 6], ethertype: u16, vlan: Option<u16>) -> Vec<u8> {
-    let mut frame = [dst, src].concat();
-    if let Some(vid) = vlan {
-        frame.extend_from_slice(&[0x81, 0x00]);
-        frame.extend_from_slice(&vid.to_be_bytes());
-    }
-    frame.extend_from_slice(&ethertype.to_be_bytes());
-    frame
-}
-
-fn udp(sport: u16, dport: u16, payload: &[u8], pseudo: Vec<u8>) -> Vec<u8> {
-    let len = 8 + payload.len();
-    let mut u = [
-        &sport.to_be_bytes()[..],
-        &dport.to_be_bytes(),
-        &(len as u16).to_be_bytes(),
-        &[0, 0],
-        payload,
-    ]
-    .concat();
-    let c = checksum(&[&pseudo, &u]);
-    u[6..8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
-    u
-}
-
-/// A UDP/IPv4 frame; `flags_fragment` is the IPv4 flags and fragment offset word.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn udp4(
-    macs: ([u8; 6], [u8; 6]),
-    vlan: Option<u16>,
-    src: [u8; 4],
-    dst: [u8; 4],
-    sport: u16,
-    dport: u16,
-    payload: &[u8],
-    flags_fragment: u16,
-) -> Vec<u8> {
-    let datagram = udp(
-        sport,
-        dport,
-        payload,
-        pseudo_v4(&src, &dst, 8 + payload.len()),
-    );
-    let total = (20 + datagram.len()) as u16;
-    let mut ip = vec![0x45, 0];
-    ip.extend_from_slice(&total.to_be_bytes());
-    ip.extend_from_slice(&[0x43, 0x21]);
-    ip.extend_from_slice(&flags_fragment.to_be_bytes());
-    ip.extend_from_slice(&[64, 17, 0, 0]);
-    ip.extend_from_slice(&src);
-    ip.extend_from_slice(&dst);
-    let c = checksum(&[&ip]);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    [ethernet(macs.0, macs.1, 0x0800, vlan), ip, datagram].concat()
-}
-
-/// A UDP/IPv6 frame.
-pub(crate) fn udp6(
-    macs: ([u8; 6], [u8; 6]),
-    vlan: Option<u16>,
-    src: [u8; 16],
-    dst: [u8; 16],
-    sport: u16,
-    dport: u16,
-    payload: &[u8],
-) -> Vec<u8> {
-    let datagram = udp(
-        sport,
-        dport,
-        payload,
-        pseudo_v6(&src, &dst, 8 + payload.len()),
-    );
-    let mut ip = vec![0x60, 0, 0, 0];
-    ip.extend_from_slice(&(datagram.len() as u16).to_be_bytes());
-    ip.extend_from_slice(&[17, 64]);
-    ip.extend_from_slice(&src);
-    ip.extend_from_slice(&dst);
-    [ethernet(macs.0, macs.1, 0x86dd, vlan), ip, datagram].concat()
-}
-
-/// Writes `frames` as a pcap file (Ethernet link type).
-pub(crate) fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
-    out.extend_from_slice(&65535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
-    for frame in frames {
-        out.extend_from_slice(&[0; 8]);
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(frame);
-    }
-    fs::write(path, out).unwrap();
-}
-
-/// The whole frames of a pcap file (a record cut short at the end is left out:
-/// the writer may be in the middle of it).
-pub(crate) fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    let data = fs::read(path).unwrap_or_default();
-    let mut frames = Vec::new();
-    let mut at = 24;
-    while at + 16 <= data.len() {
-        let caplen = u32::from_le_bytes(data[at + 8..at + 12].try_into().unwrap()) as usize;
-        let Some(frame) = data.get(at + 16..at + 16 + caplen) else {
-            break;
-        };
-        frames.push(frame.to_vec());
-        at += 16 + caplen;
-    }
-    frames
 }
 
 /// A parsed UDP reply frame, checked: lengths consistent, IPv4 header and UDP
@@ -215,6 +62,8 @@ pub(crate) struct UdpReply {
 
 /// Parses and checks a UDP frame; panics, naming what is wrong, otherwise.
 pub(crate) fn parse_udp_reply(frame: &[u8]) -> UdpReply {
+    let v4 = |at: usize| -> [u8; 4] { frame[at..at + 4].try_into().unwrap() };
+    let v6 = |at: usize| -> [u8; 16] { frame[at..at + 16].try_into().unwrap() };
     let mac = |at: usize| -> [u8; 6] { frame[at..at + 6].try_into().unwrap() };
     let (vlan, l2) = if frame[12..14] == [0x81, 0x00] {
         (Some(u16::from_be_bytes([frame[14], frame[15]])), 18)
@@ -231,7 +80,7 @@ pub(crate) fn parse_udp_reply(frame: &[u8]) -> UdpReply {
             assert_eq!(checksum(&[&ip[..20]]), 0, "IPv4 header checksum");
             assert_eq!(ip[9], 17, "UDP");
             let udp = &ip[20..total];
-            let pseudo = pseudo_v4(&ip[12..16], &ip[16..20], udp.len());
+            let pseudo = Ipv4::new(v4(l2 + 12), v4(l2 + 16)).pseudo_header(UDP, udp.len());
             let field = u16::from_be_bytes([udp[6], udp[7]]);
             assert!(field == 0 || checksum(&[&pseudo, udp]) == 0, "UDP checksum");
             (ip[12..16].to_vec(), ip[16..20].to_vec(), ip[8], udp)
@@ -241,7 +90,7 @@ pub(crate) fn parse_udp_reply(frame: &[u8]) -> UdpReply {
             assert_eq!(40 + payload, ip.len(), "IPv6 payload length is the frame's");
             assert_eq!(ip[6], 17, "UDP");
             let udp = &ip[40..];
-            let pseudo = pseudo_v6(&ip[8..24], &ip[24..40], udp.len());
+            let pseudo = Ipv6::new(v6(l2 + 8), v6(l2 + 24)).pseudo_header(UDP, udp.len());
             assert_ne!(
                 u16::from_be_bytes([udp[6], udp[7]]),
                 0,
@@ -335,18 +184,11 @@ impl DpdkServer {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return (status, self.log_text());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ferrodns did not stop: {}",
-                self.log_text()
-            );
-            sleep(Duration::from_millis(20));
-        }
+        let log = self.log.clone();
+        let status = wait_for_exit(&mut self.child, Duration::from_secs(15), || {
+            strip_ansi(&fs::read_to_string(&log).unwrap_or_default())
+        });
+        (status, self.log_text())
     }
 }
 

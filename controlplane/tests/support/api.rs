@@ -151,6 +151,30 @@ impl Api {
     }
 }
 
+/// The arguments of `ferrodns serve` with one worker, [`ZONE`](super::ZONE)
+/// (written into `dir`) at `example.test.`, the embedded store in `state`
+/// holding `svc.example.`, and the API on 127.0.0.1 `api_port`.
+pub(crate) fn store_and_api_args(dir: &Path, state: &Path, api_port: u16) -> Vec<String> {
+    let zone = dir.join("example.test.zone");
+    std::fs::write(&zone, super::ZONE).expect("zone");
+    [
+        "serve",
+        "--workers",
+        "1",
+        "--zone",
+        &format!("example.test.={}", zone.display()),
+        "--domain",
+        "svc.example.",
+        "--store",
+        &state.join("records.redb").display().to_string(),
+        "--api",
+        &format!("127.0.0.1:{api_port}"),
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect()
+}
+
 /// `ferrodns serve` fed by the etcd `endpoints`, serving `example.com` from
 /// them, with the API on a free port and [`TOKEN`], `extra` appended; waits
 /// until it answers `probe` and its API is up.

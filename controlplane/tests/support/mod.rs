@@ -16,12 +16,28 @@ use std::sync::Mutex;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-pub(crate) const ZONE: &str = "\
-$ORIGIN example.test.
-$TTL 30
-@       IN SOA ns1 hostmaster ( 2026112301 3600 600 86400 60 )
-@       IN NS  ns1
-ns1     IN A   10.0.0.53
+/// The text of a test zone: `$ORIGIN`, `$TTL 30`, the apex SOA and NS, `ns1`'s
+/// address, then `records`. A macro, so that a zone stays a `&'static str`.
+macro_rules! zone_text {
+    ($origin:literal, $records:literal) => {
+        concat!(
+            "$ORIGIN ",
+            $origin,
+            "\n$TTL 30\n\
+             @       IN SOA ns1 hostmaster ( 2026112301 3600 600 86400 60 )\n\
+             @       IN NS  ns1\n\
+             ns1     IN A   10.0.0.53\n",
+            $records
+        )
+    };
+}
+// Unused by the test crates that include this module but not `dpdk_support`.
+#[allow(unused_imports)]
+pub(crate) use zone_text;
+
+pub(crate) const ZONE: &str = zone_text!(
+    "example.test.",
+    "\
 web     IN A   10.0.0.1
 web     IN A   10.0.0.2
 web     IN A   10.0.0.3
@@ -34,7 +50,8 @@ _http._tcp.web IN SRV 10 5 80 web1
 txt     IN TXT \"hello world\"
 @       IN MX  10 ns1
 *.apps  IN A   10.2.0.1
-";
+"
+);
 
 /// A zone whose one RRset does not fit in 512 bytes.
 pub(crate) fn big_zone() -> String {
@@ -345,18 +362,31 @@ impl Server {
     /// Sends SIGTERM and waits for the exit.
     pub(crate) fn stop(mut self) -> ExitStatus {
         self.signal("-TERM");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ferrodns did not stop: {}",
-                self.log_text()
-            );
-            sleep(Duration::from_millis(20));
+        let log = self.log.clone();
+        wait_for_exit(&mut self.child, Duration::from_secs(10), || {
+            fs::read_to_string(&log).unwrap_or_default()
+        })
+    }
+}
+
+/// Waits up to `limit` for ferrodns, `child`, to exit after a SIGTERM; fails
+/// showing `log()` when it does not.
+pub(crate) fn wait_for_exit(
+    child: &mut Child,
+    limit: Duration,
+    log: impl Fn() -> String,
+) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status;
         }
+        assert!(
+            Instant::now() < deadline,
+            "ferrodns did not stop: {}",
+            log()
+        );
+        sleep(Duration::from_millis(20));
     }
 }
 
@@ -430,28 +460,9 @@ impl Knot {
     /// until it answers `probe`.
     pub(crate) fn serve(origin: &str, text: &str, probe: &str) -> Knot {
         let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().display().to_string();
-        write(&dir.path().join(format!("{origin}zone")), text);
         let (child, port) = start_peer("knotd", probe, |port| {
-            write(
-                &dir.path().join("knot.conf"),
-                &format!(
-                    "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n    \
-                     udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
-                     database:\n    storage: \"{d}\"\n\
-                     log:\n  - target: stderr\n    any: warning\n\
-                     zone:\n  - domain: {origin}\n    file: \"{d}/{origin}zone\"\n"
-                ),
-            );
-            let log = dir.path().join("knot.log");
-            let child = Command::new("knotd")
-                .arg("-c")
-                .arg(dir.path().join("knot.conf"))
-                .stdout(Stdio::null())
-                .stderr(fs::File::create(&log).unwrap())
-                .spawn()
-                .expect("start knotd (Debian package knot; tools/test installs it)");
-            (child, log)
+            let config = write_knot_config(dir.path(), port, origin, text);
+            spawn_with_config(Command::new("knotd"), &config, "knot")
         });
         Knot {
             child,
@@ -474,6 +485,50 @@ impl Drop for Knot {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Writes the zone `origin` (ending in a dot) from `text` into `dir` and a
+/// `knot.conf` serving it on 127.0.0.1 `port`, one worker of each kind, warnings
+/// to stderr; returns the configuration's path.
+pub(crate) fn write_knot_config(dir: &Path, port: u16, origin: &str, text: &str) -> PathBuf {
+    let d = dir.display();
+    write(&dir.join(format!("{origin}zone")), text);
+    let config = dir.join("knot.conf");
+    write(
+        &config,
+        &format!(
+            "server:\n    rundir: \"{d}\"\n    listen: 127.0.0.1@{port}\n    \
+             udp-workers: 1\n    tcp-workers: 1\n    background-workers: 1\n\
+             database:\n    storage: \"{d}\"\n\
+             log:\n  - target: stderr\n    any: warning\n\
+             zone:\n  - domain: {origin}\n    file: \"{d}/{origin}zone\"\n"
+        ),
+    );
+    config
+}
+
+/// Starts `command -c config` (a peer server in the foreground, from the Debian
+/// package `package`) with its stderr in a `.log` file beside `config`; returns
+/// the child and the log's path, as [`start_peer`] wants them.
+pub(crate) fn spawn_with_config(
+    mut command: Command,
+    config: &Path,
+    package: &str,
+) -> (Child, PathBuf) {
+    let log = config.with_extension("log");
+    let child = command
+        .arg("-c")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "start {:?} (Debian package {package}; tools/test installs it): {e}",
+                command.get_program()
+            )
+        });
+    (child, log)
 }
 
 /// `dig` to 127.0.0.1 `port`: one try, 2 s, no recursion asked.

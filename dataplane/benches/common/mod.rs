@@ -13,11 +13,11 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use ferrodns_dataplane::name::Name;
 use ferrodns_dataplane::record::AnswerPolicy;
-use ferrodns_dataplane::record::{RData, RType, Record};
+use ferrodns_dataplane::record::{RType, Record};
 use ferrodns_dataplane::table::node::encode_node;
 use ferrodns_dataplane::table::{RRsetSpec, TableVersion, ZoneInput, compile};
+use ferrodns_dataplane::testkit::{a, name, query, srv};
 
 pub(crate) const APEX: &str = "cluster.local.";
 pub(crate) const TTL: u32 = 30;
@@ -36,14 +36,10 @@ pub(crate) fn service_addr(i: usize, generation: u8) -> Ipv4Addr {
     Ipv4Addr::new(10u8.wrapping_add(generation), b, c, d)
 }
 
-pub(crate) fn name(text: &str) -> Name {
-    Name::from_ascii(text).unwrap_or_else(|e| panic!("bad name {text:?}: {e}"))
-}
-
 /// One A record per service, `count` services.
 pub(crate) fn service_records(count: usize) -> Vec<Record> {
     (0..count)
-        .map(|i| Record::new(name(&service_name(i)), TTL, RData::A(service_addr(i, 0))))
+        .map(|i| a(&service_name(i), TTL, service_addr(i, 0).octets()))
         .collect()
 }
 
@@ -51,18 +47,7 @@ pub(crate) fn service_records(count: usize) -> Vec<Record> {
 /// are services 0..3, so an SRV answer carries three A records as additional data.
 pub(crate) fn srv_records() -> Vec<Record> {
     (0..3)
-        .map(|i| {
-            Record::new(
-                name(SRV_NAME),
-                TTL,
-                RData::Srv {
-                    priority: 10,
-                    weight: 10,
-                    port: 8080,
-                    target: name(&service_name(i)),
-                },
-            )
-        })
+        .map(|i| srv(SRV_NAME, TTL, 10, 10, 8080, &service_name(i)))
         .collect()
 }
 
@@ -72,24 +57,6 @@ pub(crate) const SRV_NAME: &str = "_http._tcp.web.ns-0.svc.cluster.local.";
 pub(crate) fn compile_zone(records: Vec<Record>) -> TableVersion {
     let zone = ZoneInput::new(name(APEX), records);
     compile(&[zone], &HashSet::new(), SEED).unwrap_or_else(|e| panic!("compile: {e}"))
-}
-
-/// A plain query (RD set, no EDNS) with a fixed ID.
-pub(crate) fn query(qname: &str, qtype: RType) -> Vec<u8> {
-    let mut bytes = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-    bytes.extend_from_slice(name(qname).as_wire());
-    bytes.extend_from_slice(&qtype.0.to_be_bytes());
-    bytes.extend_from_slice(&1u16.to_be_bytes());
-    bytes
-}
-
-/// The same query with an EDNS(0) OPT record advertising 1232 bytes, as modern
-/// resolvers send it.
-pub(crate) fn query_edns(qname: &str, qtype: RType) -> Vec<u8> {
-    let mut bytes = query(qname, qtype);
-    bytes[11] = 1;
-    bytes.extend_from_slice(&[0, 0, 41, 0x04, 0xD0, 0, 0, 0, 0, 0, 0]);
-    bytes
 }
 
 /// Many queries in one flat buffer, so cycling through them touches memory the way
@@ -119,7 +86,7 @@ impl QuerySet {
             mask: count - 1,
         };
         for _ in 0..count {
-            let q = query(&service_name(rng.usize(..names)), RType::A);
+            let q = query(&service_name(rng.usize(..names)), RType::A).bytes;
             set.spans.push((set.bytes.len(), q.len()));
             set.bytes.extend_from_slice(&q);
         }

@@ -6,74 +6,28 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use proptest::prelude::*;
 
 use super::*;
-use crate::name::Name;
-use crate::record::{AnswerPolicy, RData, Record, Soa};
+use crate::record::{AnswerPolicy, RData, Record};
 use crate::table::{TableVersion, ZoneInput, compile};
-
-fn name(text: &str) -> Name {
-    Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-}
-
-fn rec(owner: &str, ttl: u32, data: RData) -> Record {
-    Record::new(name(owner), ttl, data)
-}
-
-fn a(owner: &str, ip: [u8; 4]) -> Record {
-    rec(owner, 30, RData::A(Ipv4Addr::from(ip)))
-}
+use crate::testkit::{Query, a, aaaa, cname, name, query, record as rec, soa, srv, txt};
 
 fn zone_records() -> Vec<Record> {
     let mut records = vec![
-        rec(
-            "example.",
-            3600,
-            RData::Soa(Soa {
-                mname: name("ns1.example."),
-                rname: name("hostmaster.example."),
-                serial: 7,
-                refresh: 3600,
-                retry: 600,
-                expire: 86400,
-                minimum: 60,
-            }),
-        ),
+        soa("example.", 3600, 7),
         rec("example.", 3600, RData::Ns(name("ns1.example."))),
-        a("ns1.example.", [10, 0, 0, 53]),
-        a("web.example.", [10, 0, 0, 1]),
-        a("web.example.", [10, 0, 0, 2]),
-        a("web.example.", [10, 0, 0, 3]),
-        rec("web.example.", 30, RData::Aaaa(Ipv6Addr::LOCALHOST)),
-        rec("www.example.", 30, RData::Cname(name("web.example."))),
-        rec("out.example.", 30, RData::Cname(name("elsewhere.test."))),
-        rec(
-            "dangling.example.",
-            30,
-            RData::Cname(name("missing.example.")),
-        ),
-        rec("loop1.example.", 30, RData::Cname(name("loop2.example."))),
-        rec("loop2.example.", 30, RData::Cname(name("loop1.example."))),
-        a("web0.example.", [10, 1, 0, 1]),
-        a("web1.example.", [10, 1, 0, 2]),
-        rec(
-            "_http._tcp.web.example.",
-            30,
-            RData::Srv {
-                priority: 10,
-                weight: 5,
-                port: 80,
-                target: name("web0.example."),
-            },
-        ),
-        rec(
-            "_http._tcp.web.example.",
-            30,
-            RData::Srv {
-                priority: 10,
-                weight: 5,
-                port: 80,
-                target: name("web1.example."),
-            },
-        ),
+        a("ns1.example.", 30, [10, 0, 0, 53]),
+        a("web.example.", 30, [10, 0, 0, 1]),
+        a("web.example.", 30, [10, 0, 0, 2]),
+        a("web.example.", 30, [10, 0, 0, 3]),
+        aaaa("web.example.", 30, Ipv6Addr::LOCALHOST),
+        cname("www.example.", 30, "web.example."),
+        cname("out.example.", 30, "elsewhere.test."),
+        cname("dangling.example.", 30, "missing.example."),
+        cname("loop1.example.", 30, "loop2.example."),
+        cname("loop2.example.", 30, "loop1.example."),
+        a("web0.example.", 30, [10, 1, 0, 1]),
+        a("web1.example.", 30, [10, 1, 0, 2]),
+        srv("_http._tcp.web.example.", 30, 10, 5, 80, "web0.example."),
+        srv("_http._tcp.web.example.", 30, 10, 5, 80, "web1.example."),
         rec(
             "example.",
             300,
@@ -82,27 +36,23 @@ fn zone_records() -> Vec<Record> {
                 exchange: name("ns1.example."),
             },
         ),
-        rec(
-            "txt.example.",
-            30,
-            RData::Txt(vec![b"hello world".to_vec()]),
-        ),
+        txt("txt.example.", 30, "hello world"),
         rec("1.0.0.10.example.", 30, RData::Ptr(name("web.example."))),
-        a("*.apps.example.", [10, 2, 0, 1]),
-        a("real.apps.example.", [10, 2, 0, 9]),
-        a("deep.ent.example.", [10, 3, 0, 1]),
+        a("*.apps.example.", 30, [10, 2, 0, 1]),
+        a("real.apps.example.", 30, [10, 2, 0, 9]),
+        a("deep.ent.example.", 30, [10, 3, 0, 1]),
     ];
     for i in 0..40 {
-        records.push(a("big.example.", [10, 9, 0, i]));
+        records.push(a("big.example.", 30, [10, 9, 0, i]));
     }
     for i in 0..12 {
-        records.push(rec(
+        records.push(cname(
             &format!("c{i}.chain.example."),
             30,
-            RData::Cname(name(&format!("c{}.chain.example.", i + 1))),
+            &format!("c{}.chain.example.", i + 1),
         ));
     }
-    records.push(a("c12.chain.example.", [10, 4, 0, 1]));
+    records.push(a("c12.chain.example.", 30, [10, 4, 0, 1]));
     records
 }
 
@@ -115,35 +65,6 @@ fn table_with(policy: AnswerPolicy, down: &[IpAddr]) -> TableVersion {
 
 fn table() -> TableVersion {
     table_with(AnswerPolicy::RoundRobin, &[])
-}
-
-struct QueryBuilder {
-    bytes: Vec<u8>,
-}
-
-fn query(qname: &str, qtype: RType) -> QueryBuilder {
-    let mut bytes = vec![0xAB, 0xCD, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-    bytes.extend_from_slice(name(qname).as_wire());
-    bytes.extend_from_slice(&qtype.0.to_be_bytes());
-    bytes.extend_from_slice(&1u16.to_be_bytes());
-    QueryBuilder { bytes }
-}
-
-impl QueryBuilder {
-    fn class(mut self, class: u16) -> Self {
-        let at = self.bytes.len() - 2;
-        self.bytes[at..].copy_from_slice(&class.to_be_bytes());
-        self
-    }
-
-    fn edns(mut self, payload: u16, version: u8, dnssec_ok: bool) -> Self {
-        self.bytes[11] += 1;
-        self.bytes.extend_from_slice(&[0, 0, 41]);
-        self.bytes.extend_from_slice(&payload.to_be_bytes());
-        self.bytes
-            .extend_from_slice(&[0, version, if dnssec_ok { 0x80 } else { 0 }, 0, 0, 0]);
-        self
-    }
 }
 
 fn ctx(transport: Transport, entropy: u32) -> QueryContext {
@@ -247,7 +168,7 @@ fn decode(bytes: &[u8]) -> Message {
 fn ask_with(
     engine: &Engine,
     table: &TableVersion,
-    q: &QueryBuilder,
+    q: &Query,
     ctx: QueryContext,
 ) -> Option<Message> {
     let mut buf = vec![0u8; 65_535];
@@ -258,7 +179,7 @@ fn ask_with(
     }
 }
 
-fn ask(q: QueryBuilder) -> Message {
+fn ask(q: Query) -> Message {
     ask_with(&Engine::default(), &table(), &q, ctx(Transport::Udp, 0))
         .unwrap_or_else(|| unreachable!("no reply"))
 }
@@ -447,7 +368,7 @@ fn large_answers_truncate_over_udp_and_fit_over_tcp() {
 fn udp_answers_never_exceed_512_or_the_capped_edns_size() {
     let mut records = Vec::new();
     for i in 0..200u8 {
-        records.push(a("huge.example.", [10, 8, 0, i]));
+        records.push(a("huge.example.", 30, [10, 8, 0, i]));
     }
     let t = compile(
         &[ZoneInput::new(name("example."), records)],
@@ -593,36 +514,6 @@ fn notimp_answers_carry_the_query_opcode_and_question() {
         (m.rcode(), (m.flags >> 11) & 0x0F, m.question.len()),
         (4, 2, 0)
     );
-}
-
-impl QueryBuilder {
-    /// An OPT record carrying one option.
-    fn option(mut self, code: u16, data: &[u8]) -> Self {
-        self.bytes[11] += 1;
-        self.bytes
-            .extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0]);
-        self.bytes
-            .extend_from_slice(&(data.len() as u16 + 4).to_be_bytes());
-        self.bytes.extend_from_slice(&code.to_be_bytes());
-        self.bytes
-            .extend_from_slice(&(data.len() as u16).to_be_bytes());
-        self.bytes.extend_from_slice(data);
-        self
-    }
-
-    /// A TSIG record signed by `key.` with hmac-sha256 at time 1,000,000,000.
-    fn tsig(mut self) -> Self {
-        self.bytes[11] += 1;
-        let mut rdata = b"\x0bhmac-sha256\x00".to_vec();
-        rdata.extend_from_slice(&[0, 0, 0x3B, 0x9A, 0xCA, 0x00, 0x01, 0x2C]);
-        rdata.extend_from_slice(&[0, 2, 0xEE, 0xEE, 0xAB, 0xCD, 0, 0, 0, 0]);
-        self.bytes
-            .extend_from_slice(b"\x03key\x00\x00\xfa\x00\xff\x00\x00\x00\x00");
-        self.bytes
-            .extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-        self.bytes.extend_from_slice(&rdata);
-        self
-    }
 }
 
 #[test]

@@ -1,28 +1,21 @@
 //! Frames built by hand, handled, and the results checked field by field. The
-//! checksums here are verified with a word-by-word sum written for the tests, not
-//! with the module's own code.
+//! checksums here are verified with a word-by-word sum written for the tests (the
+//! test kit's), not with the module's own code.
 
-use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use proptest::prelude::*;
 
 use super::*;
-use crate::engine::{Engine, EngineConfig, QueryContext, Transport};
-use crate::name::Name;
-use crate::record::{RData, Record};
-use crate::table::{TableVersion, ZoneInput, compile};
+use crate::engine::{Engine, EngineConfig};
+use crate::record::RType;
+use crate::table::TableVersion;
+use crate::testkit::{
+    CLIENT_MAC, CLIENT_PORT, CLIENT_V4, CLIENT_V6, ETHERTYPE_IPV4, ETHERTYPE_IPV6, Ethernet,
+    IpHeader, Ipv4, Ipv6, SERVER_MAC as OUR_MAC, SERVICE_V4, SERVICE_V6, a, aaaa,
+    checksum as naive_checksum, cname, compile_zone, handle_frame, query, udp_context, udp_frame,
+};
 
-const OUR_MAC: [u8; 6] = [0x02, 0xfe, 0, 0, 0, 1];
-const CLIENT_MAC: [u8; 6] = [0x02, 0xc1, 0, 0, 0, 2];
-const SERVICE_V4: [u8; 4] = [192, 0, 2, 53];
-const CLIENT_V4: [u8; 4] = [192, 0, 2, 10];
-const SERVICE_V6: [u8; 16] = [
-    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x53,
-];
-const CLIENT_V6: [u8; 16] = [
-    0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-];
 const ROOM: usize = 2048;
 
 fn services() -> Services {
@@ -36,140 +29,48 @@ fn services() -> Services {
 }
 
 fn table() -> TableVersion {
-    let name = |text: &str| Name::from_ascii(text).unwrap();
     let records = vec![
-        Record::new(
-            name("web.example."),
-            30,
-            RData::A(Ipv4Addr::new(10, 0, 0, 1)),
-        ),
-        Record::new(name("web.example."), 30, RData::Aaaa(Ipv6Addr::LOCALHOST)),
-        Record::new(name("www.example."), 30, RData::Cname(name("web.example."))),
+        a("web.example.", 30, [10, 0, 0, 1]),
+        aaaa("web.example.", 30, Ipv6Addr::LOCALHOST),
+        cname("www.example.", 30, "web.example."),
     ];
-    compile(
-        &[ZoneInput::new(name("example."), records)],
-        &HashSet::new(),
-        1,
-    )
-    .unwrap()
+    compile_zone("example.", records)
 }
 
-/// A DNS query for `qname` (dotted, no trailing dot) and `qtype`.
-fn query(id: u16, qname: &str, qtype: u16) -> Vec<u8> {
-    let mut q = Vec::new();
-    q.extend_from_slice(&id.to_be_bytes());
-    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    for label in qname.split('.') {
-        q.push(label.len() as u8);
-        q.extend_from_slice(label.as_bytes());
+/// The client's UDP/IPv4 query header, TTL and ID set apart from the answer's.
+fn client_v4() -> Ipv4 {
+    Ipv4 {
+        ttl: 17,
+        ident: 0x1234,
+        ..Ipv4::new(CLIENT_V4, SERVICE_V4)
     }
-    q.push(0);
-    q.extend_from_slice(&qtype.to_be_bytes());
-    q.extend_from_slice(&1u16.to_be_bytes());
-    q
 }
 
-/// The test's own checksum: 16-bit words summed in a u32, folded, complemented.
-fn naive_checksum(pieces: &[&[u8]]) -> u16 {
-    let bytes: Vec<u8> = pieces.concat();
-    let mut sum: u32 = 0;
-    for pair in bytes.chunks(2) {
-        sum += u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+fn to_us() -> Ethernet {
+    Ethernet::new(OUR_MAC, CLIENT_MAC)
 }
 
-fn pseudo_v4(src: &[u8], dst: &[u8], proto: u8, len: usize) -> Vec<u8> {
-    [src, dst, &[0, proto], &(len as u16).to_be_bytes()].concat()
+fn pseudo_v4(src: &[u8; 4], dst: &[u8; 4], proto: u8, len: usize) -> Vec<u8> {
+    Ipv4::new(*src, *dst).pseudo_header(proto, len)
 }
 
-fn pseudo_v6(src: &[u8], dst: &[u8], next: u8, len: usize) -> Vec<u8> {
-    [src, dst, &(len as u32).to_be_bytes(), &[0, 0, 0, next]].concat()
-}
-
-fn ethernet(dst: [u8; 6], ethertype: u16, tags: &[u16]) -> Vec<u8> {
-    let mut frame = Vec::new();
-    frame.extend_from_slice(&dst);
-    frame.extend_from_slice(&CLIENT_MAC);
-    for (i, vid) in tags.iter().enumerate() {
-        let tpid: u16 = if i + 1 < tags.len() { 0x88a8 } else { 0x8100 };
-        frame.extend_from_slice(&tpid.to_be_bytes());
-        frame.extend_from_slice(&vid.to_be_bytes());
-    }
-    frame.extend_from_slice(&ethertype.to_be_bytes());
-    frame
-}
-
-fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, payload: &[u8]) -> Vec<u8> {
-    let total = 20 + payload.len();
-    let mut h = vec![
-        0x45,
-        0,
-        (total >> 8) as u8,
-        total as u8,
-        0x12,
-        0x34,
-        0,
-        0,
-        17,
-        proto,
-        0,
-        0,
-    ];
-    h.extend_from_slice(&src);
-    h.extend_from_slice(&dst);
-    let c = naive_checksum(&[&h]);
-    h[10..12].copy_from_slice(&c.to_be_bytes());
-    h.extend_from_slice(payload);
-    h
-}
-
-fn ipv6(src: [u8; 16], dst: [u8; 16], next: u8, hop: u8, payload: &[u8]) -> Vec<u8> {
-    let mut h = vec![0x60, 0, 0, 0];
-    h.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-    h.extend_from_slice(&[next, hop]);
-    h.extend_from_slice(&src);
-    h.extend_from_slice(&dst);
-    h.extend_from_slice(payload);
-    h
-}
-
-fn udp(sport: u16, dport: u16, payload: &[u8], pseudo: &dyn Fn(usize) -> Vec<u8>) -> Vec<u8> {
-    let len = 8 + payload.len();
-    let mut u = Vec::new();
-    u.extend_from_slice(&sport.to_be_bytes());
-    u.extend_from_slice(&dport.to_be_bytes());
-    u.extend_from_slice(&(len as u16).to_be_bytes());
-    u.extend_from_slice(&[0, 0]);
-    u.extend_from_slice(payload);
-    let c = naive_checksum(&[&pseudo(len), &u]);
-    u[6..8].copy_from_slice(&(if c == 0 { 0xffff } else { c }).to_be_bytes());
-    u
+fn pseudo_v6(src: &[u8; 16], dst: &[u8; 16], next: u8, len: usize) -> Vec<u8> {
+    Ipv6::new(*src, *dst).pseudo_header(next, len)
 }
 
 fn udp4_frame(tags: &[u16], dport: u16, payload: &[u8]) -> Vec<u8> {
-    let datagram = udp(40000, dport, payload, &|len| {
-        pseudo_v4(&CLIENT_V4, &SERVICE_V4, 17, len)
-    });
-    [
-        ethernet(OUR_MAC, 0x0800, tags),
-        ipv4(CLIENT_V4, SERVICE_V4, 17, &datagram),
-    ]
-    .concat()
+    udp_frame(
+        &to_us().tagged(tags),
+        &client_v4(),
+        CLIENT_PORT,
+        dport,
+        payload,
+    )
 }
 
 fn udp6_frame(tags: &[u16], dport: u16, payload: &[u8]) -> Vec<u8> {
-    let datagram = udp(40000, dport, payload, &|len| {
-        pseudo_v6(&CLIENT_V6, &SERVICE_V6, 17, len)
-    });
-    [
-        ethernet(OUR_MAC, 0x86dd, tags),
-        ipv6(CLIENT_V6, SERVICE_V6, 17, 64, &datagram),
-    ]
-    .concat()
+    let ip = Ipv6::new(CLIENT_V6, SERVICE_V6);
+    udp_frame(&to_us().tagged(tags), &ip, CLIENT_PORT, dport, payload)
 }
 
 /// Runs `handle` on `frame` (with room after it) answering with the real engine,
@@ -186,23 +87,9 @@ fn run(frame: &[u8], mode: ChecksumMode) -> (Action, Vec<u8>) {
 }
 
 fn run_with(engine: &Engine, frame: &[u8], mode: ChecksumMode) -> (Action, Vec<u8>) {
-    let table = table();
     let mut buf = frame.to_vec();
     buf.resize(ROOM, 0xee);
-    let action = handle(
-        &mut buf,
-        frame.len(),
-        &services(),
-        mode,
-        |room, len, client| {
-            let ctx = QueryContext {
-                client,
-                transport: Transport::Udp,
-                entropy: 0,
-            };
-            engine.respond(&table, room, len, &ctx)
-        },
-    );
+    let action = handle_frame(engine, &table(), &mut buf, frame.len(), &services(), mode);
     (action, buf)
 }
 
@@ -211,12 +98,7 @@ fn run_with(engine: &Engine, frame: &[u8], mode: ChecksumMode) -> (Action, Vec<u
 fn engine_answer(query: &[u8], client: IpAddr) -> Vec<u8> {
     let mut buf = query.to_vec();
     buf.resize(1500, 0);
-    let ctx = QueryContext {
-        client,
-        transport: Transport::Udp,
-        entropy: 0,
-    };
-    match Engine::default().respond(&table(), &mut buf, query.len(), &ctx) {
+    match Engine::default().respond(&table(), &mut buf, query.len(), &udp_context(client)) {
         Verdict::Reply(n) => buf[..n].to_vec(),
         other => panic!("engine gave {other:?}"),
     }
@@ -252,7 +134,7 @@ fn check_udp4_answer(reply: &[u8], l2: usize, q: &[u8]) {
 
 #[test]
 fn an_ipv4_query_is_answered_in_place_with_addresses_ports_lengths_and_checksums_turned_around() {
-    let q = query(0xbeef, "web.example", 1);
+    let q = query("web.example", RType::A).id(0xbeef).bytes;
     let frame = udp4_frame(&[], 53, &q);
     let (action, buf) = run(&frame, ChecksumMode::Software);
     let len = transmitted(action);
@@ -262,7 +144,7 @@ fn an_ipv4_query_is_answered_in_place_with_addresses_ports_lengths_and_checksums
 
 #[test]
 fn an_ipv6_query_is_answered_with_the_mandatory_udp_checksum() {
-    let q = query(7, "www.example", 28);
+    let q = query("www.example", RType::AAAA).id(7).bytes;
     let frame = udp6_frame(&[], 53, &q);
     let (action, buf) = run(&frame, ChecksumMode::Software);
     let reply = &buf[..transmitted(action)];
@@ -295,7 +177,7 @@ fn an_ipv6_query_is_answered_with_the_mandatory_udp_checksum() {
 #[test]
 fn vlan_tags_are_kept_on_the_answer() {
     for tags in [&[42u16][..], &[100, 42]] {
-        let q = query(1, "web.example", 1);
+        let q = query("web.example", RType::A).id(1).bytes;
         let frame = udp4_frame(tags, 53, &q);
         let (action, buf) = run(&frame, ChecksumMode::Software);
         let reply = &buf[..transmitted(action)];
@@ -307,7 +189,7 @@ fn vlan_tags_are_kept_on_the_answer() {
 
 #[test]
 fn with_checksum_offload_the_answer_carries_the_pseudo_header_sum_and_the_header_lengths() {
-    let q = query(2, "web.example", 1);
+    let q = query("web.example", RType::A).id(2).bytes;
     let frame = udp4_frame(&[7], 53, &q);
     let (action, buf) = run(&frame, ChecksumMode::Offload);
     let Action::Transmit { len, offload } = action else {
@@ -348,7 +230,7 @@ fn with_checksum_offload_the_answer_carries_the_pseudo_header_sum_and_the_header
 
 #[test]
 fn a_query_with_ethernet_padding_is_answered_from_the_ip_length() {
-    let q = query(3, "web.example", 1);
+    let q = query("web.example", RType::A).id(3).bytes;
     let mut frame = udp4_frame(&[], 53, &q);
     frame.extend_from_slice(&[0xaa; 30]);
     let (action, buf) = run(&frame, ChecksumMode::Software);
@@ -357,7 +239,7 @@ fn a_query_with_ethernet_padding_is_answered_from_the_ip_length() {
 
 #[test]
 fn punted_queries_leave_the_frame_untouched() {
-    let q = query(4, "elsewhere.test", 1);
+    let q = query("elsewhere.test", RType::A).id(4).bytes;
     let frame = udp4_frame(&[], 53, &q);
     let (action, buf) = run(&frame, ChecksumMode::Software);
     assert_eq!(action, Action::Punt);
@@ -366,7 +248,7 @@ fn punted_queries_leave_the_frame_untouched() {
 
 #[test]
 fn without_a_forwarder_names_outside_the_zones_are_refused_in_one_pass() {
-    let q = query(4, "elsewhere.test", 1);
+    let q = query("elsewhere.test", RType::A).id(4).bytes;
     let frame = udp4_frame(&[], 53, &q);
     let (action, buf) = run_with(&Engine::default(), &frame, ChecksumMode::Software);
     let len = transmitted(action);
@@ -381,7 +263,7 @@ fn without_a_forwarder_names_outside_the_zones_are_refused_in_one_pass() {
 
 #[test]
 fn responses_are_never_answered() {
-    let mut q = query(5, "web.example", 1);
+    let mut q = query("web.example", RType::A).id(5).bytes;
     q[2] |= 0x80;
     let (action, _) = run(&udp4_frame(&[], 53, &q), ChecksumMode::Software);
     assert_eq!(action, Action::Drop(DropReason::Engine));
@@ -389,7 +271,7 @@ fn responses_are_never_answered() {
 
 #[test]
 fn bad_checksums_and_lengths_are_dropped_as_malformed() {
-    let q = query(6, "web.example", 1);
+    let q = query("web.example", RType::A).id(6).bytes;
     let good = udp4_frame(&[], 53, &q);
     let mut bad_ip = good.clone();
     bad_ip[14 + 8] ^= 1; // TTL changed, header checksum not
@@ -429,7 +311,7 @@ fn bad_checksums_and_lengths_are_dropped_as_malformed() {
 
 #[test]
 fn an_ipv4_udp_checksum_of_zero_means_none_and_is_accepted() {
-    let q = query(8, "web.example", 1);
+    let q = query("web.example", RType::A).id(8).bytes;
     let mut frame = udp4_frame(&[], 53, &q);
     frame[14 + 26] = 0;
     frame[14 + 27] = 0;
@@ -439,7 +321,7 @@ fn an_ipv4_udp_checksum_of_zero_means_none_and_is_accepted() {
 
 #[test]
 fn fragments_are_dropped() {
-    let q = query(9, "web.example", 1);
+    let q = query("web.example", RType::A).id(9).bytes;
     for flags in [0x2000u16, 0x0010] {
         let mut frame = udp4_frame(&[], 53, &q);
         frame[20..22].copy_from_slice(&flags.to_be_bytes());
@@ -452,11 +334,10 @@ fn fragments_are_dropped() {
         );
     }
     let fragment_header = [17, 0, 0, 0, 0, 0, 0, 1];
-    let frame = [
-        ethernet(OUR_MAC, 0x86dd, &[]),
-        ipv6(CLIENT_V6, SERVICE_V6, 44, 64, &fragment_header),
-    ]
-    .concat();
+    let frame = to_us().frame(
+        ETHERTYPE_IPV6,
+        &Ipv6::new(CLIENT_V6, SERVICE_V6).packet(44, &fragment_header),
+    );
     assert_eq!(
         run(&frame, ChecksumMode::Software).0,
         Action::Drop(DropReason::Fragment)
@@ -465,22 +346,18 @@ fn fragments_are_dropped() {
 
 #[test]
 fn traffic_for_other_addresses_is_dropped() {
-    let q = query(10, "web.example", 1);
+    let q = query("web.example", RType::A).id(10).bytes;
     let mut other_mac = udp4_frame(&[], 53, &q);
     other_mac[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x99]);
-    let datagram = udp(1, 53, &q, &|len| {
-        pseudo_v4(&CLIENT_V4, &[192, 0, 2, 99], 17, len)
-    });
-    let other_ip = [
-        ethernet(OUR_MAC, 0x0800, &[]),
-        ipv4(CLIENT_V4, [192, 0, 2, 99], 17, &datagram),
-    ]
-    .concat();
-    let other6 = [
-        ethernet(OUR_MAC, 0x86dd, &[]),
-        ipv6(CLIENT_V6, CLIENT_V6, 6, 64, &[0; 20]),
-    ]
-    .concat();
+    let other_ip = Ipv4 {
+        dst: [192, 0, 2, 99],
+        ..client_v4()
+    };
+    let other_ip = udp_frame(&to_us(), &other_ip, 1, 53, &q);
+    let other6 = to_us().frame(
+        ETHERTYPE_IPV6,
+        &Ipv6::new(CLIENT_V6, CLIENT_V6).packet(6, &[0; 20]),
+    );
     for frame in [other_mac, other_ip, other6] {
         assert_eq!(
             run(&frame, ChecksumMode::Software).0,
@@ -491,26 +368,17 @@ fn traffic_for_other_addresses_is_dropped() {
 
 #[test]
 fn tcp_other_udp_ports_and_other_icmp_go_to_the_kernel() {
-    let tcp = [
-        ethernet(OUR_MAC, 0x0800, &[]),
-        ipv4(CLIENT_V4, SERVICE_V4, 6, &[0; 20]),
-    ]
-    .concat();
-    let tcp6 = [
-        ethernet(OUR_MAC, 0x86dd, &[]),
-        ipv6(CLIENT_V6, SERVICE_V6, 6, 64, &[0; 20]),
-    ]
-    .concat();
-    let other_port = udp4_frame(&[], 5353, &query(1, "web.example", 1));
-    let other_port6 = udp6_frame(&[], 5353, &query(1, "web.example", 1));
+    let tcp = to_us().frame(ETHERTYPE_IPV4, &client_v4().packet(6, &[0; 20]));
+    let tcp6 = to_us().frame(
+        ETHERTYPE_IPV6,
+        &Ipv6::new(CLIENT_V6, SERVICE_V6).packet(6, &[0; 20]),
+    );
+    let other_port = udp4_frame(&[], 5353, &query("web.example", RType::A).id(1).bytes);
+    let other_port6 = udp6_frame(&[], 5353, &query("web.example", RType::A).id(1).bytes);
     let mut unreachable = vec![3, 3, 0, 0, 0, 0, 0, 0];
     let c = naive_checksum(&[&unreachable]);
     unreachable[2..4].copy_from_slice(&c.to_be_bytes());
-    let icmp = [
-        ethernet(OUR_MAC, 0x0800, &[]),
-        ipv4(CLIENT_V4, SERVICE_V4, 1, &unreachable),
-    ]
-    .concat();
+    let icmp = to_us().frame(ETHERTYPE_IPV4, &client_v4().packet(1, &unreachable));
     for frame in [tcp, tcp6, other_port, other_port6, icmp] {
         let (action, buf) = run(&frame, ChecksumMode::Software);
         assert_eq!(action, Action::ToKernel);
@@ -520,46 +388,29 @@ fn tcp_other_udp_ports_and_other_icmp_go_to_the_kernel() {
 
 #[test]
 fn ipv4_options_and_unanswerable_sources_are_dropped() {
-    let q = query(11, "web.example", 1);
-    let datagram = udp(40000, 53, &q, &|len| {
-        pseudo_v4(&CLIENT_V4, &SERVICE_V4, 17, len)
-    });
-    let mut header = vec![0x46, 0, 0, 0, 0, 0, 0, 0, 64, 17, 0, 0];
-    header.extend_from_slice(&CLIENT_V4);
-    header.extend_from_slice(&SERVICE_V4);
-    header.extend_from_slice(&[1, 1, 1, 0]); // NOP NOP NOP EOL
-    let total = (header.len() + datagram.len()) as u16;
-    header[2..4].copy_from_slice(&total.to_be_bytes());
-    let c = naive_checksum(&[&header]);
-    header[10..12].copy_from_slice(&c.to_be_bytes());
-    let options = [ethernet(OUR_MAC, 0x0800, &[]), header, datagram].concat();
+    let q = query("web.example", RType::A).id(11).bytes;
+    let with_options = Ipv4 {
+        options: vec![1, 1, 1, 0], // NOP NOP NOP EOL
+        ..Ipv4::new(CLIENT_V4, SERVICE_V4)
+    };
+    let options = udp_frame(&to_us(), &with_options, CLIENT_PORT, 53, &q);
     assert_eq!(
         run(&options, ChecksumMode::Software).0,
         Action::Drop(DropReason::Ipv4Options)
     );
 
     let broadcast = [255, 255, 255, 255];
-    let datagram = udp(40000, 53, &q, &|len| {
-        pseudo_v4(&broadcast, &SERVICE_V4, 17, len)
-    });
-    let frame = [
-        ethernet(OUR_MAC, 0x0800, &[]),
-        ipv4(broadcast, SERVICE_V4, 17, &datagram),
-    ]
-    .concat();
+    let from_broadcast = Ipv4 {
+        src: broadcast,
+        ..client_v4()
+    };
+    let frame = udp_frame(&to_us(), &from_broadcast, CLIENT_PORT, 53, &q);
     assert_eq!(
         run(&frame, ChecksumMode::Software).0,
         Action::Drop(DropReason::BadSource)
     );
 
-    let port0 = udp(0, 53, &q, &|len| {
-        pseudo_v4(&CLIENT_V4, &SERVICE_V4, 17, len)
-    });
-    let frame = [
-        ethernet(OUR_MAC, 0x0800, &[]),
-        ipv4(CLIENT_V4, SERVICE_V4, 17, &port0),
-    ]
-    .concat();
+    let frame = udp_frame(&to_us(), &client_v4(), 0, 53, &q);
     assert_eq!(
         run(&frame, ChecksumMode::Software).0,
         Action::Drop(DropReason::BadSource)
@@ -573,7 +424,7 @@ fn arp(op: u16, sender_ip: [u8; 4], target_ip: [u8; 4]) -> Vec<u8> {
     a.extend_from_slice(&sender_ip);
     a.extend_from_slice(&[0; 6]);
     a.extend_from_slice(&target_ip);
-    let mut frame = [ethernet([0xff; 6], 0x0806, &[]), a].concat();
+    let mut frame = Ethernet::new([0xff; 6], CLIENT_MAC).frame(0x0806, &a);
     frame.resize(60, 0);
     frame
 }
@@ -615,15 +466,19 @@ fn arp_for_other_addresses_is_dropped_and_replies_to_us_go_to_the_kernel() {
 }
 
 fn icmpv6(src: [u8; 16], dst: [u8; 16], hop: u8, message: &[u8]) -> Vec<u8> {
+    let ip = Ipv6 {
+        hop_limit: hop,
+        ..Ipv6::new(src, dst)
+    };
     let mut m = message.to_vec();
-    let c = naive_checksum(&[&pseudo_v6(&src, &dst, 58, m.len()), &m]);
+    let c = naive_checksum(&[&ip.pseudo_header(58, m.len()), &m]);
     m[2..4].copy_from_slice(&c.to_be_bytes());
     let mac = if dst[0] == 0xff {
         [0x33, 0x33, dst[12], dst[13], dst[14], dst[15]]
     } else {
         OUR_MAC
     };
-    [ethernet(mac, 0x86dd, &[]), ipv6(src, dst, 58, hop, &m)].concat()
+    Ethernet::new(mac, CLIENT_MAC).frame(ETHERTYPE_IPV6, &ip.packet(58, &m))
 }
 
 fn solicitation(target: [u8; 16]) -> Vec<u8> {
@@ -737,11 +592,7 @@ fn pings_to_a_service_address_are_answered() {
     echo.extend_from_slice(b"ping payload");
     let c = naive_checksum(&[&echo]);
     echo[2..4].copy_from_slice(&c.to_be_bytes());
-    let frame = [
-        ethernet(OUR_MAC, 0x0800, &[]),
-        ipv4(CLIENT_V4, SERVICE_V4, 1, &echo),
-    ]
-    .concat();
+    let frame = to_us().frame(ETHERTYPE_IPV4, &client_v4().packet(1, &echo));
     let (action, buf) = run(&frame, ChecksumMode::Software);
     let reply = &buf[..transmitted(action)];
     assert_eq!(reply.len(), frame.len());
@@ -778,7 +629,7 @@ fn pings_to_a_service_address_are_answered() {
 
 #[test]
 fn every_truncation_of_valid_frames_is_dropped_without_panic() {
-    let q = query(12, "web.example", 1);
+    let q = query("web.example", RType::A).id(12).bytes;
     let frames = [
         udp4_frame(&[5], 53, &q),
         udp6_frame(&[], 53, &q),
@@ -806,23 +657,16 @@ fn every_truncation_of_valid_frames_is_dropped_without_panic() {
 
 #[test]
 fn a_buffer_without_room_for_the_answer_is_not_overrun() {
-    let q = query(13, "web.example", 1);
+    let q = query("web.example", RType::A).id(13).bytes;
     let frame = udp4_frame(&[], 53, &q);
-    let table = table();
     let mut buf = frame.clone();
-    let action = handle(
+    let action = handle_frame(
+        &Engine::default(),
+        &table(),
         &mut buf,
         frame.len(),
         &services(),
         ChecksumMode::Software,
-        |room, len, client| {
-            let ctx = QueryContext {
-                client,
-                transport: Transport::Udp,
-                entropy: 0,
-            };
-            Engine::default().respond(&table, room, len, &ctx)
-        },
     );
     assert!(matches!(action, Action::Drop(_) | Action::Transmit { .. }));
     if let Action::Transmit { len, .. } = action {
@@ -844,7 +688,7 @@ proptest! {
         v6 in any::<bool>(),
         flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
     ) {
-        let q = query(14, "web.example", 1);
+        let q = query("web.example", RType::A).id(14).bytes;
         let mut frame = if v6 { udp6_frame(&[], 53, &q) } else { udp4_frame(&[], 53, &q) };
         for (at, value) in flips {
             let at = at % frame.len();

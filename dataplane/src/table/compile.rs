@@ -391,15 +391,7 @@ fn zone_info(apex: &Name, soa: Option<&Record>) -> ZoneInfo {
 mod tests {
     use super::*;
     use crate::table::NodeView;
-    use std::net::Ipv4Addr;
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
-
-    fn a(owner: &str, ip: [u8; 4]) -> Record {
-        Record::new(name(owner), 60, RData::A(Ipv4Addr::from(ip)))
-    }
+    use crate::testkit::{a, name};
 
     fn compiled(records: Vec<Record>, down: &[[u8; 4]]) -> Result<TableVersion, CompileError> {
         let down = down.iter().map(|ip| IpAddr::from(*ip)).collect();
@@ -408,7 +400,7 @@ mod tests {
 
     #[test]
     fn builds_names_empty_non_terminals_and_apex_data() {
-        let table = compiled(vec![a("a.b.c.example.", [10, 0, 0, 1])], &[])
+        let table = compiled(vec![a("a.b.c.example.", 60, [10, 0, 0, 1])], &[])
             .unwrap_or_else(|e| unreachable!("{e}"));
         let find = |n: &str| table.find(&name(n).to_lowercase_wire());
         assert!(find("a.b.c.example.").is_some_and(|n| n.rrset(1).is_some()));
@@ -424,8 +416,8 @@ mod tests {
     #[test]
     fn leaves_down_targets_out_unless_all_are_down() {
         let records = vec![
-            a("web.example.", [10, 0, 0, 1]),
-            a("web.example.", [10, 0, 0, 2]),
+            a("web.example.", 60, [10, 0, 0, 1]),
+            a("web.example.", 60, [10, 0, 0, 2]),
         ];
         let served = |down: &[[u8; 4]]| {
             let table = compiled(records.clone(), down).unwrap_or_else(|e| unreachable!("{e}"));
@@ -442,9 +434,9 @@ mod tests {
     #[test]
     fn rejects_bad_zones_by_name() {
         let cname = Record::new(name("x.example."), 60, RData::Cname(name("y.example.")));
-        let err = compiled(vec![cname, a("x.example.", [1, 2, 3, 4])], &[]);
+        let err = compiled(vec![cname, a("x.example.", 60, [1, 2, 3, 4])], &[]);
         assert!(matches!(err, Err(CompileError::CnameAndOtherData { .. })));
-        let err = compiled(vec![a("x.other.", [1, 2, 3, 4])], &[]);
+        let err = compiled(vec![a("x.other.", 60, [1, 2, 3, 4])], &[]);
         assert_eq!(
             err.map(|_| ()).map_err(|e| e.to_string()),
             Err("zone example.: record x.other. lies outside the zone".to_owned())
@@ -454,8 +446,8 @@ mod tests {
     #[test]
     fn one_name_compiles_as_in_the_whole_zone() {
         let records = vec![
-            a("web.example.", [10, 0, 0, 1]),
-            a("web.example.", [10, 0, 0, 2]),
+            a("web.example.", 60, [10, 0, 0, 1]),
+            a("web.example.", 60, [10, 0, 0, 2]),
             Record::new(name("web.example."), 30, RData::Txt(vec![b"x".to_vec()])),
             Record::new(name("example."), 60, RData::Ns(name("ns.example."))),
         ];
@@ -528,7 +520,7 @@ mod tests {
         let mut zone = ZoneInput::new(
             name("example."),
             vec![
-                a("web.example.", [10, 0, 0, 1]),
+                a("web.example.", 60, [10, 0, 0, 1]),
                 Record::new(name("web.example."), 60, RData::Txt(vec![b"x".to_vec()])),
             ],
         );

@@ -9,36 +9,19 @@ use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
 use super::*;
 use crate::answer_counts::AnswerCounts;
 use crate::engine::EngineConfig;
-use crate::name::Name;
-use crate::record::{RData, Record};
+use crate::record::RType;
 use crate::table::{ZoneInput, compile};
-
-fn name(text: &str) -> Name {
-    Name::from_ascii(text).unwrap()
-}
+use crate::testkit::{a, aaaa, name, query};
 
 /// `example.` with `web.example.` at `web` and `v6.example.` at `::1`.
 fn publish(table: &Table, web: Ipv4Addr) {
     let records = vec![
-        Record::new(name("web.example."), 30, RData::A(web)),
-        Record::new(name("v6.example."), 30, RData::Aaaa(Ipv6Addr::LOCALHOST)),
+        a("web.example.", 30, web.octets()),
+        aaaa("v6.example.", 30, Ipv6Addr::LOCALHOST),
     ];
     let zone = ZoneInput::new(name("example."), records);
     table.publish(compile(&[zone], &HashSet::new(), table.seed()).unwrap());
 }
-
-/// A query: header (RD set) and one question, class IN.
-fn query(id: u16, qname: &str, qtype: u16) -> Vec<u8> {
-    let mut bytes = id.to_be_bytes().to_vec();
-    bytes.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
-    bytes.extend_from_slice(name(qname).as_wire());
-    bytes.extend_from_slice(&qtype.to_be_bytes());
-    bytes.extend_from_slice(&1u16.to_be_bytes());
-    bytes
-}
-
-const A: u16 = 1;
-const AAAA: u16 = 28;
 
 struct Reply {
     id: u16,
@@ -154,7 +137,7 @@ fn a_socket_queues_a_burst_of_thousands_of_queries() {
     let server = sockets::open("127.0.0.1:0".parse().unwrap()).unwrap();
     let to = server.local_addr().unwrap();
     let sender = client("127.0.0.1:0");
-    let q = query(7, "web.example.", A);
+    let q = query("web.example.", RType::A).id(7).bytes;
     let burst = 3000;
     for _ in 0..burst {
         sender.send_to(&q, to).unwrap();
@@ -179,14 +162,14 @@ fn answers_over_ipv4_and_ipv6_from_the_address_queried() {
     assert_ne!(v4.port(), 0);
     assert_ne!(v6.port(), 0);
 
-    let q = query(0x1234, "web.example.", A);
+    let q = query("web.example.", RType::A).id(0x1234).bytes;
     let (reply, from) = ask(&client("127.0.0.1:0"), *v4, &q);
     assert_eq!(from, *v4);
     let r = decode(&reply, q.len());
     assert_eq!((r.id, r.qr, r.rcode, r.ancount), (0x1234, true, 0, 1));
     assert_eq!(r.first_rdata, [10, 0, 0, 1]);
 
-    let q = query(0x4321, "v6.example.", AAAA);
+    let q = query("v6.example.", RType::AAAA).id(0x4321).bytes;
     let (reply, from) = ask(&client("[::1]:0"), *v6, &q);
     assert_eq!(from, *v6);
     let r = decode(&reply, q.len());
@@ -215,7 +198,7 @@ fn workers_share_an_explicit_port_and_split_the_clients() {
     let (workers, _table) = start(vec![addr], 3);
     assert_eq!(workers.local_addrs(), [addr]);
     for i in 0..32u16 {
-        let q = query(i, "web.example.", A);
+        let q = query("web.example.", RType::A).id(i).bytes;
         let (reply, from) = ask(&client("127.0.0.1:0"), addr, &q);
         assert_eq!(from, addr);
         assert_eq!(decode(&reply, q.len()).id, i);
@@ -234,7 +217,9 @@ fn a_burst_of_queued_queries_is_answered_in_batches() {
     let (workers, _table) = start(vec!["127.0.0.1:0".parse().unwrap()], 1);
     let server = workers.local_addrs()[0];
     let socket = client("127.0.0.1:0");
-    let queries: Vec<Vec<u8>> = (0..100u16).map(|i| query(i, "web.example.", A)).collect();
+    let queries: Vec<Vec<u8>> = (0..100u16)
+        .map(|i| query("web.example.", RType::A).id(i).bytes)
+        .collect();
     for q in &queries {
         socket.send_to(q, server).unwrap();
     }
@@ -260,12 +245,12 @@ fn punts_are_refused_and_responses_dropped() {
     let socket = client("127.0.0.1:0");
 
     // A response (QR=1) must never be answered, nor must a runt.
-    let mut response = query(7, "web.example.", A);
+    let mut response = query("web.example.", RType::A).id(7).bytes;
     response[2] |= 0x80;
     socket.send_to(&response, server).unwrap();
     socket.send_to(&[0u8; 5], server).unwrap();
 
-    let q = query(8, "elsewhere.test.", A);
+    let q = query("elsewhere.test.", RType::A).id(8).bytes;
     let (reply, _) = ask(&socket, server, &q);
     let r = decode(&reply, q.len());
     assert_eq!((r.id, r.rcode, r.ancount), (8, 5, 0), "REFUSED expected");
@@ -304,7 +289,7 @@ fn punts_go_to_the_queue_and_replies_leave_from_the_queried_address() {
         *plain,
     ] {
         let socket = client("127.0.0.1:0");
-        let q = query(9, "elsewhere.test.", A);
+        let q = query("elsewhere.test.", RType::A).id(9).bytes;
         socket.send_to(&q, target).unwrap();
         // The worker wakes the sleeping consumer.
         let mut byte = [0u8; 1];
@@ -331,7 +316,7 @@ fn a_newly_published_table_is_seen_by_the_next_batch() {
     let (workers, table) = start(vec!["127.0.0.1:0".parse().unwrap()], 2);
     let server = workers.local_addrs()[0];
     let socket = client("127.0.0.1:0");
-    let q = query(1, "web.example.", A);
+    let q = query("web.example.", RType::A).id(1).bytes;
     assert_eq!(
         decode(&ask(&socket, server, &q).0, q.len()).first_rdata,
         [10, 0, 0, 1]
@@ -355,7 +340,7 @@ fn wildcard_sockets_reply_from_the_address_queried() {
     };
     // Routing would answer 127.0.0.2 from 127.0.0.1, the client's own address.
     let target = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 2), v4.port()));
-    let q = query(3, "web.example.", A);
+    let q = query("web.example.", RType::A).id(3).bytes;
     let (reply, from) = ask(&client("127.0.0.1:0"), target, &q);
     assert_eq!(from, target);
     assert_eq!(decode(&reply, q.len()).first_rdata, [10, 0, 0, 1]);
