@@ -272,9 +272,9 @@ fn web_key(ip: &str) -> String {
     format!("/containerdns/com/example/web/{hash:x}/")
 }
 
-#[test]
-fn verdicts_in_etcd_keep_every_other_field_and_change_the_answers() {
-    let etcd = Etcd::start();
+/// `web.example.com.` with A records 127.0.0.2 and 127.0.0.3 in etcd, each with
+/// a monitor status entry to check on the returned port.
+fn two_web_backends_in_etcd(etcd: &Etcd) -> u16 {
     let port = free_port();
     for ip in ["127.0.0.2", "127.0.0.3"] {
         etcd.put(&web_key(ip), &format!(r#"{{"host":"{ip}","type":"A"}}"#));
@@ -283,8 +283,12 @@ fn verdicts_in_etcd_keep_every_other_field_and_change_the_answers() {
             &status_entry("web.example.com.", port),
         );
     }
-    let up = Backend::start("127.0.0.2", port);
-    let down = Backend::start("127.0.0.3", port);
+    port
+}
+
+/// `ferrodns serve` fed by `etcd` (domain example.com), checking etcd's
+/// addresses as `node-a` with a 2 s lease; waits for `web.example.com`.
+fn serve_checking_etcd(etcd: &Etcd) -> Server {
     let config = health_section("hostname = \"node-a\"\nlease_ttl_s = 2\n");
     let extra = [
         "--etcd".to_owned(),
@@ -292,12 +296,21 @@ fn verdicts_in_etcd_keep_every_other_field_and_change_the_answers() {
         "--domain".into(),
         "example.com".into(),
     ];
-    let server = serve(
+    serve(
         ("health.test.", HEALTH_ZONE),
         &config,
         &extra,
         "web.example.com",
-    );
+    )
+}
+
+#[test]
+fn verdicts_in_etcd_keep_every_other_field_and_change_the_answers() {
+    let etcd = Etcd::start();
+    let port = two_web_backends_in_etcd(&etcd);
+    let up = Backend::start("127.0.0.2", port);
+    let down = Backend::start("127.0.0.3", port);
+    let server = serve_checking_etcd(&etcd);
     let deadline = Instant::now() + flip_budget();
     while status_of(&etcd, "127.0.0.3")["checker"] != "node-a" {
         assert!(Instant::now() < deadline, "{}", server.log_text());
@@ -486,29 +499,10 @@ fn two_checkers_share_the_addresses_and_one_takes_over_when_the_other_dies() {
 #[test]
 fn with_etcd_unreachable_checkers_keep_their_verdicts_and_nothing_flaps() {
     let mut etcd = Etcd::start();
-    let port = free_port();
-    for ip in ["127.0.0.2", "127.0.0.3"] {
-        etcd.put(&web_key(ip), &format!(r#"{{"host":"{ip}","type":"A"}}"#));
-        etcd.put(
-            &format!("/containerdns/monitor/status/{ip}"),
-            &status_entry("web.example.com.", port),
-        );
-    }
+    let port = two_web_backends_in_etcd(&etcd);
     // 127.0.0.3 has no backend: it goes DOWN and stays DOWN.
     let _up = Backend::start("127.0.0.2", port);
-    let config = health_section("hostname = \"node-a\"\nlease_ttl_s = 2\n");
-    let extra = [
-        "--etcd".to_owned(),
-        etcd.url(),
-        "--domain".into(),
-        "example.com".into(),
-    ];
-    let server = serve(
-        ("health.test.", HEALTH_ZONE),
-        &config,
-        &extra,
-        "web.example.com",
-    );
+    let server = serve_checking_etcd(&etcd);
     let other = Checker::start(&etcd, "node-b");
     until_answer(&server, "web.example.com", &["127.0.0.2"], flip_budget());
     let deadline = Instant::now() + flip_budget();

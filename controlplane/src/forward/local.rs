@@ -124,21 +124,17 @@ impl LocalZones {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use ferrodns_dataplane::testkit::name;
     use std::collections::HashSet;
     use std::net::Ipv4Addr;
 
     use ferrodns_dataplane::engine::CLASS_IN;
-    use ferrodns_dataplane::name::Name;
     use ferrodns_dataplane::record::{RData, RType, Record, Soa};
     use ferrodns_dataplane::table::{ZoneInput, compile};
     use ferrodns_dataplane::wire::Rcode;
 
     use super::*;
     use crate::forward::message::tests::wire;
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
 
     /// `svc.cluster.local.` with `web` (two addresses) and `alias CNAME web`.
     pub(crate) fn local_table() -> Table {

@@ -1,6 +1,7 @@
 //! The poller against a scripted backend on a real unix socket: what reaches the
 //! publisher, what a failure leaves served, and what is ever sent.
 
+use ferrodns_dataplane::testkit::name;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -154,10 +155,6 @@ fn cluster() -> Vec<Value> {
         record("A", "web.ns1.svc.cluster1.", "10.1.0.1"),
         record("A", "web.ns1.svc.cluster1.", "10.1.0.2"),
     ]
-}
-
-fn name(text: &str) -> Name {
-    Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
 }
 
 fn source(backend: &Backend, timeout: Duration) -> (PdnsSource, PublisherHandle) {

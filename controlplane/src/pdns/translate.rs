@@ -149,10 +149,7 @@ fn deepest<'z>(name: &Name, zones: &'z [Name]) -> Option<&'z Name> {
 mod tests {
     use super::*;
     use crate::pdns::protocol::BadElement;
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
+    use ferrodns_dataplane::testkit::name;
 
     fn entry(qtype: &str, qname: &str, content: &str) -> Result<Entry, BadElement> {
         Ok(Entry {

@@ -223,10 +223,7 @@ fn serial_after(a: u32, b: u32) -> bool {
 mod tests {
     use super::*;
     use ferrodns_dataplane::record::Soa;
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
+    use ferrodns_dataplane::testkit::name;
 
     fn soa(serial: u32, mname: &str) -> Record {
         Record::new(

@@ -140,11 +140,8 @@ fn served(records: Vec<Record>, down: &HashSet<IpAddr>) -> Vec<Record> {
 mod tests {
     use super::*;
     use crate::pipeline::SourceId;
+    use ferrodns_dataplane::testkit::name;
     use std::net::Ipv4Addr;
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
 
     fn a(owner: &str, ttl: u32, last: u8) -> Record {
         Record::new(name(owner), ttl, RData::A(Ipv4Addr::new(10, 0, 0, last)))

@@ -1,9 +1,9 @@
 //! Transfers and NOTIFY against a real publisher: what a client receives, in
 //! what messages, and who is refused.
 
+use ferrodns_dataplane::testkit::name;
 use std::net::{Ipv4Addr, SocketAddr};
 
-use ferrodns_dataplane::name::Name;
 use ferrodns_dataplane::record::{RData, Record};
 use ferrodns_dataplane::table::Table;
 use tokio::io::AsyncReadExt;
@@ -13,10 +13,6 @@ use tokio::sync::watch;
 use super::*;
 use crate::config::DEFAULT_ALLOW_TRANSFER;
 use crate::pipeline::{Policies, Publisher, SourceId, Update, ZoneContent};
-
-fn name(text: &str) -> Name {
-    Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-}
 
 /// A query for `zone` of `qtype` (IXFR with the client's serial when given).
 fn query(zone: &str, qtype: u16, serial: Option<u32>) -> TransferQuery {

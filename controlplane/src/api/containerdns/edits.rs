@@ -471,10 +471,7 @@ pub(crate) fn put_cname(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
+    use ferrodns_dataplane::testkit::name;
 
     fn held(owner: &str, data: RData) -> Held {
         Held {

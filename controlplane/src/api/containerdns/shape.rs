@@ -165,12 +165,9 @@ fn address(data: &RData) -> Option<IpAddr> {
 #[cfg(test)]
 mod tests {
     use ferrodns_dataplane::record::Record;
+    use ferrodns_dataplane::testkit::name;
 
     use super::*;
-
-    fn name(text: &str) -> Name {
-        Name::from_ascii(text).unwrap_or_else(|e| unreachable!("{e}"))
-    }
 
     fn held(owner: &str, data: RData, user: Option<&str>) -> Held {
         Held {
