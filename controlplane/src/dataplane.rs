@@ -173,6 +173,14 @@ impl SharedDataplane {
         })
     }
 
+    /// [`Dataplane::log_ready`], while it runs.
+    pub fn log_ready(&self, listen: &[SocketAddr]) {
+        let dataplane = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(dataplane) = dataplane.as_ref() {
+            dataplane.log_ready(listen);
+        }
+    }
+
     /// Stops the dataplane on a blocking thread.
     pub async fn stop(self) {
         let dataplane = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();

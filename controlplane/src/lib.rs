@@ -17,7 +17,10 @@
 //! - [`api`]: the REST API, `/metrics`, `/healthz`, `/readyz`.
 //! - [`forward`]: answers for names outside every local zone, from upstreams.
 //! - [`serve`]: start-up, the UDP [`dataplane`] (either backend) and [`tcp`]
-//!   listeners, SIGHUP/SIGTERM.
+//!   listeners, SIGHUP/SIGTERM; [`reload`]: rereading the configuration and
+//!   the records; [`preflight`]: what is checked before a start (and by
+//!   `check-config`); [`service`]: systemd's notifications, the pid file and
+//!   the log format.
 //! - [`budget`]: the descriptor limit, its split between the classes of
 //!   connections and sockets, and the gates that admit connections.
 #![deny(unsafe_code)]
@@ -32,8 +35,11 @@ pub mod forward;
 pub mod health;
 pub mod pdns;
 pub mod pipeline;
+pub mod preflight;
 pub mod records;
+pub mod reload;
 pub mod serve;
+pub mod service;
 pub mod sources;
 pub mod store;
 pub mod store_cli;

@@ -22,7 +22,16 @@
 //! store off to the side and hands them to the publisher, which publishes what
 //! changed in one pointer swap: queries keep being answered from the old table
 //! meanwhile, etcd's names are untouched, and a failed reload logs why and keeps
-//! the old table. SIGTERM and SIGINT stop the listeners and join the workers.
+//! the old table. A reload (SIGHUP, or `POST /v1/reload`) rereads the
+//! configuration file too: see [`crate::reload`]. SIGTERM and SIGINT stop the
+//! listeners and join the workers.
+//!
+//! What start-up can check without opening a socket it checks first (the pid
+//! file, the API's token and TLS files, the store's path: [`crate::preflight`]),
+//! so a bad setting stops the start before anything is served. The server says
+//! it is ready (the `ferrodns ready` line, systemd's `READY=1`, the pid file
+//! written: [`crate::service`]) only once the first table is published and every
+//! listener, the REST API's included, is bound.
 //!
 //! With `[health]`, the health checkers run on the same runtime
 //! ([`crate::health`]): etcd's addresses (verdicts written to etcd, which the
@@ -39,8 +48,8 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 use ferrodns_dataplane::answer_counts::SharedAnswerCounts;
 use ferrodns_dataplane::engine::{Engine, EngineConfig};
@@ -59,16 +68,25 @@ use crate::etcd::{EtcdSource, SharedRecords, StartError};
 use crate::forward::Forwarder;
 use crate::health::Checkers;
 use crate::pdns::PdnsSource;
-use crate::pipeline::{Policies, Published, Publisher, PublisherHandle};
+use crate::pipeline::{Policies, Publisher, PublisherHandle};
+use crate::preflight;
 use crate::records::RecordWriter;
 use crate::records::embedded::EmbeddedWriter;
+use crate::reload::{
+    self, ConfigLoader, ReloadQueue, ReloadRequests, ReloadStatus, Reloader, publish_sources,
+};
+use crate::service::{Notifier, PidFile, PidFileError};
 use crate::sources::{FileSources, LoadError};
 use crate::tcp::{TcpConfig, serve_tcp};
-use crate::transfer::{Notifier, Transfers};
+use crate::transfer::{Notifier as NotifySecondaries, Transfers};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    #[error(transparent)]
+    PidFile(#[from] PidFileError),
+    #[error("{0}")]
+    Preflight(String),
     #[error("cannot load records: {0}")]
     Load(#[from] LoadError),
     #[error("cannot start the etcd source: {0}")]
@@ -85,18 +103,44 @@ pub enum ServeError {
     Runtime(io::Error),
 }
 
+/// How the server meets its supervisor, and reloads.
+pub struct Service {
+    /// Loads the configuration again, for a reload.
+    pub reload: ConfigLoader,
+    /// `--pid-file`: where the process ID is written once ready.
+    pub pid_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("pid_file", &self.pid_file)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Runs the server until SIGTERM or SIGINT.
-pub fn run(config: ServeConfig) -> Result<(), ServeError> {
+pub fn run(config: ServeConfig, service: Service) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("ferrodns-control")
         .enable_all()
         .build()
         .map_err(ServeError::Runtime)?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, service))
 }
 
-async fn serve(config: ServeConfig) -> Result<(), ServeError> {
+async fn serve(config: ServeConfig, service: Service) -> Result<(), ServeError> {
+    let mut pid_file = service
+        .pid_file
+        .as_deref()
+        .map(PidFile::claim)
+        .transpose()?;
+    let problems = preflight::check_environment(&config);
+    if !problems.is_empty() {
+        return Err(ServeError::Preflight(problems.join("\n")));
+    }
+    let started = config.clone();
     // The caps that fit the descriptor limit replace those configured.
     let (config, budgets) = Budgets::fit(config);
     let sources = FileSources::from_config(&config);
@@ -108,7 +152,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         )
         .with_zone_serials(unix_seconds()),
     );
-    load_and_publish(&sources, &publisher).await?;
+    publish_sources(&sources, Vec::new(), &publisher, None).await?;
     let etcd = match &config.etcd {
         Some(settings) => Some(EtcdSource::start(&config, settings, publisher.clone()).await?),
         None => None,
@@ -169,18 +213,20 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let mut source_tasks = Vec::new();
     if !config.transfer.notify.is_empty() {
         let serials = publisher.read(Publisher::zone_serials).await;
-        let notifier = Notifier::new(serials, config.transfer.notify.clone(), transfers.stats());
+        let notifier =
+            NotifySecondaries::new(serials, config.transfer.notify.clone(), transfers.stats());
         source_tasks.push(tokio::spawn(notifier.run(shutdown_rx.clone())));
     }
     let pdns_statuses: Vec<_> = pdns.iter().map(PdnsSource::status).collect();
     for source in pdns {
         source_tasks.push(tokio::spawn(source.run(shutdown_rx.clone())));
     }
-    dataplane.log_ready(&config.listen);
 
     let etcd_records = etcd.as_ref().map(EtcdSource::records);
     let etcd_status = etcd.as_ref().map(EtcdSource::status);
     let dataplane = dataplane.share();
+    let reload_status = Arc::new(ReloadStatus::default());
+    let (reload_requests, reload_queue) = reload::requests();
     let mut store_writer = None;
     let api_task = match &config.api {
         Some(settings) => {
@@ -200,11 +246,11 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
             let (api, writer) = start_api(
                 &config,
                 settings,
-                &sources,
                 &publisher,
                 etcd_records.as_ref(),
                 telemetry,
                 Arc::clone(&budgets.api),
+                reload_requests,
             )
             .await?;
             store_writer = writer;
@@ -214,8 +260,25 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     };
     let etcd_task = etcd.map(|source| tokio::spawn(source.run(shutdown_rx.clone())));
 
-    wait_for_signals(&sources, &publisher, store_writer.as_ref()).await;
+    dataplane.log_ready(&config.listen);
+    let notifier = Notifier::from_env();
+    notifier.ready();
+    if let Some(pid_file) = &mut pid_file
+        && let Err(e) = pid_file.write_pid()
+    {
+        warn!(path = %pid_file.path().display(), "cannot write the pid file: {e}");
+    }
+    let reloader = Reloader::new(
+        service.reload,
+        started,
+        publisher.clone(),
+        forwarder.clone(),
+        reload_status,
+    )
+    .with_store_writer(store_writer);
+    wait_for_signals(&reloader, &notifier, reload_queue).await;
 
+    notifier.stopping();
     info!("stopping");
     let _ = shutdown_tx.send(true);
     if let Some(task) = etcd_task
@@ -254,6 +317,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     }
     dataplane.stop().await;
     info!("stopped");
+    drop(pid_file);
     Ok(())
 }
 
@@ -263,11 +327,11 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
 async fn start_api(
     config: &ServeConfig,
     settings: &ApiSettings,
-    sources: &FileSources,
     publisher: &PublisherHandle,
     etcd_records: Option<&SharedRecords>,
     telemetry: Telemetry,
     gate: Arc<ConnectionGate>,
+    reload: ReloadRequests,
 ) -> Result<(Api, Option<EmbeddedWriter>), ServeError> {
     let mut store_writer = None;
     let writer: Arc<dyn RecordWriter> = match (&config.etcd, etcd_records) {
@@ -286,7 +350,7 @@ async fn start_api(
                 .filter(|z| z.file.is_none())
                 .map(|z| z.origin.clone())
                 .collect();
-            let (sources, publisher) = (sources.clone(), publisher.clone());
+            let (sources, publisher) = (FileSources::from_config(config), publisher.clone());
             let writer = tokio::task::spawn_blocking(move || {
                 EmbeddedWriter::open(path, &zones, sources, publisher)
             })
@@ -311,7 +375,7 @@ async fn start_api(
         etcd_records: etcd_records.cloned(),
         monitor: config.etcd.as_ref().and_then(MonitorStatus::new),
     };
-    let api = Api::bind(settings, writer, telemetry, gate, containerdns).await?;
+    let api = Api::bind(settings, writer, telemetry, gate, containerdns, reload).await?;
     let addr = api
         .local_addr()
         .map_or_else(|_| settings.listen.to_string(), |a| a.to_string());
@@ -360,46 +424,9 @@ fn unix_seconds() -> u32 {
         .map_or(1, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
 }
 
-/// Reads the zone files and the store on a blocking thread and hands them to the
-/// publisher.
-async fn load_and_publish(
-    sources: &FileSources,
-    publisher: &PublisherHandle,
-) -> Result<(), LoadError> {
-    let started = Instant::now();
-    let job = sources.clone();
-    let updates = tokio::task::spawn_blocking(move || job.read())
-        .await
-        .map_err(|join| LoadError::Interrupted(join.to_string()))??;
-    let published = publisher.apply(updates).await;
-    log_published(publisher, published, started).await;
-    Ok(())
-}
-
-/// One log line for a load or reload of the zone files and the store.
-async fn log_published(publisher: &PublisherHandle, published: Published, started: Instant) {
-    let (zones, records, names) = publisher
-        .read(|p| {
-            let names = p.table().current().name_count();
-            (p.zones().len(), p.record_count(), names)
-        })
-        .await;
-    info!(
-        zones,
-        records,
-        names,
-        changed = published.names,
-        skipped = published.errors,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "table published"
-    );
-}
-
-async fn wait_for_signals(
-    sources: &FileSources,
-    publisher: &PublisherHandle,
-    store_writer: Option<&EmbeddedWriter>,
-) {
+/// Waits for SIGTERM or SIGINT, reloading on SIGHUP and on the API's requests
+/// meanwhile, one reload at a time, telling the service manager.
+async fn wait_for_signals(reloader: &Reloader, notifier: &Notifier, mut requests: ReloadQueue) {
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::hangup()),
         signal(SignalKind::terminate()),
@@ -412,23 +439,15 @@ async fn wait_for_signals(
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                info!("SIGHUP: reloading");
-                // With the REST API on the store, the reload takes turns with its
-                // writes; otherwise nothing else opens the store.
-                let started = Instant::now();
-                let reloaded = match store_writer {
-                    Some(writer) => match writer.reload().await {
-                        Ok(published) => {
-                            log_published(publisher, published, started).await;
-                            Ok(())
-                        }
-                        Err(e) => Err(e.to_string()),
-                    },
-                    None => load_and_publish(sources, publisher).await.map_err(|e| e.to_string()),
-                };
-                if let Err(e) = reloaded {
-                    error!("reload failed, still serving the previous table: {e}");
-                }
+                notifier.reloading();
+                let outcome = reloader.reload("SIGHUP").await;
+                notifier.reloaded(if outcome.is_ok() { "answering" } else { "answering; the last reload failed" });
+            }
+            reply = requests.next() => {
+                notifier.reloading();
+                let outcome = reloader.reload("the REST API").await;
+                notifier.reloaded(if outcome.is_ok() { "answering" } else { "answering; the last reload failed" });
+                let _ = reply.send(outcome.map_err(|e| e.to_string()));
             }
             _ = term.recv() => return,
             _ = int.recv() => return,

@@ -11,7 +11,7 @@
 //!   is read, constant-time).
 //! - `error`: the `/v1` JSON error and the status of each failure.
 //! - `record`: records as JSON, and the checks that name the bad field.
-//! - `v1`, `containerdns`: the two sets of routes.
+//! - `v1`, `containerdns`: the two sets of routes; `reload`: `POST /v1/reload`.
 //! - `metrics`: `/metrics`, `/v1/stats`, `/healthz`, `/readyz`, request counts.
 //! - `openapi`: the `/v1` document.
 //! - `connection`: accepting, admitting (connection caps) and serving each
@@ -34,6 +34,7 @@ mod error;
 mod metrics;
 mod openapi;
 mod record;
+mod reload;
 mod tls;
 mod v1;
 
@@ -60,6 +61,7 @@ use self::connection::Connections;
 use crate::budget::ConnectionGate;
 use crate::config::ApiSettings;
 use crate::records::RecordWriter;
+use crate::reload::ReloadRequests;
 
 /// Why the API could not start.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +80,7 @@ pub(crate) struct AppState {
     pub(crate) writer: Arc<dyn RecordWriter>,
     pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) containerdns: ContainerdnsContext,
+    pub(crate) reload: ReloadRequests,
 }
 
 /// The API, bound and ready to serve.
@@ -87,16 +90,28 @@ pub struct Api {
     connections: Arc<Connections>,
 }
 
+/// Whether the API can start with `settings`: its token and TLS files read
+/// and are usable. What [`Api::bind`] checks before it binds, for the checks
+/// before a start and `ferrodns check-config`.
+pub fn check_settings(settings: &ApiSettings) -> Result<(), ApiStartError> {
+    Token::load(settings.token_file.as_deref()).map_err(ApiStartError::Token)?;
+    if let Some(tls) = &settings.tls {
+        tls::acceptor(tls).map_err(ApiStartError::Tls)?;
+    }
+    Ok(())
+}
+
 impl Api {
     /// Reads the token and TLS files and binds the port; every error names its
     /// cause. `gate` admits the API's connections (its caps were fitted to the
-    /// descriptor budget at start).
+    /// descriptor budget at start); `reload` is where `POST /v1/reload` asks.
     pub async fn bind(
         settings: &ApiSettings,
         writer: Arc<dyn RecordWriter>,
         telemetry: Arc<Telemetry>,
         gate: Arc<ConnectionGate>,
         containerdns: ContainerdnsContext,
+        reload: ReloadRequests,
     ) -> Result<Api, ApiStartError> {
         let token =
             Arc::new(Token::load(settings.token_file.as_deref()).map_err(ApiStartError::Token)?);
@@ -117,6 +132,7 @@ impl Api {
             writer,
             telemetry,
             containerdns,
+            reload,
         };
         let connections = Connections {
             router: router(state, token, settings.max_body_bytes),
@@ -167,6 +183,7 @@ fn router(state: AppState, token: Arc<Token>, max_body_bytes: usize) -> Router {
         )
         .route("/v1/health", get(v1::health))
         .route("/v1/stats", get(v1::stats))
+        .route("/v1/reload", post(reload::reload))
         .route_layer(from_fn_with_state(Arc::clone(&token), auth::bearer));
     let containerdns = Router::new()
         .route("/containerdns/api", get(containerdns::list_all))
