@@ -6,7 +6,8 @@
 
 mod support;
 
-use support::{Knot, Server, ZONE, lines, write};
+use support::api::{Api, TOKEN};
+use support::{Knot, Server, ZONE, free_port, lines, write};
 
 /// A configuration serving `example.test.` from `example.zone`, plus `more`.
 fn config_text(more: &str) -> String {
@@ -172,4 +173,68 @@ fn a_config_that_does_not_load_changes_nothing_and_says_why() {
     });
     assert_eq!(status_of(&server.dig(&["host.other.test"])), "REFUSED");
     assert_eq!(server.stop().code(), Some(0));
+}
+
+/// `POST /v1/reload` (what `ferroctl reload` sends) reloads as SIGHUP does and
+/// answers with the outcome: what changed, or why nothing did.
+#[test]
+fn the_api_reloads_on_request_and_answers_with_the_outcome() {
+    let api_port = free_port();
+    let store_and_api = format!(
+        "[store]\npath = \"records.redb\"\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n\
+         token_file = \"token\"\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("example.zone"), ZONE);
+    write(&dir.path().join("other.zone"), OTHER_ZONE);
+    write(&dir.path().join("token"), TOKEN);
+    write(
+        &dir.path().join("ferrodns.toml"),
+        &config_text(&store_and_api),
+    );
+    let config = dir.path().join("ferrodns.toml").display().to_string();
+    let server = Server::spawn(
+        dir,
+        vec!["serve".into(), "--config".into(), config],
+        "web.example.test",
+    );
+    let api = Api::new(api_port);
+    api.wait_up(&server);
+
+    rewrite_config(
+        &server,
+        &format!("{store_and_api}[[zone]]\norigin = \"other.test.\"\nfile = \"other.zone\"\n"),
+    );
+    let reply = api.post("/v1/reload", "");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let outcome = reply.json();
+    assert_eq!(outcome["zones"], 2, "{outcome}");
+    assert_eq!(
+        lines(&server.dig(&["+short", "host.other.test"])),
+        ["10.8.0.1"],
+        "served when the answer comes"
+    );
+
+    rewrite_config(
+        &server,
+        &format!("{store_and_api}[tcp]\nidle_timeout_ms = 0\n"),
+    );
+    let reply = api.post("/v1/reload", "");
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("tcp.idle_timeout_ms"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(
+        lines(&server.dig(&["+short", "host.other.test"])),
+        ["10.8.0.1"],
+        "nothing changed"
+    );
+    assert_eq!(api.send("POST", "/v1/reload", None, None).status, 401);
+    let document = api.send("GET", "/v1/openapi.json", None, None).json();
+    assert!(document["paths"]["/v1/reload"]["post"].is_object(), "documented");
 }

@@ -94,7 +94,8 @@ pub(crate) async fn bearer(
         Some(presented) if token.accepts(presented) => next.run(request).await,
         _ => ApiError::status(
             StatusCode::UNAUTHORIZED,
-            "missing or wrong token (Authorization: Bearer <token>)",
+            "missing or wrong token: send the server's API token (the first line of its \
+             api.token_file, or FERRODNS_API_TOKEN) as `Authorization: Bearer <token>`",
         )
         .into_response(),
     }
