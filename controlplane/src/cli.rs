@@ -35,6 +35,11 @@ pub enum Command {
     /// Check a zone file as `serve` loads it, listing every error (like
     /// kzonecheck); prints a summary when it is good.
     CheckZone(CheckZoneArgs),
+    /// Make 2 MiB hugepages available to the DPDK backend: reserve at least
+    /// PAGES of them and mount hugetlbfs on /dev/hugepages, when either is
+    /// missing (needs root; once per boot: the ferrodns-hugepages service does
+    /// it at boot). Never lowers a reservation.
+    Hugepages(HugepagesArgs),
     /// Edit the embedded record store offline. A running server reads the store at
     /// start and on SIGHUP, so send it SIGHUP after a change.
     Store(StoreArgs),
@@ -146,6 +151,18 @@ pub struct CheckZoneArgs {
     pub file: PathBuf,
     /// The zone's origin (apex), e.g. svc.example.
     pub origin: String,
+}
+
+/// Options of `ferrodns hugepages`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct HugepagesArgs {
+    /// Pages of 2 MiB to have reserved at least [default: 512]
+    // The text is clap's help, where `[default: ...]` is the convention, not a link.
+    #[allow(rustdoc::broken_intra_doc_links)]
+    pub pages: Option<u64>,
+    /// Only say how many pages are reserved and where hugetlbfs is mounted.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Options of `ferrodns store`.

@@ -32,6 +32,7 @@ use tracing::{info, warn};
 use crate::api::{CoreCounters, CoreSource};
 use crate::config::{self, DpdkSettings, ServeConfig};
 use crate::forward::Forwarder;
+use crate::listen_error;
 
 /// UDP packets per `recvmmsg`/`sendmmsg` batch.
 const UDP_BATCH: usize = 64;
@@ -43,7 +44,11 @@ const NXDOMAIN: usize = 3;
 /// Why the dataplane could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot start UDP workers: {0}")]
+    #[error(
+        "cannot start UDP workers: {error}{advice}",
+        error = .0,
+        advice = listen_error::advice(.0.kind(), "server.listen (--listen)")
+    )]
     Udp(io::Error),
     #[error("cannot start the DPDK dataplane: {0}")]
     Dpdk(DpdkError),

@@ -20,7 +20,7 @@
 //!   listeners, SIGHUP/SIGTERM; [`reload`]: rereading the configuration and
 //!   the records; [`preflight`]: what is checked before a start (and by
 //!   `check-config`); [`service`]: systemd's notifications, the pid file and
-//!   the log format.
+//!   the log format; [`hugepages`]: `ferrodns hugepages`, DPDK's memory.
 //! - [`budget`]: the descriptor limit, its split between the classes of
 //!   connections and sockets, and the gates that admit connections.
 #![deny(unsafe_code)]
@@ -33,6 +33,8 @@ pub mod dataplane;
 pub mod etcd;
 pub mod forward;
 pub mod health;
+pub mod hugepages;
+mod listen_error;
 pub mod pdns;
 pub mod pipeline;
 pub mod preflight;

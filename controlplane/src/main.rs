@@ -17,6 +17,9 @@ fn main() -> ExitCode {
         Command::CheckZone(args) => check_zone(&args)
             .map(|text| print!("{text}"))
             .map_err(|e| e.to_string()),
+        Command::Hugepages(args) => ferrodns::hugepages::run(args.pages, args.check)
+            .map(|text| print!("{text}"))
+            .map_err(|e| e.to_string()),
         Command::Store(args) => ferrodns::store_cli::run(&args)
             .map(|text| print!("{text}"))
             .map_err(|e| e.to_string()),

@@ -15,7 +15,7 @@ use std::path::Path;
 use rustix::fs::{Access, access};
 
 use crate::api;
-use crate::config::{ConfigError, ServeConfig};
+use crate::config::{ConfigError, Dataplane, ServeConfig};
 use crate::zonefile::check_zone_file;
 
 /// Every problem a check found, one per line.
@@ -49,9 +49,14 @@ impl fmt::Display for Problems {
 impl std::error::Error for Problems {}
 
 /// The problems of the files and secrets `config` names that start-up would
-/// meet: the REST API's token and TLS files, the store's path. Empty: none.
+/// meet: the REST API's token and TLS files, the store's path, and the DPDK
+/// backend's need of root. Empty: none.
 pub fn check_environment(config: &ServeConfig) -> Vec<String> {
     let mut problems = Vec::new();
+    problems.extend(dpdk_without_root(
+        &config.dataplane,
+        rustix::process::geteuid().is_root(),
+    ));
     if let Some(settings) = &config.api
         && let Err(e) = api::check_settings(settings)
     {
@@ -63,6 +68,18 @@ pub fn check_environment(config: &ServeConfig) -> Vec<String> {
         problems.push(problem);
     }
     problems
+}
+
+/// The DPDK backend needs root (hugepages, the NIC, the TAP interface of the
+/// exception path); started without it, DPDK fails deep in its start with a
+/// bare `Cannot allocate memory`.
+fn dpdk_without_root(dataplane: &Dataplane, root: bool) -> Option<String> {
+    (matches!(dataplane, Dataplane::Dpdk(_)) && !root).then(|| {
+        "the DPDK backend needs root (for hugepages, the NIC and the TAP interface): run \
+         ferrodns as root (the systemd unit: a drop-in with User=root), or drop --dpdk \
+         (dataplane.backend) to answer on kernel sockets"
+            .to_owned()
+    })
 }
 
 /// Every error of every zone file `config` names, each as `file:line: reason`.
@@ -121,6 +138,20 @@ fn check_store_path(path: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dpdk_needs_root_and_kernel_sockets_do_not() {
+        let flags = crate::config::Overrides {
+            dpdk: Some("-l 0-1 --vdev net_null0".into()),
+            listen: vec!["127.0.0.1:5353".into()],
+            ..crate::config::Overrides::default()
+        };
+        let config = crate::config::load(None, &flags).unwrap_or_else(|e| unreachable!("{e}"));
+        let dpdk = config.dataplane;
+        assert!(dpdk_without_root(&dpdk, false).is_some_and(|p| p.contains("needs root")));
+        assert_eq!(dpdk_without_root(&dpdk, true), None);
+        assert_eq!(dpdk_without_root(&Dataplane::Kernel, false), None);
+    }
 
     #[test]
     fn a_store_path_needs_an_existing_directory_and_must_not_be_one() {

@@ -67,6 +67,7 @@ use crate::etcd::writer::EtcdWriter;
 use crate::etcd::{EtcdSource, SharedRecords, StartError};
 use crate::forward::Forwarder;
 use crate::health::Checkers;
+use crate::listen_error;
 use crate::pdns::PdnsSource;
 use crate::pipeline::{Policies, Publisher, PublisherHandle};
 use crate::preflight;
@@ -93,7 +94,10 @@ pub enum ServeError {
     Etcd(#[from] StartError),
     #[error(transparent)]
     Dataplane(#[from] dataplane::StartError),
-    #[error("cannot listen on TCP {addr}: {source}")]
+    #[error(
+        "cannot listen on TCP {addr}: {source}{}",
+        listen_error::advice(source.kind(), "server.listen (--listen)")
+    )]
     Tcp { addr: SocketAddr, source: io::Error },
     #[error("cannot start the REST API: {0}")]
     Api(#[from] ApiStartError),

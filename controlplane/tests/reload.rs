@@ -236,5 +236,8 @@ fn the_api_reloads_on_request_and_answers_with_the_outcome() {
     );
     assert_eq!(api.send("POST", "/v1/reload", None, None).status, 401);
     let document = api.send("GET", "/v1/openapi.json", None, None).json();
-    assert!(document["paths"]["/v1/reload"]["post"].is_object(), "documented");
+    assert!(
+        document["paths"]["/v1/reload"]["post"].is_object(),
+        "documented"
+    );
 }

@@ -60,6 +60,7 @@ use self::clock::Timeouts;
 use self::connection::Connections;
 use crate::budget::ConnectionGate;
 use crate::config::ApiSettings;
+use crate::listen_error;
 use crate::records::RecordWriter;
 use crate::reload::ReloadRequests;
 
@@ -70,7 +71,10 @@ pub enum ApiStartError {
     Token(String),
     #[error("API TLS: {0}")]
     Tls(String),
-    #[error("cannot listen for the API on {addr}: {source}")]
+    #[error(
+        "cannot listen for the API on {addr}: {source}{}",
+        listen_error::advice(source.kind(), "api.listen (--api)")
+    )]
     Bind { addr: SocketAddr, source: io::Error },
 }
 
