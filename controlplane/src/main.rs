@@ -2,12 +2,15 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use ferrodns::cli::{Cli, Command, ServeArgs, check_config, check_zone};
 use ferrodns::serve::Service;
 use ferrodns::service::init_logging;
 
 fn main() -> ExitCode {
+    if let Some(code) = ferrodns_clidoc::intercept(Cli::command) {
+        return code;
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args),

@@ -36,11 +36,14 @@
 #   pdns-server pdns-backend-remote
 #                  pdns_server with the remote backend, which the OpenSVC tests
 #                  (tests/opensvc.rs) compare ferrodns with on the same agent socket
+#   dpkg-dev binutils
+#                  dpkg-shlibdeps and strip, with which tools/package builds the
+#                  Debian package that tests/package.rs installs
 FERRODNS_DEBIAN_PACKAGES=(
     dnsutils knot-dnsutils knot unbound dnsperf nsd pdns-server pdns-backend-remote
     dpdk-dev libdpdk-dev clang libclang-dev pkg-config
     iproute2 iputils-ping ethtool curl openssl
-    etcd-server etcd-client protobuf-compiler libprotobuf-dev
+    etcd-server etcd-client protobuf-compiler libprotobuf-dev dpkg-dev binutils
 )
 
 # Prints, one per line, those of the named Debian packages that are not installed.

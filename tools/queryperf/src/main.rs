@@ -30,7 +30,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::query::QueryTemplate;
 use crate::stats::{Report, Stats};
@@ -111,6 +111,9 @@ enum RunError {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = ferrodns_clidoc::intercept(Args::command) {
+        return code;
+    }
     let args = Args::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
