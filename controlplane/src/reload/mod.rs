@@ -260,8 +260,9 @@ impl Reloader {
     }
 }
 
-/// The zones a reload serves: those of `next`, except that the zones etcd
-/// feeds stay those of `started` (etcd's watch was set up for them).
+/// The zones a reload serves: those of `next`, except that the set of zones
+/// etcd feeds stays that of `started` (etcd's watch was set up for them; their
+/// policies may change).
 fn reloaded_zones(started: &ServeConfig, next: &ServeConfig) -> Vec<ZoneConfig> {
     if started.etcd.is_none() {
         return next.zones.clone();
@@ -278,7 +279,13 @@ fn reloaded_zones(started: &ServeConfig, next: &ServeConfig) -> Vec<ZoneConfig> 
             .zones
             .iter()
             .filter(|z| fed_by_etcd.contains(&z.origin))
-            .cloned(),
+            .map(|z| {
+                next.zones
+                    .iter()
+                    .find(|n| n.origin == z.origin && n.file.is_none())
+                    .unwrap_or(z)
+                    .clone()
+            }),
     );
     zones
 }
@@ -320,4 +327,40 @@ pub(crate) async fn publish_sources(
         "table published"
     );
     Ok(published)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Overrides, load};
+    use ferrodns_dataplane::record::AnswerPolicy;
+
+    fn config(zones: &[&str], domains: &[&str], policy: &str) -> ServeConfig {
+        let flags = Overrides {
+            zones: zones.iter().map(|z| format!("{z}=/dev/null")).collect(),
+            domains: domains.iter().map(ToString::to_string).collect(),
+            etcd: vec!["http://127.0.0.1:2379".into()],
+            policy: Some(policy.into()),
+            ..Overrides::default()
+        };
+        load(None, &flags).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    #[test]
+    fn zone_files_follow_the_file_and_etcd_zones_stay_as_started() {
+        let started = config(&["files.test."], &["etcd.test."], "round-robin");
+        let mut next = config(&["other.test."], &["new.test."], "round-robin");
+        next.zones.push(ZoneConfig {
+            policy: Some(AnswerPolicy::HoneOne),
+            ..started.zones[1].clone()
+        });
+        let zones = reloaded_zones(&started, &next);
+        let origins: Vec<String> = zones.iter().map(|z| z.origin.to_string()).collect();
+        assert_eq!(origins, ["other.test.", "etcd.test."]);
+        assert_eq!(
+            zones[1].policy,
+            Some(AnswerPolicy::HoneOne),
+            "its policy follows"
+        );
+    }
 }
