@@ -15,6 +15,7 @@ use super::batches::{self, Batch};
 use crate::engine::{Engine, QueryContext, Transport, Verdict};
 use crate::io::counters::{CoreStats, SharedCoreStats};
 use crate::io::punt::{PuntQueues, PuntedQuery, ReplyPath};
+use crate::observe::{Exchange, QueryObserver};
 use crate::packet::DropReason;
 use crate::table::{TableReader, TableVersion};
 
@@ -62,6 +63,7 @@ pub(super) struct WorkerStart {
     pub(super) stop: Arc<AtomicBool>,
     pub(super) wake: Arc<UnixDatagram>,
     pub(super) punt: Option<Arc<PuntQueues>>,
+    pub(super) observer: QueryObserver,
 }
 
 impl WorkerStart {
@@ -113,17 +115,25 @@ impl WorkerStart {
             rng: fastrand::Rng::with_seed(fastrand::u64(..) ^ self.index as u64),
             tally: CoreStats::default(),
             counters: &slot.counters,
+            observer: self.observer,
         };
         loop {
             if self.stop.load(Ordering::Acquire) {
                 break;
             }
-            if let Err(e) = batches::poll(&mut pollfds, POLL_TIMEOUT_MS) {
-                if e.kind() != io::ErrorKind::Interrupted {
+            match batches::poll(&mut pollfds, POLL_TIMEOUT_MS) {
+                Ok(0) => {
+                    if worker.observer.is_on() {
+                        worker.observer.tick();
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
                     error!(worker = self.index, "poll failed: {e}");
                     break;
                 }
-                continue;
             }
             let (socket_fds, wake_fd) = pollfds.split_at(listeners.len());
             if wake_fd.iter().any(|p| p.revents != 0) {
@@ -158,6 +168,7 @@ struct Worker<'a> {
     rng: fastrand::Rng,
     tally: CoreStats,
     counters: &'a SharedCoreStats,
+    observer: QueryObserver,
 }
 
 impl Worker<'_> {
@@ -178,6 +189,7 @@ impl Worker<'_> {
                 }
             };
             self.tally.rx += received as u64;
+            self.observer.batch();
             let punted_before = self.tally.punts;
             self.answer(received, index, listener.pktinfo);
             if self.tally.punts != punted_before
@@ -214,6 +226,9 @@ impl Worker<'_> {
                 entropy: self.rng.u32(..),
             };
             let len = datagram.len;
+            let sampled = self
+                .observer
+                .before(datagram.buf.get(..len).unwrap_or_default());
             let answer_len = match self.engine.respond(version, datagram.buf, len, &ctx) {
                 Verdict::Reply(n) => n,
                 Verdict::Refused(n) => {
@@ -226,10 +241,18 @@ impl Worker<'_> {
                         listener,
                         dest: datagram.dest,
                     };
-                    let punted = datagram
-                        .buf
-                        .get(..len)
-                        .and_then(|query| PuntedQuery::new(query, client, path));
+                    let query = datagram.buf.get(..len).unwrap_or_default();
+                    self.observer.after(
+                        sampled,
+                        Exchange {
+                            client,
+                            transport: Transport::Udp,
+                            message: query,
+                            answered: false,
+                        },
+                    );
+                    let punted = PuntedQuery::new(query, client, path)
+                        .map(|punted| punted.sampled(sampled.is_logged()));
                     let pushed = match (punted, self.punt) {
                         (Some(query), Some(punt)) => punt.push(usize::from(self.index), query),
                         _ => false,
@@ -250,6 +273,15 @@ impl Worker<'_> {
             match datagram.buf.get(..answer_len).filter(|a| !a.is_empty()) {
                 Some(answer) => {
                     self.tally.answers.count(answer);
+                    self.observer.after(
+                        sampled,
+                        Exchange {
+                            client,
+                            transport: Transport::Udp,
+                            message: answer,
+                            answered: true,
+                        },
+                    );
                     datagram.reply(answer_len);
                 }
                 None => self.tally.count_drop(DropReason::NoRoom),
