@@ -390,13 +390,13 @@ impl Connection {
             return (self.engine.respond(version, message, len, ctx), false);
         };
         let mut observer = query_stats::lock(observer);
+        // The time of this query, for the log and the names' last second.
+        observer.batch();
         let sampled = observer.before(message.get(..len).unwrap_or_default());
         let verdict = self.engine.respond(version, message, len, ctx);
-        if let Some(exchange) =
+        observer.after(sampled, || {
             Exchange::of_verdict(self.peer, Transport::Tcp, message, len, verdict)
-        {
-            observer.after(sampled, exchange);
-        }
+        });
         // A local answer was logged whole; only a punted query's answer is left.
         (verdict, sampled.is_logged() && verdict == Verdict::Punt)
     }

@@ -9,7 +9,7 @@
 //! ```text
 //!   let sampled = observer.before(query);           // before the answer overwrites it
 //!   let verdict = engine.respond(...);
-//!   observer.after(sampled, Exchange { client, transport, message, answered });
+//!   observer.after(sampled, || Exchange::of_verdict(client, transport, buf, len, verdict));
 //! ```
 //!
 //! - `before` decides whether this exchange goes to the query log (one in
@@ -41,26 +41,22 @@
 mod names;
 mod tap;
 
-use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crossbeam_queue::ArrayQueue;
-use foldhash::fast::FixedState;
 
 pub use names::{NAME_SETS, NAME_SLOTS, NAME_WAYS, NameCount, NameSketch};
+use names::{hash_lowered, question_name};
 use tap::Sampler;
 pub use tap::{TAP_MAX_MESSAGE, TapEntry, TapKind, TapTime};
 
 use crate::engine::{Transport, Verdict};
-use crate::name::MAX_NAME_LEN;
-use crate::wire::{HEADER_LEN, parse_question, read_u16};
+use crate::wire::{HEADER_LEN, read_u16};
 
 /// How often a loop hands its name counts to the control plane, in seconds.
 const HANDOVER_SECONDS: u64 = 1;
-/// Key of the names' hash: any fixed value; the sketch is private to a loop.
-const NAME_HASH_SEED: u64 = 0x5eed_f0d5_ca1e_0b5e;
 
 /// What to watch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,10 +80,16 @@ pub struct LogConfig {
 
 /// What a loop shares with the control plane; written by the loop alone (the
 /// drop counters) or through lock-free queues.
+///
+/// Log entries go round like the sketches: `queue` of them are made at start
+/// and wait in `free`; the loop fills one, pushes it on `log` and takes the
+/// next from `free`; the writer gives each back once written. So queueing an
+/// entry moves a pointer, never the entry's bytes.
 #[repr(align(128))]
 struct LoopEnds {
-    /// Log entries waiting for the writer.
-    log: Option<ArrayQueue<TapEntry>>,
+    /// Log entries waiting for the writer, and those it gave back.
+    log: Option<ArrayQueue<Box<TapEntry>>>,
+    free: Option<ArrayQueue<Box<TapEntry>>>,
     /// Sketches handed to the control plane, and given back cleared.
     full: ArrayQueue<Box<NameSketch>>,
     empty: ArrayQueue<Box<NameSketch>>,
@@ -140,8 +142,14 @@ impl ObserverHub {
         if !config.names && config.log.is_none() {
             return QueryObserver::off();
         }
+        let entries = |log: LogConfig| {
+            let free = ArrayQueue::new(log.queue.max(1));
+            while free.push(Box::default()).is_ok() {}
+            free
+        };
         let ends = Arc::new(LoopEnds {
             log: config.log.map(|log| ArrayQueue::new(log.queue.max(1))),
+            free: config.log.map(entries),
             full: ArrayQueue::new(1),
             empty: ArrayQueue::new(1),
             queue_full: AtomicU64::new(0),
@@ -164,7 +172,6 @@ impl ObserverHub {
             pending_query: false,
             now: TapTime::now(),
             handed_at: 0,
-            hasher: FixedState::with_seed(NAME_HASH_SEED),
             ends: Some(ends),
         }
     }
@@ -174,12 +181,17 @@ impl ObserverHub {
     pub fn drain_log(&self, mut write: impl FnMut(&TapEntry)) -> usize {
         let mut drained = 0;
         for ends in self.lock().iter() {
-            let Some(queue) = &ends.log else { continue };
+            let (Some(queue), Some(free)) = (&ends.log, &ends.free) else {
+                continue;
+            };
             // At most what is there now, so that a busy loop cannot keep the
             // writer from the others.
             for _ in 0..queue.capacity() {
                 let Some(entry) = queue.pop() else { break };
                 write(&entry);
+                // Back for the loop to fill again; there is room, as every
+                // entry came from there.
+                let _ = free.push(entry);
                 drained += 1;
             }
         }
@@ -286,7 +298,6 @@ pub struct QueryObserver {
     now: TapTime,
     /// When the sketch was last handed over, in Unix seconds.
     handed_at: u64,
-    hasher: FixedState,
     ends: Option<Arc<LoopEnds>>,
 }
 
@@ -310,7 +321,6 @@ impl QueryObserver {
             pending_query: false,
             now: TapTime::default(),
             handed_at: 0,
-            hasher: FixedState::with_seed(NAME_HASH_SEED),
             ends: None,
         }
     }
@@ -330,9 +340,15 @@ impl QueryObserver {
         }
     }
 
-    /// [`batch`](Self::batch) for a loop that woke without work.
+    /// [`batch`](Self::batch) for a loop that woke without work. The log's
+    /// entries carry the precise time; the names need only the second, which
+    /// the kernel's coarse clock gives for less.
     pub fn tick(&mut self) {
-        self.now = TapTime::now();
+        self.now = if self.log.is_some() {
+            TapTime::now()
+        } else {
+            TapTime::coarse()
+        };
         if self.now.secs >= self.handed_at + HANDOVER_SECONDS {
             self.hand_over();
         }
@@ -382,12 +398,16 @@ impl QueryObserver {
     }
 
     /// Called once the engine has answered (or punted): counts the query and
-    /// its name, and queues what `sampled` says to log.
+    /// its name, and queues what `sampled` says to log. `exchange` says what
+    /// came of the query (`None`: dropped, nothing to tell); it is called only
+    /// when the observer watches something, so an observer that is off costs
+    /// the caller nothing but this branch.
     #[inline]
-    pub fn after(&mut self, sampled: Sampled, exchange: Exchange<'_>) {
+    pub fn after<'a>(&mut self, sampled: Sampled, exchange: impl FnOnce() -> Option<Exchange<'a>>) {
         if !self.on {
             return;
         }
+        let Some(exchange) = exchange() else { return };
         if self.names.is_some() {
             self.count(&exchange);
         }
@@ -406,12 +426,8 @@ impl QueryObserver {
         if exchange.answered && is_nodata(exchange.message) {
             sketch.nodata += 1;
         }
-        let mut lowered = [0u8; MAX_NAME_LEN];
-        if let Ok(question) = parse_question(exchange.message, &mut lowered)
-            && let Some(name) = lowered.get(..question.name_len)
-        {
-            let hash = self.hasher.hash_one(name);
-            sketch.count(hash, name, self.now.secs as u32);
+        if let Some(name) = question_name(exchange.message) {
+            sketch.count(hash_lowered(name), name, self.now.secs as u32);
         }
     }
 
@@ -438,15 +454,22 @@ impl QueryObserver {
         entry.response_time = self.now;
     }
 
+    /// Queues the pending entry and takes the next from the free ones; with
+    /// none free (the writer is behind), drops it and counts.
     fn push(&mut self) {
-        let Some(queue) = self.ends.as_ref().and_then(|ends| ends.log.as_ref()) else {
+        let Some(ends) = &self.ends else { return };
+        let (Some(queue), Some(free)) = (&ends.log, &ends.free) else {
             return;
         };
-        if queue.push((*self.pending).clone()).is_err()
-            && let Some(ends) = &self.ends
-        {
-            // Under overload only: a store to this loop's own counter.
+        let Some(next) = free.pop() else {
+            // Under overload only: an add to this loop's own counter.
             ends.queue_full.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        let filled = std::mem::replace(&mut self.pending, next);
+        if let Err(filled) = queue.push(filled) {
+            // Not expected: every entry fits. Keep it free.
+            let _ = free.push(filled);
         }
     }
 

@@ -11,12 +11,17 @@
 //! (a light name, since the heaviest of a set are kept), and only when more
 //! than [`NAME_WAYS`] names of one set are asked in one interval.
 //!
+//! A name is hashed as it is in the message, lowered eight bytes at a time on
+//! the way ([`hash_lowered`]), and copied (lowered) only when it takes a slot,
+//! so a name already counted costs no copy.
+//!
 //! A poll loop counts into one table for about a second, then hands it to the
 //! control plane and counts into a fresh one (`super::QueryObserver`); the
 //! control plane merges the tables it is handed into its totals and gives them
 //! back cleared.
 
-use crate::name::MAX_NAME_LEN;
+use crate::name::{MAX_LABEL_LEN, MAX_NAME_LEN};
+use crate::wire::HEADER_LEN;
 
 /// Slots per set: one cache line of hashes.
 pub const NAME_WAYS: usize = 8;
@@ -77,8 +82,8 @@ pub struct NameCount<'a> {
 }
 
 impl NameSketch {
-    /// Counts one query for `name` (lowered wire form) whose hash is `hash`,
-    /// at `now` (Unix seconds).
+    /// Counts one query for `name` (wire form, in any case) whose
+    /// [`hash_lowered`] is `hash`, at `now` (Unix seconds).
     #[inline]
     pub fn count(&mut self, hash: u64, name: &[u8], now: u32) {
         let set = (hash as usize % NAME_SETS) * NAME_WAYS;
@@ -130,7 +135,9 @@ impl NameSketch {
             return;
         };
         *len_byte = len as u8;
-        bytes.copy_from_slice(name);
+        for (out, byte) in bytes.iter_mut().zip(name) {
+            *out = byte.to_ascii_lowercase();
+        }
         *h = hash;
         *count = 1;
         *first = now;
@@ -163,9 +170,100 @@ impl NameSketch {
     }
 }
 
+/// The name of the question of `message` as it is written (its case kept):
+/// `None` without exactly a readable, uncompressed one.
+#[inline]
+pub(super) fn question_name(message: &[u8]) -> Option<&[u8]> {
+    const QDCOUNT: usize = 4;
+    if message.get(QDCOUNT..QDCOUNT + 2)? != [0, 1] {
+        return None;
+    }
+    let mut at = HEADER_LEN;
+    loop {
+        let len = usize::from(*message.get(at)?);
+        if len == 0 {
+            break;
+        }
+        if len > MAX_LABEL_LEN {
+            return None;
+        }
+        at += 1 + len;
+        if at - HEADER_LEN >= MAX_NAME_LEN {
+            return None;
+        }
+    }
+    message.get(HEADER_LEN..=at)
+}
+
+/// A hash of `name` with ASCII letters lowered, taken eight bytes at a time
+/// (FxHash's multiply and rotate); lowering a whole word at once is correct
+/// for wire names because their length bytes (at most 63) are never letters.
+#[inline]
+pub(super) fn hash_lowered(name: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut hash = name.len() as u64;
+    let mut words = name.chunks_exact(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        hash = (hash.rotate_left(5) ^ lower8(u64::from_le_bytes(bytes))).wrapping_mul(K);
+    }
+    let tail = words.remainder();
+    if !tail.is_empty() {
+        let mut bytes = [0u8; 8];
+        if let Some(head) = bytes.get_mut(..tail.len()) {
+            head.copy_from_slice(tail);
+        }
+        hash = (hash.rotate_left(5) ^ lower8(u64::from_le_bytes(bytes))).wrapping_mul(K);
+    }
+    hash
+}
+
+/// The eight bytes of `word` with `A`..=`Z` lowered: a byte is an upper-case
+/// letter when its low seven bits are at least `A` and not past `Z` and its
+/// high bit is clear; such a byte gets 0x20.
+#[inline]
+fn lower8(word: u64) -> u64 {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let seven = word & !HIGH;
+    let from_a = seven.wrapping_add(0x3f3f_3f3f_3f3f_3f3f);
+    let past_z = seven.wrapping_add(0x2525_2525_2525_2525);
+    let upper = from_a & !past_z & !word & HIGH;
+    word | (upper >> 2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_byte_is_lowered_as_ascii_lowers_it() {
+        for start in (0..=255u8).step_by(8) {
+            let bytes: [u8; 8] = std::array::from_fn(|i| start.wrapping_add(i as u8));
+            let lowered = lower8(u64::from_le_bytes(bytes)).to_le_bytes();
+            assert_eq!(lowered, bytes.map(|b| b.to_ascii_lowercase()), "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn names_hash_alike_whatever_their_case_and_question_names_are_checked() {
+        let lower = b"\x03web\x07example\x04test\x00";
+        let mixed = b"\x03WeB\x07Example\x04TEST\x00";
+        assert_eq!(hash_lowered(lower), hash_lowered(mixed));
+        assert_ne!(
+            hash_lowered(lower),
+            hash_lowered(b"\x03web\x07example\x04tesu\x00")
+        );
+        let mut message = vec![0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        message.extend_from_slice(mixed);
+        message.extend_from_slice(&[0, 1, 0, 1]);
+        assert_eq!(question_name(&message), Some(&mixed[..]));
+        message[5] = 2;
+        assert_eq!(question_name(&message), None, "two questions");
+        message[5] = 1;
+        message[12] = 0xc0;
+        assert_eq!(question_name(&message), None, "a pointer");
+    }
 
     fn counted(sketch: &NameSketch) -> Vec<(Vec<u8>, u64, u32, u32)> {
         let mut all: Vec<_> = sketch

@@ -22,15 +22,14 @@ fn observe(observer: &mut QueryObserver, name: &str, answered: bool) {
     let (query, answer) = exchange_bytes(name);
     let sampled = observer.before(&query);
     let message = if answered { &answer } else { &query };
-    observer.after(
-        sampled,
-        Exchange {
+    observer.after(sampled, || {
+        Some(Exchange {
             client: client(),
             transport: Transport::Udp,
             message,
             answered,
-        },
-    );
+        })
+    });
 }
 
 fn names_of(hub: &ObserverHub) -> (Vec<(Vec<u8>, u64)>, u64) {

@@ -162,11 +162,9 @@ impl Worker {
                     Verdict::Refused(_) => refused = true,
                     Verdict::Reply(_) | Verdict::Drop => {}
                 }
-                if let Some(exchange) =
+                observer.after(sampled, || {
                     Exchange::of_verdict(client, Transport::Udp, buf, len, verdict)
-                {
-                    observer.after(sampled, exchange);
-                }
+                });
                 class = reply_class(buf, verdict);
                 verdict
             });

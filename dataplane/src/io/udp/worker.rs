@@ -242,15 +242,14 @@ impl Worker<'_> {
                         dest: datagram.dest,
                     };
                     let query = datagram.buf.get(..len).unwrap_or_default();
-                    self.observer.after(
-                        sampled,
-                        Exchange {
+                    self.observer.after(sampled, || {
+                        Some(Exchange {
                             client,
                             transport: Transport::Udp,
                             message: query,
                             answered: false,
-                        },
-                    );
+                        })
+                    });
                     let punted = PuntedQuery::new(query, client, path)
                         .map(|punted| punted.sampled(sampled.is_logged()));
                     let pushed = match (punted, self.punt) {
@@ -273,15 +272,14 @@ impl Worker<'_> {
             match datagram.buf.get(..answer_len).filter(|a| !a.is_empty()) {
                 Some(answer) => {
                     self.tally.answers.count(answer);
-                    self.observer.after(
-                        sampled,
-                        Exchange {
+                    self.observer.after(sampled, || {
+                        Some(Exchange {
                             client,
                             transport: Transport::Udp,
                             message: answer,
                             answered: true,
-                        },
-                    );
+                        })
+                    });
                     datagram.reply(answer_len);
                 }
                 None => self.tally.count_drop(DropReason::NoRoom),
