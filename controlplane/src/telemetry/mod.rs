@@ -4,8 +4,8 @@
 //! [`Telemetry`] holds handles to the live parts (the table, the per-core
 //! counters of the UDP backend, the etcd status, the forwarder, the budgets...)
 //! and reads them when asked: a scrape loads atomics and walks the current table
-//! version into one [`Stats`]; it never waits for the dataplane. The same
-//! [`Stats`] is written as Prometheus text (`exposition`, through
+//! version into one `Stats`; it never waits for the dataplane. The same
+//! `Stats` is written as Prometheus text (`exposition`, through
 //! prometheus-client) and as the `/v1/stats` document (`json`), so both always
 //! say the same.
 //!

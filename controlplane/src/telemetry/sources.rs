@@ -207,25 +207,27 @@ impl SourceFigures {
                 u8::from(ok) as u64,
             )?;
         }
-        let per_source = |value: fn(&SourceState) -> Option<f64>| {
+        let per_source = |value: fn(&SourceState) -> bool| {
             self.states
                 .iter()
-                .filter_map(move |s| value(s).map(|v| (label("source", &s.source), v)))
+                .map(move |s| (label("source", &s.source), u64::from(value(s))))
         };
         out.gauge(
             "ferrodns_source_up",
             "1 while a record source's last load, poll or watch succeeded.",
-            per_source(|s| Some(f64::from(u8::from(s.up)))),
+            per_source(|s| s.up),
         )?;
         out.gauge(
             "ferrodns_source_stale",
             "1 while a record source failed and its last records are served.",
-            per_source(|s| Some(f64::from(u8::from(s.stale)))),
+            per_source(|s| s.stale),
         )?;
         out.gauge(
             "ferrodns_source_last_success_timestamp_seconds",
             "Unix time a record source last loaded, polled or matched successfully.",
-            per_source(|s| s.last_success),
+            self.states
+                .iter()
+                .filter_map(|s| s.last_success.map(|at| (label("source", &s.source), at))),
         )?;
         if !self.pdns.is_empty() {
             self.pdns_families(out)?;

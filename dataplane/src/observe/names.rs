@@ -83,7 +83,7 @@ pub struct NameCount<'a> {
 
 impl NameSketch {
     /// Counts one query for `name` (wire form, in any case) whose
-    /// [`hash_lowered`] is `hash`, at `now` (Unix seconds).
+    /// lowered hash (`hash_lowered`) is `hash`, at `now` (Unix seconds).
     #[inline]
     pub fn count(&mut self, hash: u64, name: &[u8], now: u32) {
         let set = (hash as usize % NAME_SETS) * NAME_WAYS;

@@ -232,7 +232,7 @@ impl Worker {
 
     fn idle(&mut self, idle_polls: u32) {
         // An idle loop's last counts still reach the control plane.
-        if idle_polls % IDLE_POLLS_PER_TICK == 0 && self.observer.is_on() {
+        if idle_polls.is_multiple_of(IDLE_POLLS_PER_TICK) && self.observer.is_on() {
             self.observer.tick();
         }
         if let Some(sleep) = self.idle_sleep {

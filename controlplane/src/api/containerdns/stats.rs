@@ -8,7 +8,7 @@
 //!
 //! The token is the API's, as `?token=` (where containerdns's stats server
 //! takes its `statsServerAuthToken`) or `Authorization: Bearer`. The counts are
-//! [`QueryStats`]' (every backend's poll loops and the TCP listener, merged
+//! [`QueryStats`](crate::query_stats::QueryStats)' (every backend's poll loops and the TCP listener, merged
 //! each second) and the forwarder's; docs/api.md says which figure is which.
 
 use axum::Json;
@@ -20,29 +20,25 @@ use serde_json::{Value, json};
 
 use super::super::AppState;
 use crate::health::rfc3339;
-use crate::query_stats::QueryStats;
 
 /// Most names `/containerdns/stats/top/{N}` lists, as containerdns.
 pub(crate) const MAX_TOP: usize = 1000;
 /// RCODE NXDOMAIN.
 const NXDOMAIN: usize = 3;
 
-/// The counts, or `503` when they are not kept (`[stats] enabled = false`).
-fn query_stats(state: &AppState) -> Result<&QueryStats, Response> {
-    state.query_stats.as_deref().ok_or_else(|| {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "ERR, the names asked are not counted ([stats] enabled = false)",
-        )
-            .into_response()
-    })
+/// The answer when the counts are not kept (`[stats] enabled = false`).
+fn not_counted() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ERR, the names asked are not counted ([stats] enabled = false)",
+    )
+        .into_response()
 }
 
 /// `GET /containerdns/stats`.
 pub(crate) async fn summary(State(state): State<AppState>) -> Response {
-    let stats = match query_stats(&state) {
-        Ok(stats) => stats,
-        Err(refused) => return refused,
+    let Some(stats) = state.query_stats.as_deref() else {
+        return not_counted();
     };
     let totals = stats.totals();
     let telemetry = &state.telemetry;
@@ -63,9 +59,8 @@ pub(crate) async fn summary(State(state): State<AppState>) -> Response {
 
 /// `GET /containerdns/stats/top/{N}`.
 pub(crate) async fn top(State(state): State<AppState>, Path(n): Path<String>) -> Response {
-    let stats = match query_stats(&state) {
-        Ok(stats) => stats,
-        Err(refused) => return refused,
+    let Some(stats) = state.query_stats.as_deref() else {
+        return not_counted();
     };
     let Ok(n) = n.parse::<usize>() else {
         return (
@@ -85,9 +80,8 @@ pub(crate) async fn top(State(state): State<AppState>, Path(n): Path<String>) ->
 /// `GET /containerdns/stats/{domain}`: a name without a trailing dot is
 /// absolute all the same, as containerdns reads it.
 pub(crate) async fn domain(State(state): State<AppState>, Path(domain): Path<String>) -> Response {
-    let stats = match query_stats(&state) {
-        Ok(stats) => stats,
-        Err(refused) => return refused,
+    let Some(stats) = state.query_stats.as_deref() else {
+        return not_counted();
     };
     let absolute = if domain.ends_with('.') {
         domain
