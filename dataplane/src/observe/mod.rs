@@ -340,15 +340,9 @@ impl QueryObserver {
         }
     }
 
-    /// [`batch`](Self::batch) for a loop that woke without work. The log's
-    /// entries carry the precise time; the names need only the second, which
-    /// the kernel's coarse clock gives for less.
+    /// [`batch`](Self::batch) for a loop that woke without work.
     pub fn tick(&mut self) {
-        self.now = if self.log.is_some() {
-            TapTime::now()
-        } else {
-            TapTime::coarse()
-        };
+        self.now = TapTime::now();
         if self.now.secs >= self.handed_at + HANDOVER_SECONDS {
             self.hand_over();
         }

@@ -28,16 +28,6 @@ pub struct TapTime {
 }
 
 impl TapTime {
-    /// The wall clock now, to the few milliseconds of the kernel's coarse
-    /// clock (enough for the seconds the names' counts keep).
-    pub fn coarse() -> TapTime {
-        let now = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
-        TapTime {
-            secs: u64::try_from(now.tv_sec).unwrap_or(0),
-            nanos: u32::try_from(now.tv_nsec).unwrap_or(0),
-        }
-    }
-
     /// The wall clock now.
     pub fn now() -> TapTime {
         let since = std::time::SystemTime::now()
