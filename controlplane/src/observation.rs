@@ -7,8 +7,8 @@
 //! ([`Observation::shared`]), each taking its lock for one query. What they
 //! watch:
 //!
-//! - the names asked, when the REST API is served (it alone serves
-//!   containerdns's stats routes) and `[stats] enabled` is not false:
+//! - the names asked, with `[stats] enabled = true` and the REST API (it alone
+//!   serves containerdns's stats routes):
 //!   [`QueryStats`] merges every loop's counts each second;
 //! - the query log, with `[dnstap]`: [`QueryLog`] drains the entries.
 //!

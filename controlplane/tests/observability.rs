@@ -285,7 +285,7 @@ fn containerdns_stats_count_what_queryperf_sent() {
     let api_listen = format!("127.0.0.1:{api_port}");
     let store = dir.path().join("records.redb");
     let server = start(
-        "",
+        "[stats]\nenabled = true\n",
         &[
             "--api",
             &api_listen,

@@ -144,7 +144,7 @@ pub struct ServeConfig {
     /// The query log; None: off.
     pub dnstap: Option<DnstapSettings>,
     /// Whether the names asked are counted for containerdns's stats routes
-    /// (served on the API's port).
+    /// (served on the API's port); off unless `[stats] enabled = true`.
     pub query_stats: bool,
 }
 

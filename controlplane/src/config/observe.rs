@@ -144,8 +144,9 @@ impl Merge<'_> {
     }
 
     /// `stats.enabled`: whether the names asked are counted for containerdns's
-    /// stats routes (default: yes).
+    /// stats routes (default: no; counting costs the poll loops, see
+    /// docs/benchmarks.md).
     pub(super) fn query_stats(&self, raw: &RawStats) -> bool {
-        raw.enabled.as_ref().is_none_or(|e| *e.get_ref())
+        raw.enabled.as_ref().is_some_and(|e| *e.get_ref())
     }
 }

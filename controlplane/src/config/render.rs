@@ -73,9 +73,9 @@ pub fn render(config: &ServeConfig) -> String {
             .dnstap
             .as_ref()
             .map(|dnstap| unspanned(dnstap_section(dnstap))),
-        // Written only when off, the default being on.
+        // Written only when on, the default being off.
         stats: RawStats {
-            enabled: (!config.query_stats).then(|| unspanned(false)),
+            enabled: config.query_stats.then(|| unspanned(true)),
         },
     };
     let body = toml::to_string(&file).unwrap_or_else(|e| format!("# cannot render: {e}\n"));

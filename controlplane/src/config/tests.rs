@@ -167,7 +167,7 @@ fn full_file_parses_to_the_expected_config() {
         health: None,
         metrics: None,
         dnstap: None,
-        query_stats: true,
+        query_stats: false,
     };
     assert_eq!(config, expected);
 }

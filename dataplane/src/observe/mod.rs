@@ -232,6 +232,10 @@ impl ObserverHub {
 pub struct Sampled(bool);
 
 impl Sampled {
+    /// Not logged: what a caller that skips [`QueryObserver::before`] (its
+    /// observer watching nothing) holds.
+    pub const NOT: Sampled = Sampled(false);
+
     /// Whether the exchange goes to the query log: a punted query's answer is
     /// logged by the forwarder when it is.
     pub fn is_logged(self) -> bool {

@@ -26,11 +26,11 @@ pub(crate) const MAX_TOP: usize = 1000;
 /// RCODE NXDOMAIN.
 const NXDOMAIN: usize = 3;
 
-/// The answer when the counts are not kept (`[stats] enabled = false`).
+/// The answer when the counts are not kept (`[stats] enabled` is not true).
 fn not_counted() -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        "ERR, the names asked are not counted ([stats] enabled = false)",
+        "ERR, the names asked are not counted: set [stats] enabled = true",
     )
         .into_response()
 }

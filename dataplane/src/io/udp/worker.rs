@@ -15,7 +15,7 @@ use super::batches::{self, Batch};
 use crate::engine::{Engine, QueryContext, Transport, Verdict};
 use crate::io::counters::{CoreStats, SharedCoreStats};
 use crate::io::punt::{PuntQueues, PuntedQuery, ReplyPath};
-use crate::observe::{Exchange, QueryObserver};
+use crate::observe::{Exchange, QueryObserver, Sampled};
 use crate::packet::DropReason;
 use crate::table::{TableReader, TableVersion};
 
@@ -191,7 +191,13 @@ impl Worker<'_> {
             self.tally.rx += received as u64;
             self.observer.batch();
             let punted_before = self.tally.punts;
-            self.answer(received, index, listener.pktinfo);
+            // Two builds of the answering loop: the one for an observer that
+            // watches nothing has no observer code at all.
+            if self.observer.is_on() {
+                self.answer::<true>(received, index, listener.pktinfo);
+            } else {
+                self.answer::<false>(received, index, listener.pktinfo);
+            }
             if self.tally.punts != punted_before
                 && let Some(punt) = self.punt
             {
@@ -208,7 +214,8 @@ impl Worker<'_> {
 
     /// Runs the engine over the first `received` datagrams, each answered in place
     /// and marked for sending, punted, or dropped.
-    fn answer(&mut self, received: usize, listener: u16, pktinfo: bool) {
+    /// `OBSERVED`: the query observer watches something.
+    fn answer<const OBSERVED: bool>(&mut self, received: usize, listener: u16, pktinfo: bool) {
         let version: &TableVersion = self.reader.load();
         for mut datagram in self.batch.datagrams(received, pktinfo) {
             let (Some(client), false) = (datagram.client, datagram.truncated) else {
@@ -226,9 +233,12 @@ impl Worker<'_> {
                 entropy: self.rng.u32(..),
             };
             let len = datagram.len;
-            let sampled = self
-                .observer
-                .before(datagram.buf.get(..len).unwrap_or_default());
+            let sampled = if OBSERVED {
+                self.observer
+                    .before(datagram.buf.get(..len).unwrap_or_default())
+            } else {
+                Sampled::NOT
+            };
             let answer_len = match self.engine.respond(version, datagram.buf, len, &ctx) {
                 Verdict::Reply(n) => n,
                 Verdict::Refused(n) => {
@@ -242,14 +252,16 @@ impl Worker<'_> {
                         dest: datagram.dest,
                     };
                     let query = datagram.buf.get(..len).unwrap_or_default();
-                    self.observer.after(sampled, || {
-                        Some(Exchange {
-                            client,
-                            transport: Transport::Udp,
-                            message: query,
-                            answered: false,
-                        })
-                    });
+                    if OBSERVED {
+                        self.observer.after(sampled, || {
+                            Some(Exchange {
+                                client,
+                                transport: Transport::Udp,
+                                message: query,
+                                answered: false,
+                            })
+                        });
+                    }
                     let punted = PuntedQuery::new(query, client, path)
                         .map(|punted| punted.sampled(sampled.is_logged()));
                     let pushed = match (punted, self.punt) {
@@ -272,14 +284,16 @@ impl Worker<'_> {
             match datagram.buf.get(..answer_len).filter(|a| !a.is_empty()) {
                 Some(answer) => {
                     self.tally.answers.count(answer);
-                    self.observer.after(sampled, || {
-                        Some(Exchange {
-                            client,
-                            transport: Transport::Udp,
-                            message: answer,
-                            answered: true,
-                        })
-                    });
+                    if OBSERVED {
+                        self.observer.after(sampled, || {
+                            Some(Exchange {
+                                client,
+                                transport: Transport::Udp,
+                                message: answer,
+                                answered: true,
+                            })
+                        });
+                    }
                     datagram.reply(answer_len);
                 }
                 None => self.tally.count_drop(DropReason::NoRoom),
