@@ -14,8 +14,11 @@
 //!   [`records::rules`].
 //! - [`health`]: checks of backend addresses (TCP connect, ICMP echo), in etcd or
 //!   for this appliance alone; `ferrodns health-check` runs it as its own process.
-//! - [`api`]: the REST API, `/metrics`, `/healthz`, `/readyz`.
+//! - [`api`]: the REST API, `/metrics`, `/healthz`, `/readyz`; [`telemetry`]:
+//!   the figures behind `/metrics` and `/v1/stats`.
 //! - [`forward`]: answers for names outside every local zone, from upstreams.
+//! - [`query_stats`]: the names asked, merged from every poll loop's observer
+//!   (containerdns's stats routes); [`dnstap`]: the query log.
 //! - [`serve`]: start-up, the UDP [`dataplane`] (either backend) and [`tcp`]
 //!   listeners, SIGHUP/SIGTERM.
 //! - [`budget`]: the descriptor limit, its split between the classes of
@@ -27,16 +30,20 @@ pub mod budget;
 pub mod cli;
 pub mod config;
 pub mod dataplane;
+pub mod dnstap;
 pub mod etcd;
 pub mod forward;
 pub mod health;
+pub mod observation;
 pub mod pdns;
 pub mod pipeline;
+pub mod query_stats;
 pub mod records;
 pub mod serve;
 pub mod sources;
 pub mod store;
 pub mod store_cli;
 pub mod tcp;
+pub mod telemetry;
 pub mod transfer;
 pub mod zonefile;

@@ -11,8 +11,11 @@
 //!   is read, constant-time).
 //! - `error`: the `/v1` JSON error and the status of each failure.
 //! - `record`: records as JSON, and the checks that name the bad field.
-//! - `v1`, `containerdns`: the two sets of routes.
-//! - `metrics`: `/metrics`, `/v1/stats`, `/healthz`, `/readyz`, request counts.
+//! - `v1`, `containerdns`: the two sets of routes (with containerdns's stats
+//!   server, `/containerdns/stats`).
+//! - `metrics`: `/metrics`, `/healthz`, `/readyz` (also on a listener of
+//!   their own, [`MetricsListener`]) and request counts; the figures are
+//!   [`crate::telemetry`]'s.
 //! - `openapi`: the `/v1` document.
 //! - `connection`: accepting, admitting (connection caps) and serving each
 //!   connection under its timeouts; `clock` (idle, header and blocked-write
@@ -52,13 +55,16 @@ use tokio::sync::watch;
 
 pub use auth::TOKEN_ENV;
 pub use containerdns::ContainerdnsContext;
-pub use metrics::{CoreCounters, CoreSource, Telemetry};
+pub use metrics::MetricsListener;
+
+pub use crate::telemetry::{CoreCounters, CoreSource, Telemetry};
 
 use self::auth::Token;
 use self::clock::Timeouts;
 use self::connection::Connections;
 use crate::budget::ConnectionGate;
 use crate::config::ApiSettings;
+use crate::query_stats::QueryStats;
 use crate::records::RecordWriter;
 
 /// Why the API could not start.
@@ -78,6 +84,8 @@ pub(crate) struct AppState {
     pub(crate) writer: Arc<dyn RecordWriter>,
     pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) containerdns: ContainerdnsContext,
+    /// The names asked, for containerdns's stats routes; None: not counted.
+    pub(crate) query_stats: Option<Arc<QueryStats>>,
 }
 
 /// The API, bound and ready to serve.
@@ -97,6 +105,7 @@ impl Api {
         telemetry: Arc<Telemetry>,
         gate: Arc<ConnectionGate>,
         containerdns: ContainerdnsContext,
+        query_stats: Option<Arc<QueryStats>>,
     ) -> Result<Api, ApiStartError> {
         let token =
             Arc::new(Token::load(settings.token_file.as_deref()).map_err(ApiStartError::Token)?);
@@ -117,6 +126,7 @@ impl Api {
             writer,
             telemetry,
             containerdns,
+            query_stats,
         };
         let connections = Connections {
             router: router(state, token, settings.max_body_bytes),
@@ -177,7 +187,15 @@ fn router(state: AppState, token: Arc<Token>, max_body_bytes: usize) -> Router {
                 .put(containerdns::put)
                 .delete(containerdns::delete),
         )
-        .route_layer(from_fn_with_state(token, auth::query_token));
+        .route_layer(from_fn_with_state(Arc::clone(&token), auth::query_token));
+    let stats = Router::new()
+        .route("/containerdns/stats", get(containerdns::stats::summary))
+        .route("/containerdns/stats/top/{n}", get(containerdns::stats::top))
+        .route(
+            "/containerdns/stats/{domain}",
+            get(containerdns::stats::domain),
+        )
+        .route_layer(from_fn_with_state(token, auth::query_token_or_bearer));
     let open = Router::new()
         .route("/v1/openapi.json", get(openapi::serve))
         .route("/metrics", get(metrics::metrics))
@@ -187,6 +205,7 @@ fn router(state: AppState, token: Arc<Token>, max_body_bytes: usize) -> Router {
     Router::new()
         .merge(v1)
         .merge(containerdns)
+        .merge(stats)
         .merge(open)
         .fallback(|| async { error::ApiError::not_found("no such route (see /v1/openapi.json)") })
         .layer(DefaultBodyLimit::max(max_body_bytes))

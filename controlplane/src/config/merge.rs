@@ -56,6 +56,9 @@ impl Merge<'_> {
             return Err(api_without_records(api));
         }
         let health = self.health(raw.health, false, etcd.is_some())?;
+        let metrics = self.metrics(&raw.metrics)?;
+        let dnstap = self.dnstap(raw.dnstap)?;
+        let query_stats = self.query_stats(&raw.stats);
         Ok(ServeConfig {
             listen,
             workers,
@@ -74,6 +77,9 @@ impl Merge<'_> {
             dataplane,
             api,
             health,
+            metrics,
+            dnstap,
+            query_stats,
         })
     }
 
