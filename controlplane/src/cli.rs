@@ -284,6 +284,12 @@ pub struct ServeArgs {
     #[arg(long = "api-token-file", value_name = "FILE")]
     pub api_token_file: Option<PathBuf>,
 
+    /// Serve /metrics, /healthz and /readyz on ADDR:PORT, e.g. 127.0.0.1:9153, with
+    /// no token and whatever the record source. Replaces the file's
+    /// `metrics.listen` [default: only on the API's port]
+    #[arg(long = "metrics", value_name = "ADDR:PORT")]
+    pub metrics: Option<String>,
+
     /// PowerDNS remote backend to poll for its zones, as PowerDNS's
     /// remote-connection-string: unix:path=SOCKET[,timeout=MS] (an OpenSVC agent:
     /// unix:path=/var/lib/opensvc/dns/pdns.sock); repeat for more. Replaces the
@@ -337,6 +343,7 @@ impl ServeArgs {
             pdns_remote: self.pdns_remote.clone(),
             allow_transfer: self.allow_transfer.clone(),
             notify: self.notify.clone(),
+            metrics: self.metrics.clone(),
             log: self.log.clone(),
             log_format: self.log_format.clone(),
             health: HealthFlags::default(),
@@ -475,6 +482,7 @@ mod tests {
                 pdns_remote: vec!["unix:path=/var/lib/opensvc/dns/pdns.sock".into()],
                 allow_transfer: vec!["10.0.0.0/8".into()],
                 notify: vec!["10.0.0.2:53".into()],
+                metrics: None,
                 log_format: None,
                 pid_file: None,
             }

@@ -8,6 +8,8 @@
 //!   forwarder is configured), which [`Dataplane::serve_punts`] hands to the
 //!   forwarder together with the backend's way back (the kernel backend's
 //!   sockets, or the DPDK lcores' reply rings);
+//! - a query observer per poll loop, from the hub `serve` makes (the query log,
+//!   the counts of the names asked);
 //! - their per-core counters, in the dataplane's one shape
 //!   ([`CoreStats`]), which [`SharedDataplane::core_source`] gives to `/metrics`;
 //! - a stop, which for DPDK logs the backend's totals.
@@ -23,6 +25,7 @@ use ferrodns_dataplane::engine::Engine;
 use ferrodns_dataplane::io::counters::CoreStats;
 use ferrodns_dataplane::io::punt::{PuntReplier, Punts};
 use ferrodns_dataplane::io::udp::{UdpConfig, UdpWorkers};
+use ferrodns_dataplane::observe::ObserverHub;
 use ferrodns_dataplane::table::Table;
 use ferrodns_dpdk::{DpdkBackend, DpdkConfig, DpdkError, DpdkStats};
 use tokio::sync::watch;
@@ -70,10 +73,12 @@ impl Dataplane {
     /// Starts the backend `config.dataplane` names on `config.listen`. DPDK
     /// starts on a blocking thread (EAL initialisation takes a moment) and makes
     /// the listen addresses its service addresses.
+    /// Each poll loop gets a query observer from `observers`.
     pub async fn start(
         config: &ServeConfig,
         engine: Arc<Engine>,
         table: Table,
+        observers: &Arc<ObserverHub>,
     ) -> Result<Dataplane, StartError> {
         let backend = match &config.dataplane {
             config::Dataplane::Kernel => {
@@ -83,14 +88,19 @@ impl Dataplane {
                     cores: config.cores.clone(),
                     batch: UDP_BATCH,
                 };
-                Backend::Kernel(UdpWorkers::spawn(udp, engine, table).map_err(StartError::Udp)?)
+                Backend::Kernel(
+                    UdpWorkers::spawn_observed(udp, engine, table, observers)
+                        .map_err(StartError::Udp)?,
+                )
             }
             config::Dataplane::Dpdk(settings) => {
                 let dpdk = dpdk_config(settings, &config.listen);
-                let started =
-                    tokio::task::spawn_blocking(move || DpdkBackend::start(dpdk, engine, table))
-                        .await
-                        .map_err(|_| StartError::Dpdk(DpdkError::ThreadGone))?;
+                let observers = Arc::clone(observers);
+                let started = tokio::task::spawn_blocking(move || {
+                    DpdkBackend::start_observed(dpdk, engine, table, observers)
+                })
+                .await
+                .map_err(|_| StartError::Dpdk(DpdkError::ThreadGone))?;
                 Backend::Dpdk(started.map_err(StartError::Dpdk)?)
             }
         };

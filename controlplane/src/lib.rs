@@ -14,8 +14,11 @@
 //!   [`records::rules`].
 //! - [`health`]: checks of backend addresses (TCP connect, ICMP echo), in etcd or
 //!   for this appliance alone; `ferrodns health-check` runs it as its own process.
-//! - [`api`]: the REST API, `/metrics`, `/healthz`, `/readyz`.
+//! - [`api`]: the REST API, `/metrics`, `/healthz`, `/readyz`; [`telemetry`]:
+//!   the figures behind `/metrics` and `/v1/stats`.
 //! - [`forward`]: answers for names outside every local zone, from upstreams.
+//! - [`query_stats`]: the names asked, merged from every poll loop's observer
+//!   (containerdns's stats routes); [`dnstap`]: the query log.
 //! - [`serve`]: start-up, the UDP [`dataplane`] (either backend) and [`tcp`]
 //!   listeners, SIGHUP/SIGTERM; [`reload`]: rereading the configuration and
 //!   the records; [`preflight`]: what is checked before a start (and by
@@ -30,14 +33,17 @@ pub mod budget;
 pub mod cli;
 pub mod config;
 pub mod dataplane;
+pub mod dnstap;
 pub mod etcd;
 pub mod forward;
 pub mod health;
 pub mod hugepages;
 mod listen_error;
+pub mod observation;
 pub mod pdns;
 pub mod pipeline;
 pub mod preflight;
+pub mod query_stats;
 pub mod records;
 pub mod reload;
 pub mod serve;
@@ -46,5 +52,6 @@ pub mod sources;
 pub mod store;
 pub mod store_cli;
 pub mod tcp;
+pub mod telemetry;
 pub mod transfer;
 pub mod zonefile;

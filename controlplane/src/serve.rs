@@ -31,12 +31,19 @@
 //! so a bad setting stops the start before anything is served. The server says
 //! it is ready (the `ferrodns ready` line, systemd's `READY=1`, the pid file
 //! written: [`crate::service`]) only once the first table is published and every
-//! listener, the REST API's included, is bound.
+//! listener, the metrics listener's and the REST API's included, is bound.
 //!
 //! With `[health]`, the health checkers run on the same runtime
 //! ([`crate::health`]): etcd's addresses (verdicts written to etcd, which the
 //! sync loop brings back) and the names of `[health.names]` (verdicts told to
 //! the publisher).
+//!
+//! What the server tells about itself is the telemetry's ([`Telemetry`]): on
+//! the API's port and, with `--metrics`, on a listener of its own that needs
+//! neither a token nor a record writer. Every query is shown to a query
+//! observer ([`Observation`]): the query log (dnstap) and the counts of the
+//! names asked (containerdns's stats routes). Each reload is counted
+//! ([`Reloads::record`]).
 //!
 //! PowerDNS remote backends (`--pdns-remote`, an OpenSVC agent's socket) are
 //! polled once before the sockets open (a backend that does not answer yet is
@@ -58,27 +65,29 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
-use crate::api::{Api, ApiStartError, ContainerdnsContext, Telemetry};
+use crate::api::{Api, ApiStartError, ContainerdnsContext, MetricsListener};
 use crate::budget::{Budgets, ConnectionGate};
 use crate::config::{ApiSettings, ServeConfig};
 use crate::dataplane::{self, Dataplane};
+use crate::dnstap::QueryLogError;
 use crate::etcd::monitor::MonitorStatus;
 use crate::etcd::writer::EtcdWriter;
 use crate::etcd::{EtcdSource, SharedRecords, StartError};
-use crate::forward::Forwarder;
+use crate::forward::{ForwardWatch, Forwarder};
 use crate::health::Checkers;
 use crate::listen_error;
+use crate::observation::Observation;
 use crate::pdns::PdnsSource;
 use crate::pipeline::{Policies, Publisher, PublisherHandle};
 use crate::preflight;
+use crate::query_stats::QueryStats;
 use crate::records::RecordWriter;
 use crate::records::embedded::EmbeddedWriter;
-use crate::reload::{
-    self, ConfigLoader, ReloadQueue, ReloadRequests, ReloadStatus, Reloader, publish_sources,
-};
+use crate::reload::{self, ConfigLoader, ReloadQueue, ReloadRequests, Reloader, publish_sources};
 use crate::service::{Notifier, PidFile, PidFileError};
 use crate::sources::{FileSources, LoadError};
-use crate::tcp::{TcpConfig, serve_tcp};
+use crate::tcp::{TcpConfig, TcpWatch, serve_tcp};
+use crate::telemetry::{AnswerLatency, BuildInfo, Reloads, Telemetry};
 use crate::transfer::{Notifier as NotifySecondaries, Transfers};
 
 /// Why the server could not start.
@@ -103,6 +112,13 @@ pub enum ServeError {
     Api(#[from] ApiStartError),
     #[error("cannot start the REST API's record writer: {0}")]
     ApiWriter(String),
+    #[error(
+        "cannot serve /metrics on {addr}: {source}{}",
+        listen_error::advice(source.kind(), "metrics.listen (--metrics)")
+    )]
+    Metrics { addr: SocketAddr, source: io::Error },
+    #[error(transparent)]
+    QueryLog(#[from] QueryLogError),
     #[error("cannot start the runtime: {0}")]
     Runtime(io::Error),
 }
@@ -135,6 +151,7 @@ pub fn run(config: ServeConfig, service: Service) -> Result<(), ServeError> {
 }
 
 async fn serve(config: ServeConfig, service: Service) -> Result<(), ServeError> {
+    let started_at = std::time::SystemTime::now();
     let mut pid_file = service
         .pid_file
         .as_deref()
@@ -157,6 +174,8 @@ async fn serve(config: ServeConfig, service: Service) -> Result<(), ServeError> 
         .with_zone_serials(unix_seconds()),
     );
     publish_sources(&sources, Vec::new(), &publisher, None).await?;
+    let reloads = Arc::new(Reloads::default());
+    reloads.loaded();
     let etcd = match &config.etcd {
         Some(settings) => Some(EtcdSource::start(&config, settings, publisher.clone()).await?),
         None => None,
@@ -164,15 +183,29 @@ async fn serve(config: ServeConfig, service: Service) -> Result<(), ServeError> 
     let pdns = start_pdns(&config, &publisher).await;
     let transfers = Arc::new(Transfers::new(publisher.clone(), &config.transfer));
 
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let latency = AnswerLatency::default();
+    let observation = Observation::start(&config, &shutdown_rx)?;
     let forwarder = Forwarder::new(&config.forward, table.clone());
+    if let Some(forwarder) = &forwarder {
+        forwarder.watch(ForwardWatch {
+            latency: latency.clone(),
+            log: observation.log_observer(),
+        });
+    }
     let engine = Arc::new(Engine::new(EngineConfig {
         chaos_version: config.chaos_version.clone(),
         chaos_id: config.chaos_id.clone(),
         forwarder: forwarder.is_some(),
     }));
-    let mut dataplane = Dataplane::start(&config, Arc::clone(&engine), table.clone()).await?;
+    let mut dataplane = Dataplane::start(
+        &config,
+        Arc::clone(&engine),
+        table.clone(),
+        &observation.hub,
+    )
+    .await?;
 
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let checkers = config.health.as_ref().map(|settings| {
         Checkers::start(
             settings,
@@ -193,7 +226,11 @@ async fn serve(config: ServeConfig, service: Service) -> Result<(), ServeError> 
         );
     }
     let mut tcp_tasks = Vec::new();
-    let tcp_answers = Arc::new(SharedAnswerCounts::default());
+    let tcp_watch = TcpWatch {
+        answers: Arc::new(SharedAnswerCounts::default()),
+        latency: latency.clone(),
+        observer: observation.shared.clone(),
+    };
     for &addr in &config.listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -209,7 +246,7 @@ async fn serve(config: ServeConfig, service: Service) -> Result<(), ServeError> 
             table.clone(),
             tcp_config,
             forwarder.clone(),
-            Arc::clone(&tcp_answers),
+            tcp_watch.clone(),
             Some(Arc::clone(&transfers)),
             shutdown_rx.clone(),
         )));
@@ -229,31 +266,63 @@ async fn serve(config: ServeConfig, service: Service) -> Result<(), ServeError> 
     let etcd_records = etcd.as_ref().map(EtcdSource::records);
     let etcd_status = etcd.as_ref().map(EtcdSource::status);
     let dataplane = dataplane.share();
-    let reload_status = Arc::new(ReloadStatus::default());
+    let backend = match config.dataplane {
+        crate::config::Dataplane::Kernel => "kernel",
+        crate::config::Dataplane::Dpdk(_) => "dpdk",
+    };
+    let status = publisher.read(Publisher::status).await;
+    let mut telemetry = Telemetry::new(table.clone(), dataplane.core_source())
+        .with_build(BuildInfo::of_this_binary(backend))
+        .with_start_time(started_at)
+        .with_publisher(status)
+        .with_tcp_answers(Arc::clone(&tcp_watch.answers))
+        .with_forwarder(forwarder.clone())
+        .with_budgets(Arc::clone(&budgets))
+        .with_health_checks(checkers.as_ref().map(|c| Arc::clone(&c.stats)))
+        .with_pdns(pdns_statuses)
+        .with_transfers(transfers.stats())
+        .with_reloads(Arc::clone(&reloads))
+        .with_latency(latency);
+    if let (Some(status), Some(records)) = (etcd_status, &etcd_records) {
+        telemetry = telemetry.with_etcd(status, Arc::clone(records));
+    }
+    if let Some(log) = &observation.log {
+        telemetry = telemetry.with_extra(log.figures());
+    }
+    let telemetry = Arc::new(telemetry);
+    // The first table is published: every source was loaded before the sockets
+    // opened (etcd's and the remote backends' readiness are the telemetry's).
+    telemetry.set_ready();
+    let metrics_task = match (&config.metrics, &budgets.metrics) {
+        (Some(settings), Some(gate)) => {
+            let listener =
+                MetricsListener::bind(settings, Arc::clone(&telemetry), Arc::clone(gate))
+                    .await
+                    .map_err(|source| ServeError::Metrics {
+                        addr: settings.listen,
+                        source,
+                    })?;
+            let addr = listener
+                .local_addr()
+                .map_or_else(|_| settings.listen.to_string(), |a| a.to_string());
+            info!(listen = %addr, "serving /metrics, /healthz and /readyz");
+            Some(tokio::spawn(listener.serve(shutdown_rx.clone())))
+        }
+        _ => None,
+    };
     let (reload_requests, reload_queue) = reload::requests();
     let mut store_writer = None;
     let api_task = match &config.api {
         Some(settings) => {
-            let status = publisher.read(Publisher::status).await;
-            let telemetry = Telemetry::new(table.clone(), dataplane.core_source())
-                .with_publisher(status)
-                .with_tcp_answers(Arc::clone(&tcp_answers))
-                .with_forwarder(forwarder.clone())
-                .with_budgets(Arc::clone(&budgets))
-                .with_health_checks(checkers.as_ref().map(|c| Arc::clone(&c.stats)))
-                .with_pdns(pdns_statuses)
-                .with_transfers(transfers.stats());
-            let telemetry = match (etcd_status, &etcd_records) {
-                (Some(status), Some(records)) => telemetry.with_etcd(status, Arc::clone(records)),
-                _ => telemetry,
-            };
             let (api, writer) = start_api(
                 &config,
                 settings,
+                &sources,
                 &publisher,
                 etcd_records.as_ref(),
-                telemetry,
+                Arc::clone(&telemetry),
                 Arc::clone(&budgets.api),
+                observation.stats.clone(),
                 reload_requests,
             )
             .await?;
@@ -264,20 +333,20 @@ async fn serve(config: ServeConfig, service: Service) -> Result<(), ServeError> 
     };
     let etcd_task = etcd.map(|source| tokio::spawn(source.run(shutdown_rx.clone())));
 
-    dataplane.log_ready(&config.listen);
-    let notifier = Notifier::from_env();
-    notifier.ready();
     if let Some(pid_file) = &mut pid_file
         && let Err(e) = pid_file.write_pid()
     {
         warn!(path = %pid_file.path().display(), "cannot write the pid file: {e}");
     }
+    dataplane.log_ready(&config.listen);
+    let notifier = Notifier::from_env();
+    notifier.ready();
     let reloader = Reloader::new(
         service.reload,
         started,
         publisher.clone(),
         forwarder.clone(),
-        reload_status,
+        reloads,
     )
     .with_store_writer(store_writer);
     wait_for_signals(&reloader, &notifier, reload_queue).await;
@@ -293,11 +362,12 @@ async fn serve(config: ServeConfig, service: Service) -> Result<(), ServeError> 
     if let Some(checkers) = checkers {
         checkers.join().await;
     }
-    if let Some(task) = api_task {
+    for (name, task) in [("REST API", api_task), ("metrics listener", metrics_task)] {
+        let Some(task) = task else { continue };
         match task.await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!("the REST API ended with an error: {e}"),
-            Err(e) => warn!("the REST API task failed: {e}"),
+            Ok(Err(e)) => warn!("the {name} ended with an error: {e}"),
+            Err(e) => warn!("the {name} task failed: {e}"),
         }
     }
     for task in tcp_tasks {
@@ -320,6 +390,7 @@ async fn serve(config: ServeConfig, service: Service) -> Result<(), ServeError> 
         }
     }
     dataplane.stop().await;
+    observation.stop().await;
     info!("stopped");
     drop(pid_file);
     Ok(())
@@ -328,13 +399,18 @@ async fn serve(config: ServeConfig, service: Service) -> Result<(), ServeError> 
 /// Binds the REST API with its record writer: etcd when configured, else the
 /// embedded store (whose `--domain` zones are created in it when missing; that
 /// writer comes back too, for SIGHUP reloads to take turns with its writes).
+// Each argument is a separate part the API serves; bundling them would only
+// move the list.
+#[allow(clippy::too_many_arguments)]
 async fn start_api(
     config: &ServeConfig,
     settings: &ApiSettings,
+    sources: &FileSources,
     publisher: &PublisherHandle,
     etcd_records: Option<&SharedRecords>,
-    telemetry: Telemetry,
+    telemetry: Arc<Telemetry>,
     gate: Arc<ConnectionGate>,
+    query_stats: Option<Arc<QueryStats>>,
     reload: ReloadRequests,
 ) -> Result<(Api, Option<EmbeddedWriter>), ServeError> {
     let mut store_writer = None;
@@ -354,7 +430,7 @@ async fn start_api(
                 .filter(|z| z.file.is_none())
                 .map(|z| z.origin.clone())
                 .collect();
-            let (sources, publisher) = (FileSources::from_config(config), publisher.clone());
+            let (sources, publisher) = (sources.clone(), publisher.clone());
             let writer = tokio::task::spawn_blocking(move || {
                 EmbeddedWriter::open(path, &zones, sources, publisher)
             })
@@ -366,9 +442,6 @@ async fn start_api(
         }
     };
     let backend = writer.backend();
-    let telemetry = Arc::new(telemetry);
-    // start_api runs once the first table is published.
-    telemetry.set_ready();
     let containerdns = ContainerdnsContext {
         domains: config
             .zones
@@ -379,7 +452,16 @@ async fn start_api(
         etcd_records: etcd_records.cloned(),
         monitor: config.etcd.as_ref().and_then(MonitorStatus::new),
     };
-    let api = Api::bind(settings, writer, telemetry, gate, containerdns, reload).await?;
+    let api = Api::bind(
+        settings,
+        writer,
+        telemetry,
+        gate,
+        containerdns,
+        query_stats,
+        reload,
+    )
+    .await?;
     let addr = api
         .local_addr()
         .map_or_else(|_| settings.listen.to_string(), |a| a.to_string());
@@ -440,17 +522,24 @@ async fn wait_for_signals(reloader: &Reloader, notifier: &Notifier, mut requests
         std::future::pending::<()>().await;
         return;
     };
+    let status = |ok: bool| {
+        if ok {
+            "answering"
+        } else {
+            "answering; the last reload failed"
+        }
+    };
     loop {
         tokio::select! {
             _ = hup.recv() => {
                 notifier.reloading();
                 let outcome = reloader.reload("SIGHUP").await;
-                notifier.reloaded(if outcome.is_ok() { "answering" } else { "answering; the last reload failed" });
+                notifier.reloaded(status(outcome.is_ok()));
             }
             reply = requests.next() => {
                 notifier.reloading();
                 let outcome = reloader.reload("the REST API").await;
-                notifier.reloaded(if outcome.is_ok() { "answering" } else { "answering; the last reload failed" });
+                notifier.reloaded(status(outcome.is_ok()));
                 let _ = reply.send(outcome.map_err(|e| e.to_string()));
             }
             _ = term.recv() => return,

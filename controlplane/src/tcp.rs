@@ -38,6 +38,12 @@
 //! rare and slow next to a UDP one, and one atomic increment is nothing beside a
 //! TCP round trip.
 //!
+//! What the listener reports ([`TcpWatch`]): the answers it gives, by RCODE and
+//! question type; how long each local answer took; and every query to the
+//! control plane's query observer (the query log, the counts of the names
+//! asked), whose lock is taken for one query at a time and never across an
+//! await.
+//!
 //! Zone-transfer queries (AXFR, IXFR) never reach the engine: they go to
 //! [`Transfers`] (`transfer/`), which streams the zone's messages in the query's
 //! turn, and the connection then carries on with the next query.
@@ -49,7 +55,8 @@ use std::time::Duration;
 
 use ferrodns_dataplane::answer_counts::SharedAnswerCounts;
 use ferrodns_dataplane::engine::{self, Engine, QueryContext, Transport, Verdict};
-use ferrodns_dataplane::table::Table;
+use ferrodns_dataplane::observe::Exchange;
+use ferrodns_dataplane::table::{Table, TableVersion};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -60,6 +67,8 @@ use tracing::{debug, warn};
 
 use crate::budget::{Admission, ConnectionGate, Timeout};
 use crate::forward::Forwarder;
+use crate::query_stats::{self, SharedObserver};
+use crate::telemetry::{AnswerLatency, LatencyPath};
 use crate::transfer::{TransferQuery, Transfers};
 
 /// Largest query accepted. A query is a header, one question (a name is at most
@@ -99,6 +108,17 @@ impl Default for TcpConfig {
     }
 }
 
+/// What the TCP listener reports to.
+#[derive(Debug, Clone, Default)]
+pub struct TcpWatch {
+    /// The answers given here (not the forwarder's), by RCODE and question type.
+    pub answers: Arc<SharedAnswerCounts>,
+    /// How long local answers take.
+    pub latency: AnswerLatency,
+    /// The control plane's query observer; None: nothing watched.
+    pub observer: Option<SharedObserver>,
+}
+
 /// Answers DNS over TCP on `listener` until `shutdown` becomes `true` (or its
 /// sender is dropped), then closes every connection and returns.
 ///
@@ -113,7 +133,7 @@ pub async fn serve_tcp(
     table: Table,
     config: TcpConfig,
     forwarder: Option<Forwarder>,
-    answers: Arc<SharedAnswerCounts>,
+    watch: TcpWatch,
     transfers: Option<Arc<Transfers>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
@@ -144,7 +164,7 @@ pub async fn serve_tcp(
                         table: table.clone(),
                         config: Arc::clone(&config),
                         forwarder: forwarder.clone(),
-                        answers: Arc::clone(&answers),
+                        watch: watch.clone(),
                         transfers: transfers.clone(),
                         peer,
                         _admission: admission,
@@ -182,8 +202,7 @@ struct Connection {
     table: Table,
     config: Arc<TcpConfig>,
     forwarder: Option<Forwarder>,
-    /// Where the answers given here (not the forwarder's) are counted.
-    answers: Arc<SharedAnswerCounts>,
+    watch: TcpWatch,
     /// Who answers zone-transfer queries; none: the engine (NOTIMP).
     transfers: Option<Arc<Transfers>>,
     peer: SocketAddr,
@@ -284,13 +303,15 @@ impl Connection {
                     Err(error) => return Close::Transfer(error.to_string()),
                 }
             }
+            let started = Instant::now();
             let ctx = QueryContext {
                 client: self.peer.ip(),
                 transport: Transport::Tcp,
                 entropy: rng.u32(..),
             };
             let version = self.table.current();
-            let (verdict, forwarded) = match self.engine.respond(&version, message, len, &ctx) {
+            let (verdict, sampled) = self.respond(&version, message, len, &ctx);
+            let (verdict, forwarded) = match verdict {
                 Verdict::Punt => {
                     match timeout_at(idle_deadline, self.forward(message, len)).await {
                         Ok(verdict) => (verdict, self.forwarder.is_some()),
@@ -303,8 +324,16 @@ impl Connection {
                 Some(n) if n <= message.len() => n,
                 _ => return Close::Dropped,
             };
-            if !forwarded && let Some(answer) = message.get(..answer_len) {
-                self.answers.record(answer);
+            if let Some(answer) = message.get(..answer_len) {
+                if !forwarded {
+                    self.watch.answers.record(answer);
+                    self.watch
+                        .latency
+                        .observe(LatencyPath::Tcp, started.elapsed());
+                }
+                if sampled && let Some(observer) = &self.watch.observer {
+                    query_stats::lock(observer).log_response(self.peer, Transport::Tcp, answer);
+                }
             }
             let Ok(wire_len) = u16::try_from(answer_len) else {
                 return Close::Dropped;
@@ -347,6 +376,31 @@ async fn read_frame(reader: &mut BufReader<OwnedReadHalf>, buf: &mut [u8]) -> Re
 }
 
 impl Connection {
+    /// The engine's verdict on the query in `message[..len]`, told to the
+    /// query observer; and whether the query log takes the exchange, so that
+    /// the answer to a punted query is logged once the forwarder gives it.
+    fn respond(
+        &self,
+        version: &TableVersion,
+        message: &mut [u8],
+        len: usize,
+        ctx: &QueryContext,
+    ) -> (Verdict, bool) {
+        let Some(observer) = &self.watch.observer else {
+            return (self.engine.respond(version, message, len, ctx), false);
+        };
+        let mut observer = query_stats::lock(observer);
+        // The time of this query, for the log and the names' last second.
+        observer.batch();
+        let sampled = observer.before(message.get(..len).unwrap_or_default());
+        let verdict = self.engine.respond(version, message, len, ctx);
+        observer.after(sampled, || {
+            Exchange::of_verdict(self.peer, Transport::Tcp, message, len, verdict)
+        });
+        // A local answer was logged whole; only a punted query's answer is left.
+        (verdict, sampled.is_logged() && verdict == Verdict::Punt)
+    }
+
     /// A punted query: the forwarder's answer written over the query, or REFUSED
     /// without a forwarder (and when the client is over its rate limit: TCP
     /// answers cannot be spoofed, so answering costs nothing but the write).
@@ -459,13 +513,17 @@ mod tests {
         let (shutdown, rx) = watch::channel(false);
         let engine = Arc::new(Engine::new(EngineConfig::default()));
         let answers = Arc::new(SharedAnswerCounts::default());
+        let watch = TcpWatch {
+            answers: Arc::clone(&answers),
+            ..TcpWatch::default()
+        };
         let task = tokio::spawn(serve_tcp(
             listener,
             engine,
             table(),
             config,
             forwarder,
-            Arc::clone(&answers),
+            watch,
             None,
             rx,
         ));

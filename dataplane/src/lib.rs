@@ -34,6 +34,7 @@ pub mod answer_counts;
 pub mod engine;
 pub mod io;
 pub mod name;
+pub mod observe;
 pub mod packet;
 pub mod record;
 pub mod table;

@@ -36,11 +36,15 @@
 #   pdns-server pdns-backend-remote
 #                  pdns_server with the remote backend, which the OpenSVC tests
 #                  (tests/opensvc.rs) compare ferrodns with on the same agent socket
+#   golang-github-dnstap-golang-dnstap-cli
+#                  the `dnstap` tool, which reads ferrodns's query log back in the
+#                  tests (tests/observability.rs), from a file and from its socket
 #   dpkg-dev binutils
 #                  dpkg-shlibdeps and strip, with which tools/package builds the
 #                  Debian package that tests/package.rs installs
 FERRODNS_DEBIAN_PACKAGES=(
     dnsutils knot-dnsutils knot unbound dnsperf nsd pdns-server pdns-backend-remote
+    golang-github-dnstap-golang-dnstap-cli
     dpdk-dev libdpdk-dev clang libclang-dev pkg-config
     iproute2 iputils-ping ethtool curl openssl
     etcd-server etcd-client protobuf-compiler libprotobuf-dev dpkg-dev binutils

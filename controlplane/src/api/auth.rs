@@ -121,6 +121,30 @@ pub(crate) async fn query_token(
     }
 }
 
+/// containerdns's stats routes: `?token=<token>` (as its stats server takes
+/// its `statsServerAuthToken`) or `Authorization: Bearer <token>`, else `401
+/// ERR, unauthorized`.
+pub(crate) async fn query_token_or_bearer(
+    State(token): State<Arc<Token>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let in_query = Query::<TokenQuery>::try_from_uri(request.uri())
+        .ok()
+        .and_then(|Query(query)| query.token)
+        .is_some_and(|presented| token.accepts(presented.as_bytes()));
+    let in_header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.as_bytes().strip_prefix(b"Bearer "))
+        .is_some_and(|presented| token.accepts(presented));
+    if in_query || in_header {
+        next.run(request).await
+    } else {
+        (StatusCode::UNAUTHORIZED, "ERR, unauthorized").into_response()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

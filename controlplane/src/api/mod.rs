@@ -11,8 +11,11 @@
 //!   is read, constant-time).
 //! - `error`: the `/v1` JSON error and the status of each failure.
 //! - `record`: records as JSON, and the checks that name the bad field.
-//! - `v1`, `containerdns`: the two sets of routes; `reload`: `POST /v1/reload`.
-//! - `metrics`: `/metrics`, `/v1/stats`, `/healthz`, `/readyz`, request counts.
+//! - `v1`, `containerdns`: the two sets of routes (with containerdns's stats
+//!   server, `/containerdns/stats`); `reload`: `POST /v1/reload`.
+//! - `metrics`: `/metrics`, `/healthz`, `/readyz` (also on a listener of
+//!   their own, [`MetricsListener`]) and request counts; the figures are
+//!   [`crate::telemetry`]'s.
 //! - `openapi`: the `/v1` document.
 //! - `connection`: accepting, admitting (connection caps) and serving each
 //!   connection under its timeouts; `clock` (idle, header and blocked-write
@@ -53,7 +56,9 @@ use tokio::sync::watch;
 
 pub use auth::TOKEN_ENV;
 pub use containerdns::ContainerdnsContext;
-pub use metrics::{CoreCounters, CoreSource, Telemetry};
+pub use metrics::MetricsListener;
+
+pub use crate::telemetry::{CoreCounters, CoreSource, Telemetry};
 
 use self::auth::Token;
 use self::clock::Timeouts;
@@ -61,6 +66,7 @@ use self::connection::Connections;
 use crate::budget::ConnectionGate;
 use crate::config::ApiSettings;
 use crate::listen_error;
+use crate::query_stats::QueryStats;
 use crate::records::RecordWriter;
 use crate::reload::ReloadRequests;
 
@@ -84,6 +90,8 @@ pub(crate) struct AppState {
     pub(crate) writer: Arc<dyn RecordWriter>,
     pub(crate) telemetry: Arc<Telemetry>,
     pub(crate) containerdns: ContainerdnsContext,
+    /// The names asked, for containerdns's stats routes; None: not counted.
+    pub(crate) query_stats: Option<Arc<QueryStats>>,
     pub(crate) reload: ReloadRequests,
 }
 
@@ -115,6 +123,7 @@ impl Api {
         telemetry: Arc<Telemetry>,
         gate: Arc<ConnectionGate>,
         containerdns: ContainerdnsContext,
+        query_stats: Option<Arc<QueryStats>>,
         reload: ReloadRequests,
     ) -> Result<Api, ApiStartError> {
         let token =
@@ -136,6 +145,7 @@ impl Api {
             writer,
             telemetry,
             containerdns,
+            query_stats,
             reload,
         };
         let connections = Connections {
@@ -198,7 +208,15 @@ fn router(state: AppState, token: Arc<Token>, max_body_bytes: usize) -> Router {
                 .put(containerdns::put)
                 .delete(containerdns::delete),
         )
-        .route_layer(from_fn_with_state(token, auth::query_token));
+        .route_layer(from_fn_with_state(Arc::clone(&token), auth::query_token));
+    let stats = Router::new()
+        .route("/containerdns/stats", get(containerdns::stats::summary))
+        .route("/containerdns/stats/top/{n}", get(containerdns::stats::top))
+        .route(
+            "/containerdns/stats/{domain}",
+            get(containerdns::stats::domain),
+        )
+        .route_layer(from_fn_with_state(token, auth::query_token_or_bearer));
     let open = Router::new()
         .route("/v1/openapi.json", get(openapi::serve))
         .route("/metrics", get(metrics::metrics))
@@ -208,6 +226,7 @@ fn router(state: AppState, token: Arc<Token>, max_body_bytes: usize) -> Router {
     Router::new()
         .merge(v1)
         .merge(containerdns)
+        .merge(stats)
         .merge(open)
         .fallback(|| async { error::ApiError::not_found("no such route (see /v1/openapi.json)") })
         .layer(DefaultBodyLimit::max(max_body_bytes))

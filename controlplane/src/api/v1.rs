@@ -390,5 +390,5 @@ pub(crate) async fn health(State(state): State<AppState>) -> Answer {
 }
 
 pub(crate) async fn stats(State(state): State<AppState>) -> Answer {
-    Ok(Json(state.telemetry.stats().await.to_json()).into_response())
+    Ok(Json(state.telemetry.stats().to_json()).into_response())
 }

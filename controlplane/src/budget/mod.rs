@@ -10,8 +10,9 @@
 //! - the REST API: `api.max_connections`, at most `api.max_connections_per_source`
 //!   from one source;
 //! - the forwarder's upstream sockets: `forward.max_sockets`;
-//! - headroom for the process itself (listeners, UDP sockets, files, etcd, and
-//!   the health checker's `max_concurrent` connects and echo sockets).
+//! - headroom for the process itself (listeners, UDP sockets, files, etcd, the
+//!   health checker's `max_concurrent` connects and echo sockets, and the
+//!   metrics listener's `metrics.max_connections`, few and never cut).
 //!
 //! When the configured caps do not fit the limit obtained, each is cut in
 //! proportion, one log line says so, and the cut values are written back into the
@@ -43,6 +44,8 @@ pub struct Budgets {
     pub tcp: Arc<ConnectionGate>,
     /// The REST API (present, and empty, without one).
     pub api: Arc<ConnectionGate>,
+    /// The metrics listener, when there is one.
+    pub metrics: Option<Arc<ConnectionGate>>,
     /// Upstream sockets the forwarder may hold at once (0 without upstreams).
     pub forward_sockets: usize,
 }
@@ -97,12 +100,17 @@ impl Budgets {
             } else {
                 0
             },
-            // The health checker's connects in flight and its two echo sockets.
+            // The health checker's connects in flight and its two echo sockets,
+            // and the metrics listener's connections.
             headroom: Wanted::headroom_for(udp_sockets, dpdk)
                 + config
                     .health
                     .as_ref()
-                    .map_or(0, |health| health.max_concurrent + 2),
+                    .map_or(0, |health| health.max_concurrent + 2)
+                + config
+                    .metrics
+                    .as_ref()
+                    .map_or(0, |metrics| metrics.max_connections),
         };
         let split = wanted.split(descriptors.soft);
         if split.reduced {
@@ -154,6 +162,13 @@ impl Budgets {
                 }
                 None => ConnectionGate::new("api", 1, 1),
             },
+            metrics: config.metrics.as_ref().map(|metrics| {
+                ConnectionGate::new(
+                    "metrics",
+                    metrics.max_connections,
+                    metrics.max_connections_per_source,
+                )
+            }),
             forward_sockets: split.forward,
         };
         info!(
@@ -176,7 +191,11 @@ impl Budgets {
             descriptors_open: descriptors::open(),
             headroom: self.headroom,
             forward_sockets: self.forward_sockets,
-            gates: vec![self.tcp.figures(), self.api.figures()],
+            gates: [&self.tcp, &self.api]
+                .into_iter()
+                .chain(&self.metrics)
+                .map(|gate| gate.figures())
+                .collect(),
         }
     }
 }

@@ -75,12 +75,17 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub(super) dataplane: RawDataplane,
     pub(super) health: Option<Spanned<RawHealth>>,
+    #[serde(default)]
+    pub(super) metrics: RawMetrics,
+    pub(super) dnstap: Option<Spanned<RawDnstap>>,
+    #[serde(default)]
+    pub(super) stats: RawStats,
 }
 
 /// Sections in documentation order; those with nothing set are left out.
 impl Serialize for RawConfig {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut out = serializer.serialize_struct("RawConfig", 13)?;
+        let mut out = serializer.serialize_struct("RawConfig", 16)?;
         out.serialize_field("server", &self.server)?;
         out.serialize_field("tcp", &self.tcp)?;
         if !is_empty(&self.store) {
@@ -109,6 +114,15 @@ impl Serialize for RawConfig {
         }
         if let Some(health) = &self.health {
             out.serialize_field("health", health)?;
+        }
+        if !is_empty(&self.metrics) {
+            out.serialize_field("metrics", &self.metrics)?;
+        }
+        if let Some(dnstap) = &self.dnstap {
+            out.serialize_field("dnstap", dnstap)?;
+        }
+        if !is_empty(&self.stats) {
+            out.serialize_field("stats", &self.stats)?;
         }
         out.end()
     }
@@ -268,4 +282,35 @@ pub(super) struct RawHealth {
     pub(super) lease_ttl_s: Option<Spanned<u64>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(super) names: BTreeMap<Text, Spanned<Vec<u16>>>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMetrics {
+    pub(super) listen: Option<Text>,
+    pub(super) max_connections: Option<Spanned<usize>>,
+    pub(super) max_connections_per_source: Option<Spanned<usize>>,
+    pub(super) idle_timeout_ms: Option<Spanned<u64>>,
+    pub(super) header_timeout_ms: Option<Spanned<u64>>,
+}
+
+/// `[dnstap]`.
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDnstap {
+    pub(super) socket: Option<Text>,
+    pub(super) file: Option<Text>,
+    pub(super) sample: Option<Spanned<u32>>,
+    pub(super) queries: Option<Spanned<bool>>,
+    pub(super) responses: Option<Spanned<bool>>,
+    pub(super) queue: Option<Spanned<usize>>,
+    pub(super) identity: Option<Text>,
+}
+
+/// `[stats]`.
+#[derive(Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStats {
+    pub(super) enabled: Option<Spanned<bool>>,
 }

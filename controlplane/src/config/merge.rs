@@ -64,6 +64,9 @@ impl Merge<'_> {
         let health = etcd
             .as_ref()
             .and_then(|etcd| found.take(self.health(raw.health, false, etcd.is_some())));
+        let metrics = found.take(self.metrics(&raw.metrics));
+        let dnstap = found.take(self.dnstap(raw.dnstap));
+        let query_stats = self.query_stats(&raw.stats);
         found.finish()?;
         Ok(ServeConfig {
             listen: listen.unwrap_or_default(),
@@ -84,6 +87,9 @@ impl Merge<'_> {
             dataplane: dataplane.unwrap_or_default(),
             api: api.unwrap_or_default(),
             health: health.unwrap_or_default(),
+            metrics: metrics.unwrap_or_default(),
+            dnstap: dnstap.unwrap_or_default(),
+            query_stats,
         })
     }
 

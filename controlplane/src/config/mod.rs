@@ -24,7 +24,8 @@
 //! - `merge`: flags over the file over defaults, and the checks across sections;
 //!   one file per section does the rest: `server` (`[server]`, `[tcp]`, `[store]`,
 //!   `[chaos]`, `[log]`), `zones`, `forward`, `etcd`, `pdns_remote`, `transfer`,
-//!   `api`, `dataplane`, `health`.
+//!   `api`, `dataplane`, `health`, and `observe` (`[metrics]`, `[dnstap]`,
+//!   `[stats]`).
 //! - `error`: [`ConfigError`] and [`Location`].
 
 mod api;
@@ -35,6 +36,7 @@ mod file;
 mod forward;
 mod health;
 mod merge;
+mod observe;
 mod overrides;
 mod pdns_remote;
 mod render;
@@ -76,6 +78,11 @@ pub use health::{
     CheckMethod, DEFAULT_HEALTH_AGENT_PREFIX, DEFAULT_HEALTH_INTERVAL, DEFAULT_HEALTH_LEASE_TTL_S,
     DEFAULT_HEALTH_MAX_CONCURRENT, DEFAULT_HEALTH_RETRIES, DEFAULT_HEALTH_TIMEOUT, HealthFlags,
     HealthSettings, NamePattern,
+};
+pub use observe::{
+    DEFAULT_DNSTAP_QUEUE, DEFAULT_METRICS_MAX_CONNECTIONS,
+    DEFAULT_METRICS_MAX_CONNECTIONS_PER_SOURCE, DnstapOutput, DnstapSettings, MAX_DNSTAP_QUEUE,
+    MetricsSettings,
 };
 pub use overrides::Overrides;
 pub use pdns_remote::{
@@ -133,6 +140,14 @@ pub struct ServeConfig {
     pub api: Option<ApiSettings>,
     /// The health checker; None: nothing is checked.
     pub health: Option<HealthSettings>,
+    /// `/metrics`, `/healthz` and `/readyz` on a listener of their own; None:
+    /// only on the API's port (if any).
+    pub metrics: Option<MetricsSettings>,
+    /// The query log; None: off.
+    pub dnstap: Option<DnstapSettings>,
+    /// Whether the names asked are counted for containerdns's stats routes
+    /// (served on the API's port); off unless `[stats] enabled = true`.
+    pub query_stats: bool,
 }
 
 /// The validated settings of `ferrodns health-check`: the checker alone, on

@@ -41,6 +41,8 @@ pub struct Overrides {
     pub allow_transfer: Vec<String>,
     /// `--notify ADDR:PORT`: replaces `transfer.notify`.
     pub notify: Vec<String>,
+    /// `--metrics ADDR:PORT`: replaces `metrics.listen`.
+    pub metrics: Option<String>,
     /// `--log LEVEL` or `FERRODNS_LOG`: replaces `log.level`.
     pub log: Option<String>,
     /// `--log-format text|json` or `FERRODNS_LOG_FORMAT`: replaces `log.format`.

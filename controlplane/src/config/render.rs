@@ -9,12 +9,13 @@ use ferrodns_dataplane::record::AnswerPolicy;
 use toml::Spanned;
 
 use super::file::{
-    RawApi, RawChaos, RawConfig, RawDataplane, RawEtcd, RawForward, RawHealth, RawLog,
-    RawPdnsRemote, RawServer, RawStore, RawTcp, RawTransfer, RawZone, Text, text_list, unspanned,
+    RawApi, RawChaos, RawConfig, RawDataplane, RawDnstap, RawEtcd, RawForward, RawHealth, RawLog,
+    RawMetrics, RawPdnsRemote, RawServer, RawStats, RawStore, RawTcp, RawTransfer, RawZone, Text,
+    text_list, unspanned,
 };
 use super::{
-    ApiSettings, Dataplane, EtcdSettings, ForwardSettings, HealthSettings, PdnsRemoteSettings,
-    ServeConfig, ZoneConfig,
+    ApiSettings, Dataplane, DnstapOutput, DnstapSettings, EtcdSettings, ForwardSettings,
+    HealthSettings, MetricsSettings, PdnsRemoteSettings, ServeConfig, ZoneConfig,
 };
 
 /// Renders a configuration as TOML in the file schema; loading the result gives the
@@ -64,6 +65,19 @@ pub fn render(config: &ServeConfig) -> String {
             .health
             .as_ref()
             .map(|health| unspanned(health_section(health))),
+        metrics: config
+            .metrics
+            .as_ref()
+            .map(metrics_section)
+            .unwrap_or_default(),
+        dnstap: config
+            .dnstap
+            .as_ref()
+            .map(|dnstap| unspanned(dnstap_section(dnstap))),
+        // Written only when on, the default being off.
+        stats: RawStats {
+            enabled: config.query_stats.then(|| unspanned(true)),
+        },
     };
     let body = toml::to_string(&file).unwrap_or_else(|e| format!("# cannot render: {e}\n"));
     format!(
@@ -204,5 +218,31 @@ fn health_section(health: &HealthSettings) -> RawHealth {
             .iter()
             .map(|(pattern, ports)| (unspanned(pattern.to_string()), unspanned(ports.clone())))
             .collect(),
+    }
+}
+
+fn metrics_section(metrics: &MetricsSettings) -> RawMetrics {
+    RawMetrics {
+        listen: given(metrics.listen.to_string()),
+        max_connections: given(metrics.max_connections),
+        max_connections_per_source: given(metrics.max_connections_per_source),
+        idle_timeout_ms: given(millis(metrics.idle_timeout)),
+        header_timeout_ms: given(millis(metrics.header_timeout)),
+    }
+}
+
+fn dnstap_section(dnstap: &DnstapSettings) -> RawDnstap {
+    let (socket, file) = match &dnstap.output {
+        DnstapOutput::Socket(socket) => (Some(path(socket)), None),
+        DnstapOutput::File(file) => (None, Some(path(file))),
+    };
+    RawDnstap {
+        socket,
+        file,
+        sample: given(dnstap.sample),
+        queries: given(dnstap.queries),
+        responses: given(dnstap.responses),
+        queue: given(dnstap.queue),
+        identity: dnstap.identity.clone().map(unspanned),
     }
 }

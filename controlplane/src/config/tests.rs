@@ -166,6 +166,9 @@ fn full_file_parses_to_the_expected_config() {
         dataplane: Dataplane::Kernel,
         api: None,
         health: None,
+        metrics: None,
+        dnstap: None,
+        query_stats: false,
     };
     assert_eq!(config, expected);
 }

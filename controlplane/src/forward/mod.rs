@@ -42,7 +42,7 @@ use std::io;
 use std::net::IpAddr;
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -54,6 +54,8 @@ use tokio::sync::watch;
 use tracing::{debug, info};
 
 use crate::config::ForwardSettings;
+use crate::query_stats::{self, SharedObserver};
+use crate::telemetry::{AnswerLatency, LatencyPath};
 use cache::{Cache, Key};
 use flights::{Flights, Joined, Outcome};
 use local::{LocalZones, is_local};
@@ -138,6 +140,16 @@ struct Inner {
     flights: Flights,
     sockets: Arc<SocketBudget>,
     local: LocalZones,
+    /// Where answers are reported, once [`Forwarder::watch`] says.
+    watch: OnceLock<ForwardWatch>,
+}
+
+/// What the forwarder reports to: how long answers take, and the query log
+/// (the answers to punted queries a poll loop sampled).
+#[derive(Debug, Clone, Default)]
+pub struct ForwardWatch {
+    pub latency: AnswerLatency,
+    pub log: Option<SharedObserver>,
 }
 
 /// The forwarder. Cheap to clone (one `Arc`).
@@ -180,8 +192,21 @@ impl Forwarder {
                 flights: Flights::new(settings.max_in_flight),
                 sockets,
                 local: LocalZones::new(table),
+                watch: OnceLock::new(),
             }),
         })
+    }
+
+    /// Reports answers to `watch` from now on (once: a second call is ignored).
+    pub fn watch(&self, watch: ForwardWatch) {
+        let _ = self.inner.watch.set(watch);
+    }
+
+    /// Notes how long an answer took, from the cache or from upstreams.
+    fn took(&self, path: LatencyPath, started: Instant) {
+        if let Some(watch) = self.inner.watch.get() {
+            watch.latency.observe(path, started.elapsed());
+        }
     }
 
     /// The routes now: which upstreams answer which names.
@@ -213,9 +238,19 @@ impl Forwarder {
         client: IpAddr,
         transport: Transport,
     ) -> Option<Vec<u8>> {
+        let started = Instant::now();
         match self.start(query, client, transport) {
-            Step::Done(reply) => reply,
-            Step::Forward(pending) => Some(self.finish(pending).await),
+            Step::Done(reply) => {
+                if reply.is_some() {
+                    self.took(LatencyPath::ForwardCache, started);
+                }
+                reply
+            }
+            Step::Forward(pending) => {
+                let answer = self.finish(pending).await;
+                self.took(LatencyPath::ForwardUpstream, started);
+                Some(answer)
+            }
         }
     }
 
@@ -400,8 +435,12 @@ impl Forwarder {
     }
 
     fn handle_udp<R: PuntReplier>(&self, query: PuntedQuery, replier: &R) {
+        let started = Instant::now();
         match self.start(query.query(), query.client().ip(), Transport::Udp) {
-            Step::Done(Some(reply)) => self.send(replier, &query, &reply),
+            Step::Done(Some(reply)) => {
+                self.send(replier, &query, &reply);
+                self.took(LatencyPath::ForwardCache, started);
+            }
             Step::Done(None) => {}
             Step::Forward(pending) => {
                 let this = self.clone();
@@ -409,11 +448,14 @@ impl Forwarder {
                 tokio::spawn(async move {
                     let reply = this.finish(pending).await;
                     this.send(&replier, &query, &reply);
+                    this.took(LatencyPath::ForwardUpstream, started);
                 });
             }
         }
     }
 
+    /// Sends `reply` the way `query` came in, and logs it when the poll loop
+    /// sampled the exchange for the query log.
     fn send<R: PuntReplier>(&self, replier: &R, query: &PuntedQuery, reply: &[u8]) {
         if let Err(e) = replier.reply(query, reply) {
             self.inner
@@ -421,6 +463,11 @@ impl Forwarder {
                 .reply_errors
                 .fetch_add(1, Ordering::Relaxed);
             debug!(client = %query.client(), "cannot send forwarded answer: {e}");
+        }
+        if query.is_sampled()
+            && let Some(log) = self.inner.watch.get().and_then(|w| w.log.as_ref())
+        {
+            query_stats::lock(log).log_response(query.client(), Transport::Udp, reply);
         }
     }
 

@@ -18,12 +18,6 @@ pub fn rfc3339(at: SystemTime) -> String {
     format!("{date}T{time}Z")
 }
 
-/// Seconds since the Unix epoch, for Prometheus timestamps.
-pub(crate) fn unix_seconds(at: SystemTime) -> f64 {
-    at.duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 /// The date and the time of day of `at`, in UTC.
 fn civil(at: SystemTime) -> (String, String) {
     let secs = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());

@@ -134,13 +134,16 @@ impl Checkers {
 
 /// This checker's name: `health.hostname`, else the host's name.
 fn hostname(settings: &HealthSettings) -> String {
-    settings.hostname.clone().unwrap_or_else(|| {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|name| name.trim().to_owned())
-            .filter(|name| !name.is_empty() && !name.contains('/'))
-            .unwrap_or_else(|| "ferrodns".to_owned())
-    })
+    settings.hostname.clone().unwrap_or_else(host_name)
+}
+
+/// The host's name (`ferrodns` when it cannot be read).
+pub(crate) fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty() && !name.contains('/'))
+        .unwrap_or_else(|| "ferrodns".to_owned())
 }
 
 /// Why `ferrodns health-check` could not run.

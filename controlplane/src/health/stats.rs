@@ -7,13 +7,16 @@
 //! check result; scrapes copy the figures under it.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
-use super::clock::unix_seconds;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+
 use super::verdict::Outcome;
+use crate::telemetry::{Families, Labels, label, unix_seconds};
 
 /// Which set an address is checked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -119,69 +122,91 @@ impl CheckStats {
             .collect()
     }
 
-    /// The `/metrics` block of the checker (Prometheus text format 0.0.4).
+    /// The `/metrics` block of the checker (Prometheus text format 0.0.4),
+    /// for `ferrodns health-check --metrics`.
     pub fn to_prometheus(&self) -> String {
-        let targets = self.snapshot();
-        let mut out = String::new();
-        let checker = &self.checker;
-        let mut family =
-            |name: &str,
-             kind: &str,
-             help: &str,
-             value: &dyn Fn(&TargetFigures) -> Option<String>| {
-                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-                for (ip, figures) in &targets {
-                    if let Some(value) = value(figures) {
-                        let source = figures.source.as_str();
-                        let _ = writeln!(
-                            out,
-                            "{name}{{target=\"{ip}\",source=\"{source}\",checker=\"{checker}\"}} {value}"
-                        );
-                    }
-                }
-            };
-        family(
-            "ferrodns_health_checks_total",
-            "counter",
-            "Checks this process made of an address (connects or echoes that gave an answer or timed out).",
-            &|f| Some(f.checks.to_string()),
-        );
-        family(
-            "ferrodns_health_check_failures_total",
-            "counter",
-            "Checks of an address that failed (refused, unreachable, timed out).",
-            &|f| Some(f.failures.to_string()),
-        );
-        family(
-            "ferrodns_health_flips_total",
-            "counter",
-            "Times this process changed an address's verdict between UP and DOWN.",
-            &|f| Some(f.flips.to_string()),
-        );
-        family(
-            "ferrodns_health_last_flip_timestamp_seconds",
-            "gauge",
-            "Unix time of the last verdict change of an address.",
-            &|f| f.last_flip.map(|at| unix_seconds(at).to_string()),
-        );
-        family(
-            "ferrodns_health_check_up",
-            "gauge",
-            "1 while this process finds an address UP, 0 while DOWN.",
-            &|f| Some(u8::from(f.up).to_string()),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP ferrodns_health_checked_targets Addresses this process checks.\n\
-             # TYPE ferrodns_health_checked_targets gauge\n\
-             ferrodns_health_checked_targets{{checker=\"{checker}\"}} {}",
-            targets.len()
-        );
-        out
+        crate::telemetry::render_collector(Snapshot {
+            checker: self.checker.clone(),
+            targets: self.snapshot(),
+        })
+    }
+
+    /// The checker's families, written into a scrape.
+    pub(crate) fn families(&self, out: &mut Families<'_>) -> fmt::Result {
+        Snapshot {
+            checker: self.checker.clone(),
+            targets: self.snapshot(),
+        }
+        .families(out)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<IpAddr, TargetFigures>> {
         self.targets.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The checker's figures at one scrape.
+#[derive(Debug)]
+struct Snapshot {
+    checker: String,
+    targets: Vec<(IpAddr, TargetFigures)>,
+}
+
+/// One sample per checked address, labelled `target`, `source`, `checker`.
+type PerTarget = fn(&TargetFigures) -> Option<f64>;
+
+impl Snapshot {
+    fn families(&self, out: &mut Families<'_>) -> fmt::Result {
+        let labels = |ip: &IpAddr, figures: &TargetFigures| -> Labels {
+            let mut labels = label("target", ip);
+            labels.push(("source", figures.source.as_str().to_owned()));
+            labels.push(("checker", self.checker.clone()));
+            labels
+        };
+        let per_target = |value: fn(&TargetFigures) -> u64| {
+            self.targets
+                .iter()
+                .map(move |(ip, figures)| (labels(ip, figures), value(figures)))
+        };
+        out.counter(
+            "ferrodns_health_checks_total",
+            "Checks this process made of an address (connects or echoes that gave an answer or timed out).",
+            per_target(|f| f.checks),
+        )?;
+        out.counter(
+            "ferrodns_health_check_failures_total",
+            "Checks of an address that failed (refused, unreachable, timed out).",
+            per_target(|f| f.failures),
+        )?;
+        out.counter(
+            "ferrodns_health_flips_total",
+            "Times this process changed an address's verdict between UP and DOWN.",
+            per_target(|f| f.flips),
+        )?;
+        let last_flip: PerTarget = |f| f.last_flip.map(unix_seconds);
+        out.gauge(
+            "ferrodns_health_last_flip_timestamp_seconds",
+            "Unix time of the last verdict change of an address.",
+            self.targets
+                .iter()
+                .filter_map(|(ip, figures)| last_flip(figures).map(|at| (labels(ip, figures), at))),
+        )?;
+        out.gauge(
+            "ferrodns_health_check_up",
+            "1 while this process finds an address UP, 0 while DOWN.",
+            per_target(|f| u64::from(f.up)),
+        )?;
+        out.gauge(
+            "ferrodns_health_checked_targets",
+            "Addresses this process checks.",
+            [(label("checker", &self.checker), self.targets.len() as u64)],
+        )
+    }
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        self.families(&mut Families::new(encoder))
     }
 }
 

@@ -20,14 +20,13 @@
 //! them.
 //!
 //! Reloads run one at a time, in the task that waits for signals; the API
-//! asks for one through [`ReloadRequests`] and waits for its outcome.
-//! [`ReloadStatus`] counts them for `/metrics`.
+//! asks for one through [`ReloadRequests`] and waits for its outcome. Each is
+//! counted for `/metrics` ([`Reloads::record`]).
 
 mod restart;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
@@ -37,6 +36,7 @@ use crate::forward::Forwarder;
 use crate::pipeline::{Policies, Published, PublisherHandle, Update};
 use crate::records::embedded::EmbeddedWriter;
 use crate::sources::{FileSources, LoadError};
+use crate::telemetry::Reloads;
 
 /// Loads the configuration again, as start-up did (the same file, the same
 /// flags over it).
@@ -62,53 +62,6 @@ pub struct ReloadReport {
     pub upstreams_changed: bool,
     /// Changed settings left for a restart, as file keys.
     pub restart_needed: Vec<&'static str>,
-}
-
-/// Reloads since start: what `/metrics` exports.
-#[derive(Debug, Default)]
-pub struct ReloadStatus {
-    successes: AtomicU64,
-    failures: AtomicU64,
-    /// Unix seconds; 0: never.
-    last_success: AtomicU64,
-    last_failure: AtomicU64,
-}
-
-/// A reading of [`ReloadStatus`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ReloadCounts {
-    pub successes: u64,
-    pub failures: u64,
-    /// When the last successful reload ended, in Unix seconds.
-    pub last_success_unix: Option<u64>,
-    /// When the last failed reload ended, in Unix seconds.
-    pub last_failure_unix: Option<u64>,
-}
-
-impl ReloadStatus {
-    /// The counts now.
-    pub fn counts(&self) -> ReloadCounts {
-        let when = |at: &AtomicU64| Some(at.load(Ordering::Relaxed)).filter(|&s| s != 0);
-        ReloadCounts {
-            successes: self.successes.load(Ordering::Relaxed),
-            failures: self.failures.load(Ordering::Relaxed),
-            last_success_unix: when(&self.last_success),
-            last_failure_unix: when(&self.last_failure),
-        }
-    }
-
-    fn record(&self, succeeded: bool) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(1, |d| d.as_secs().max(1));
-        let (count, at) = if succeeded {
-            (&self.successes, &self.last_success)
-        } else {
-            (&self.failures, &self.last_failure)
-        };
-        count.fetch_add(1, Ordering::Relaxed);
-        at.store(now, Ordering::Relaxed);
-    }
 }
 
 /// The outcome the API gets: the report, or why nothing changed.
@@ -167,7 +120,7 @@ pub struct Reloader {
     publisher: PublisherHandle,
     store_writer: Option<EmbeddedWriter>,
     forwarder: Option<Forwarder>,
-    status: Arc<ReloadStatus>,
+    reloads: Arc<Reloads>,
 }
 
 impl std::fmt::Debug for Reloader {
@@ -180,13 +133,13 @@ impl std::fmt::Debug for Reloader {
 
 impl Reloader {
     /// A reloader for the server started with `started`, whose configuration
-    /// `load` reads again; it counts its reloads in `status`.
+    /// `load` reads again; it counts its reloads in `reloads`.
     pub fn new(
         load: ConfigLoader,
         started: ServeConfig,
         publisher: PublisherHandle,
         forwarder: Option<Forwarder>,
-        status: Arc<ReloadStatus>,
+        reloads: Arc<Reloads>,
     ) -> Reloader {
         Reloader {
             load,
@@ -194,7 +147,7 @@ impl Reloader {
             publisher,
             store_writer: None,
             forwarder,
-            status,
+            reloads,
         }
     }
 
@@ -209,7 +162,7 @@ impl Reloader {
     pub async fn reload(&self, cause: &str) -> Result<ReloadReport, ReloadError> {
         info!("{cause}: reloading the configuration and the records");
         let outcome = self.try_reload().await;
-        self.status.record(outcome.is_ok());
+        self.reloads.record(&outcome);
         match &outcome {
             Ok(report) => {
                 if !report.restart_needed.is_empty() {

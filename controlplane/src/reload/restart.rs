@@ -7,7 +7,8 @@
 //! (listen addresses, the REST API's), threads (workers, cores), the I/O
 //! backend, the connection caps and timeouts fitted to the descriptor budget,
 //! the sources that run beside the listeners (etcd, remote backends, health
-//! checks, transfers and NOTIFY), and the logging set up before everything.
+//! checks, transfers and NOTIFY), the metrics listener, the query log and the
+//! names' counting, and the logging set up before everything.
 //!
 //! [`needing_restart`] destructures [`ServeConfig`] without `..`, so a new
 //! setting does not compile until someone decides whether a reload applies it.
@@ -37,6 +38,9 @@ pub(crate) fn needing_restart(running: &ServeConfig, next: &ServeConfig) -> Vec<
         transfer,
         api,
         health,
+        metrics,
+        dnstap,
+        query_stats,
     } = next;
     let mut keys = Vec::new();
     let mut differs = |key, changed: bool| {
@@ -71,6 +75,9 @@ pub(crate) fn needing_restart(running: &ServeConfig, next: &ServeConfig) -> Vec<
     differs("dataplane", *dataplane != running.dataplane);
     differs("api", *api != running.api);
     differs("health", *health != running.health);
+    differs("metrics", *metrics != running.metrics);
+    differs("dnstap", *dnstap != running.dnstap);
+    differs("stats", *query_stats != running.query_stats);
     keys
 }
 

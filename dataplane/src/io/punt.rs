@@ -128,6 +128,8 @@ pub struct PuntedQuery {
     bytes: [u8; PUNT_BYTES],
     client: SocketAddr,
     path: ReplyPath,
+    /// The query log takes this exchange: the forwarder logs its answer.
+    sampled: bool,
 }
 
 impl fmt::Debug for PuntedQuery {
@@ -167,7 +169,20 @@ impl PuntedQuery {
             bytes,
             client,
             path,
+            sampled: false,
         })
+    }
+
+    /// Marks whether the query log takes this exchange.
+    pub fn sampled(mut self, sampled: bool) -> PuntedQuery {
+        self.sampled = sampled;
+        self
+    }
+
+    /// Whether the query log takes this exchange: the forwarder then logs the
+    /// answer it gives.
+    pub fn is_sampled(&self) -> bool {
+        self.sampled
     }
 
     /// The query as the client sent it.

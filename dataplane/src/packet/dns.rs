@@ -2,7 +2,7 @@
 //! engine, and the answer it writes in place gets the query's UDP, IP and
 //! Ethernet headers turned around.
 
-use std::net::IpAddr;
+use std::net::SocketAddr;
 
 use super::action::{Action, ChecksumMode, ChecksumOffload, DropReason};
 use super::ethernet;
@@ -21,7 +21,7 @@ pub(super) fn handle<I, F>(
 ) -> Result<Action, DropReason>
 where
     I: IpHeader,
-    F: FnOnce(&mut [u8], usize, IpAddr) -> Verdict,
+    F: FnOnce(&mut [u8], usize, SocketAddr) -> Verdict,
 {
     let udp = udp::parse(buf, ip.payload(), ip.end())?;
     if !ip.is_dns(request.services, udp.dst_port) {
@@ -44,7 +44,8 @@ where
     if udp.src_port == 0 || !ip.source_is_unicast() {
         return Err(DropReason::BadSource);
     }
-    let answer_len = match answer(buf, &udp, ip.client(), dns)? {
+    let client = SocketAddr::new(ip.client(), udp.src_port);
+    let answer_len = match answer(buf, &udp, client, dns)? {
         Some(len) => len,
         None => return Ok(Action::Punt),
     };
@@ -71,9 +72,14 @@ where
 
 /// Runs the engine on the payload. `Ok(Some(len))`: an answer of `len` bytes is
 /// in place; `Ok(None)`: punted.
-fn answer<F>(buf: &mut [u8], udp: &Udp, client: IpAddr, dns: F) -> Result<Option<usize>, DropReason>
+fn answer<F>(
+    buf: &mut [u8],
+    udp: &Udp,
+    client: SocketAddr,
+    dns: F,
+) -> Result<Option<usize>, DropReason>
 where
-    F: FnOnce(&mut [u8], usize, IpAddr) -> Verdict,
+    F: FnOnce(&mut [u8], usize, SocketAddr) -> Verdict,
 {
     let room = buf.get_mut(udp.payload()..).ok_or(DropReason::Malformed)?;
     let room_len = room.len();

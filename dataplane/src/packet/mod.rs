@@ -53,7 +53,7 @@ mod services;
 mod tests;
 mod udp;
 
-use std::net::IpAddr;
+use std::net::SocketAddr;
 
 pub use action::{Action, ChecksumMode, ChecksumOffload, DropReason};
 use ip::protocol;
@@ -65,7 +65,7 @@ use crate::engine::Verdict;
 /// Answers the frame in `buf[..len]` in place when it should be (see the module
 /// documentation). `buf` is the frame followed by the free room an answer may
 /// grow into. `dns` answers a DNS query: it gets the room from the query's first
-/// byte, the query's length and the client's address, like
+/// byte, the query's length and the client's address and port, like
 /// [`Engine::respond`](crate::engine::Engine::respond), and returns its verdict.
 pub fn handle<F>(
     buf: &mut [u8],
@@ -75,7 +75,7 @@ pub fn handle<F>(
     dns: F,
 ) -> Action
 where
-    F: FnOnce(&mut [u8], usize, IpAddr) -> Verdict,
+    F: FnOnce(&mut [u8], usize, SocketAddr) -> Verdict,
 {
     let Some(frame) = buf.get(..len) else {
         return Action::Drop(DropReason::Malformed);
@@ -103,7 +103,7 @@ where
 /// kernel's.
 fn handle_ipv4<F>(buf: &mut [u8], request: &Request<'_>, dns: F) -> Result<Action, DropReason>
 where
-    F: FnOnce(&mut [u8], usize, IpAddr) -> Verdict,
+    F: FnOnce(&mut [u8], usize, SocketAddr) -> Verdict,
 {
     let ip = ipv4::parse(buf, request)?;
     match ip.protocol {
@@ -118,7 +118,7 @@ where
 /// rest (other extension headers included) is the kernel's.
 fn handle_ipv6<F>(buf: &mut [u8], request: &Request<'_>, dns: F) -> Result<Action, DropReason>
 where
-    F: FnOnce(&mut [u8], usize, IpAddr) -> Verdict,
+    F: FnOnce(&mut [u8], usize, SocketAddr) -> Verdict,
 {
     let ip = ipv6::parse(buf, request)?;
     match ip.next_header {

@@ -31,6 +31,6 @@ pub fn handle_frame(
     mode: ChecksumMode,
 ) -> Action {
     packet::handle(buf, len, services, mode, |room, len, client| {
-        engine.respond(table, room, len, &udp_context(client))
+        engine.respond(table, room, len, &udp_context(client.ip()))
     })
 }

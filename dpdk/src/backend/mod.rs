@@ -47,6 +47,7 @@ use crossbeam_queue::ArrayQueue;
 use ferrodns_dataplane::engine::Engine;
 use ferrodns_dataplane::io::counters::{CoreStats, SharedCoreStats};
 use ferrodns_dataplane::io::punt::{PUNT_QUEUE_DEPTH, PuntQueues, Punts};
+use ferrodns_dataplane::observe::{ObserverConfig, ObserverHub};
 use ferrodns_dataplane::packet::Services;
 use ferrodns_dataplane::table::Table;
 use tracing::{error, info, warn};
@@ -138,12 +139,29 @@ impl DpdkBackend {
         engine: Arc<Engine>,
         table: Table,
     ) -> Result<DpdkBackend, DpdkError> {
+        let nothing = ObserverHub::new(ObserverConfig {
+            names: false,
+            log: None,
+        });
+        Self::start_observed(config, engine, table, nothing)
+    }
+
+    /// [`start`](Self::start), each worker lcore with a query observer from
+    /// `observers`.
+    pub fn start_observed(
+        config: DpdkConfig,
+        engine: Arc<Engine>,
+        table: Table,
+        observers: Arc<ObserverHub>,
+    ) -> Result<DpdkBackend, DpdkError> {
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = mpsc::channel();
         let thread_stop = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("ferrodns-dpdk".into())
-            .spawn(move || main_lcore(config, engine, table, &thread_stop, &ready_tx))
+            .spawn(move || {
+                main_lcore(config, (engine, table, observers), &thread_stop, &ready_tx);
+            })
             .map_err(|_| DpdkError::ThreadGone)?;
         match ready_rx.recv() {
             Ok(Ok(ready)) => Ok(DpdkBackend {
@@ -232,10 +250,13 @@ impl Drop for DpdkBackend {
 
 /// The main lcore's whole life: set-up, launching the workers, the exception
 /// path, and waiting for the workers at the end.
+/// What every worker lcore answers with: the engine, the table and the hub of
+/// their query observers.
+type Answering = (Arc<Engine>, Table, Arc<ObserverHub>);
+
 fn main_lcore(
     config: DpdkConfig,
-    engine: Arc<Engine>,
-    table: Table,
+    answering: Answering,
     stop: &AtomicBool,
     ready: &mpsc::Sender<Result<Ready, DpdkError>>,
 ) {
@@ -252,7 +273,7 @@ fn main_lcore(
         }
     };
     let stop_flag = Arc::new(AtomicBool::new(false));
-    let started = start_workers(&eal, &config, engine, table, &stop_flag);
+    let started = start_workers(&eal, &config, answering, &stop_flag);
     let (launched, exception, ready_info) = match started {
         Ok(started) => started,
         Err(e) => {
@@ -293,8 +314,7 @@ fn main_lcore(
 fn start_workers(
     eal: &Eal,
     config: &DpdkConfig,
-    engine: Arc<Engine>,
-    table: Table,
+    (engine, table, observers): Answering,
     stop: &Arc<AtomicBool>,
 ) -> Result<(Vec<Launched>, ExceptionPath, Ready), DpdkError> {
     let lcores = eal.worker_lcores();
@@ -398,6 +418,7 @@ fn start_workers(
             index,
             stop: Arc::clone(stop),
             idle_sleep: config.settings.idle_sleep,
+            observer: observers.observer(),
         };
         match eal.launch(lcore, move || worker.run()) {
             Ok(handle) => launched.push(handle),

@@ -19,11 +19,16 @@
 //!     publish counters                     relaxed stores to this lcore's line
 //! ```
 //!
+//! Every query is told to the lcore's query observer around the engine (the
+//! query log, the counts of the names asked; see
+//! [`ferrodns_dataplane::observe`]): one branch per query when it watches
+//! nothing, and never a wait.
+//!
 //! Nothing here allocates after start-up (the batches are `Vec`s with their
 //! capacity reserved once), locks, or makes a system call, unless an idle sleep is
 //! configured for machines where lcores share cores.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -33,6 +38,7 @@ use ferrodns_dataplane::answer_counts;
 use ferrodns_dataplane::engine::{Engine, QueryContext, Transport, Verdict};
 use ferrodns_dataplane::io::counters::{CoreStats, SharedCoreStats};
 use ferrodns_dataplane::io::punt::{PuntQueues, PuntedQuery, ReplyPath};
+use ferrodns_dataplane::observe::{Exchange, QueryObserver};
 use ferrodns_dataplane::packet::{
     self, Action, ChecksumMode, ChecksumOffload, DropReason, Services,
 };
@@ -45,6 +51,8 @@ use crate::port::{QueuePair, TxChecksum};
 pub(super) const BURST: usize = 32;
 /// Empty polls in a row before an idle sleep (when one is configured).
 const IDLE_POLLS_BEFORE_SLEEP: u32 = 256;
+/// Empty polls between two ticks of the query observer (a clock read).
+const IDLE_POLLS_PER_TICK: u32 = 1 << 14;
 
 /// What a worker lcore starts with.
 pub(super) struct Worker {
@@ -66,6 +74,8 @@ pub(super) struct Worker {
     pub(super) index: usize,
     pub(super) stop: Arc<AtomicBool>,
     pub(super) idle_sleep: Option<Duration>,
+    /// Watches every query (the query log, the counts of the names asked).
+    pub(super) observer: QueryObserver,
 }
 
 impl Worker {
@@ -115,6 +125,7 @@ impl Worker {
         mode: ChecksumMode,
     ) {
         let version = self.reader.load();
+        self.observer.batch();
         let mut punted_any = false;
         let mut frames = rx.drain(..).peekable();
         while let Some(mut mbuf) = frames.next() {
@@ -130,23 +141,30 @@ impl Worker {
             let mut class = None;
             let mut refused = false;
             let entropy = rng.u32(..);
-            let engine = &self.engine;
+            let (engine, observer) = (&self.engine, &mut self.observer);
             let room_len = room.len();
             // Where the query starts in the frame (the engine gets the room from
-            // there on) and who sent it, kept for a punt.
+            // there on), who sent it and whether the query log takes it, kept
+            // for a punt.
             let mut query_at = None;
             let action = packet::handle(room, len, &self.services, mode, |buf, len, client| {
                 let ctx = QueryContext {
-                    client,
+                    client: client.ip(),
                     transport: Transport::Udp,
                     entropy,
                 };
+                let sampled = observer.before(buf.get(..len).unwrap_or_default());
                 let verdict = engine.respond(version, buf, len, &ctx);
                 match verdict {
-                    Verdict::Punt => query_at = Some((room_len - buf.len(), client)),
+                    Verdict::Punt => {
+                        query_at = Some((room_len - buf.len(), client, sampled.is_logged()));
+                    }
                     Verdict::Refused(_) => refused = true,
                     Verdict::Reply(_) | Verdict::Drop => {}
                 }
+                observer.after(sampled, || {
+                    Exchange::of_verdict(client, Transport::Udp, buf, len, verdict)
+                });
                 class = reply_class(buf, verdict);
                 verdict
             });
@@ -212,7 +230,11 @@ impl Worker {
         tx.clear();
     }
 
-    fn idle(&self, idle_polls: u32) {
+    fn idle(&mut self, idle_polls: u32) {
+        // An idle loop's last counts still reach the control plane.
+        if idle_polls.is_multiple_of(IDLE_POLLS_PER_TICK) && self.observer.is_on() {
+            self.observer.tick();
+        }
         if let Some(sleep) = self.idle_sleep {
             if idle_polls >= IDLE_POLLS_BEFORE_SLEEP {
                 std::thread::sleep(sleep);
@@ -238,33 +260,22 @@ fn take_burst(ring: &ArrayQueue<Mbuf>, tx: &mut Vec<Mbuf>) -> usize {
 }
 
 /// Copies a punted `frame` onto worker `worker`'s punt queue. `query_at` is where
-/// its DNS query starts and the client's address, as the engine saw them; the
-/// client's port is the UDP source port, in the 8 bytes before the query. False
-/// when the frame cannot be punted (too long, or the queue is full).
+/// its DNS query starts, the client's address and whether the query log takes
+/// the exchange, as the engine's caller saw them. False when the frame cannot
+/// be punted (too long, or the queue is full).
 fn punt_frame(
     punt: &PuntQueues,
     worker: usize,
     frame: &[u8],
-    query_at: Option<(usize, IpAddr)>,
+    query_at: Option<(usize, SocketAddr, bool)>,
 ) -> bool {
-    let Some((start, ip)) = query_at else {
-        return false;
-    };
-    let Some(port) = start
-        .checked_sub(UDP_HEADER)
-        .and_then(|udp| frame.get(udp..udp + 2))
-        .and_then(|port| <[u8; 2]>::try_from(port).ok())
-        .map(u16::from_be_bytes)
-    else {
+    let Some((start, client, sampled)) = query_at else {
         return false;
     };
     let path = ReplyPath::of_worker(u16::try_from(worker).unwrap_or(u16::MAX));
-    PuntedQuery::in_frame(frame, start, SocketAddr::new(ip, port), path)
-        .is_some_and(|query| punt.push(worker, query))
+    PuntedQuery::in_frame(frame, start, client, path)
+        .is_some_and(|query| punt.push(worker, query.sampled(sampled)))
 }
-
-/// Length of the UDP header in front of a query.
-const UDP_HEADER: usize = 8;
 
 /// Flags `mbuf` for the port to complete the checksums `packet` prepared.
 pub(super) fn request_offload(tx_checksum: TxChecksum, mbuf: &mut Mbuf, offload: ChecksumOffload) {

@@ -28,10 +28,14 @@
 //!
 //! Each request is one batch for the [`RecordWriter`](crate::records::RecordWriter):
 //! all of it is written or none. [`edits`] turns requests into record changes.
+//!
+//! [`stats`] is containerdns's stats server: `/containerdns/stats`, the most
+//! asked names and one name's counts.
 
 mod edits;
 mod request;
 mod shape;
+pub(crate) mod stats;
 mod texts;
 
 use axum::body::Bytes;

@@ -30,7 +30,13 @@
 //!       engine.respond() per datagram      (answer written in place)
 //!       sendmmsg  <- the replies, compacted, each to its sender
 //!       publish counters                   (Relaxed stores to this worker's line)
+//!     on a poll timeout: the query observer's tick
 //! ```
+//!
+//! Each worker tells its [`QueryObserver`](crate::observe::QueryObserver)
+//! about every query (the query log, the counts of the names asked): a branch
+//! per query when it watches nothing, else work on the worker's own memory and
+//! lock-free queues (see [`observe`](crate::observe)).
 //!
 //! **Why a socket per worker.** With one shared socket every worker would contend
 //! on its receive queue and lock. With `SO_REUSEPORT` each worker binds its own
@@ -87,6 +93,7 @@ use worker::{NO_CORE, WorkerSlot, WorkerStart};
 use crate::engine::Engine;
 use crate::io::counters::CoreStats;
 use crate::io::punt::{PuntQueues, Punts};
+use crate::observe::{ObserverConfig, ObserverHub};
 use crate::table::Table;
 
 /// `recvmmsg`/`sendmmsg` take at most `UIO_MAXIOV` messages per call.
@@ -122,11 +129,27 @@ pub struct UdpWorkers {
 }
 
 impl UdpWorkers {
-    /// Opens `config.workers` sockets per listen address and starts the workers.
-    /// Fails, naming the address, if any socket cannot be opened or bound; then
-    /// nothing is left running. When `engine` punts, the workers' punt queues are
-    /// made here, for [`take_punts`](Self::take_punts).
+    /// Opens `config.workers` sockets per listen address and starts the workers,
+    /// watching nothing. See [`spawn_observed`](Self::spawn_observed).
     pub fn spawn(config: UdpConfig, engine: Arc<Engine>, table: Table) -> io::Result<UdpWorkers> {
+        let nothing = ObserverHub::new(ObserverConfig {
+            names: false,
+            log: None,
+        });
+        Self::spawn_observed(config, engine, table, &nothing)
+    }
+
+    /// Opens `config.workers` sockets per listen address and starts the workers,
+    /// each with a query observer from `observers`. Fails, naming the address,
+    /// if any socket cannot be opened or bound; then nothing is left running.
+    /// When `engine` punts, the workers' punt queues are made here, for
+    /// [`take_punts`](Self::take_punts).
+    pub fn spawn_observed(
+        config: UdpConfig,
+        engine: Arc<Engine>,
+        table: Table,
+        observers: &ObserverHub,
+    ) -> io::Result<UdpWorkers> {
         validate(&config)?;
         let cores = plan_cores(&config);
         let (sockets, local_addrs) = sockets::open_all(&config.listen, config.workers)?;
@@ -162,6 +185,7 @@ impl UdpWorkers {
                 stop: Arc::clone(&workers.stop),
                 wake: Arc::clone(&wake_rx),
                 punt: punt.clone(),
+                observer: observers.observer(),
             };
             let spawned = std::thread::Builder::new()
                 .name(format!("ferrodns-udp-{index}"))

@@ -15,6 +15,7 @@ use super::batches::{self, Batch};
 use crate::engine::{Engine, QueryContext, Transport, Verdict};
 use crate::io::counters::{CoreStats, SharedCoreStats};
 use crate::io::punt::{PuntQueues, PuntedQuery, ReplyPath};
+use crate::observe::{Exchange, QueryObserver, Sampled};
 use crate::packet::DropReason;
 use crate::table::{TableReader, TableVersion};
 
@@ -62,6 +63,7 @@ pub(super) struct WorkerStart {
     pub(super) stop: Arc<AtomicBool>,
     pub(super) wake: Arc<UnixDatagram>,
     pub(super) punt: Option<Arc<PuntQueues>>,
+    pub(super) observer: QueryObserver,
 }
 
 impl WorkerStart {
@@ -113,17 +115,25 @@ impl WorkerStart {
             rng: fastrand::Rng::with_seed(fastrand::u64(..) ^ self.index as u64),
             tally: CoreStats::default(),
             counters: &slot.counters,
+            observer: self.observer,
         };
         loop {
             if self.stop.load(Ordering::Acquire) {
                 break;
             }
-            if let Err(e) = batches::poll(&mut pollfds, POLL_TIMEOUT_MS) {
-                if e.kind() != io::ErrorKind::Interrupted {
+            match batches::poll(&mut pollfds, POLL_TIMEOUT_MS) {
+                Ok(0) => {
+                    if worker.observer.is_on() {
+                        worker.observer.tick();
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
                     error!(worker = self.index, "poll failed: {e}");
                     break;
                 }
-                continue;
             }
             let (socket_fds, wake_fd) = pollfds.split_at(listeners.len());
             if wake_fd.iter().any(|p| p.revents != 0) {
@@ -158,6 +168,7 @@ struct Worker<'a> {
     rng: fastrand::Rng,
     tally: CoreStats,
     counters: &'a SharedCoreStats,
+    observer: QueryObserver,
 }
 
 impl Worker<'_> {
@@ -178,8 +189,15 @@ impl Worker<'_> {
                 }
             };
             self.tally.rx += received as u64;
+            self.observer.batch();
             let punted_before = self.tally.punts;
-            self.answer(received, index, listener.pktinfo);
+            // Two builds of the answering loop: the one for an observer that
+            // watches nothing has no observer code at all.
+            if self.observer.is_on() {
+                self.answer::<true>(received, index, listener.pktinfo);
+            } else {
+                self.answer::<false>(received, index, listener.pktinfo);
+            }
             if self.tally.punts != punted_before
                 && let Some(punt) = self.punt
             {
@@ -196,7 +214,8 @@ impl Worker<'_> {
 
     /// Runs the engine over the first `received` datagrams, each answered in place
     /// and marked for sending, punted, or dropped.
-    fn answer(&mut self, received: usize, listener: u16, pktinfo: bool) {
+    /// `OBSERVED`: the query observer watches something.
+    fn answer<const OBSERVED: bool>(&mut self, received: usize, listener: u16, pktinfo: bool) {
         let version: &TableVersion = self.reader.load();
         for mut datagram in self.batch.datagrams(received, pktinfo) {
             let (Some(client), false) = (datagram.client, datagram.truncated) else {
@@ -214,6 +233,12 @@ impl Worker<'_> {
                 entropy: self.rng.u32(..),
             };
             let len = datagram.len;
+            let sampled = if OBSERVED {
+                self.observer
+                    .before(datagram.buf.get(..len).unwrap_or_default())
+            } else {
+                Sampled::NOT
+            };
             let answer_len = match self.engine.respond(version, datagram.buf, len, &ctx) {
                 Verdict::Reply(n) => n,
                 Verdict::Refused(n) => {
@@ -226,10 +251,19 @@ impl Worker<'_> {
                         listener,
                         dest: datagram.dest,
                     };
-                    let punted = datagram
-                        .buf
-                        .get(..len)
-                        .and_then(|query| PuntedQuery::new(query, client, path));
+                    let query = datagram.buf.get(..len).unwrap_or_default();
+                    if OBSERVED {
+                        self.observer.after(sampled, || {
+                            Some(Exchange {
+                                client,
+                                transport: Transport::Udp,
+                                message: query,
+                                answered: false,
+                            })
+                        });
+                    }
+                    let punted = PuntedQuery::new(query, client, path)
+                        .map(|punted| punted.sampled(sampled.is_logged()));
                     let pushed = match (punted, self.punt) {
                         (Some(query), Some(punt)) => punt.push(usize::from(self.index), query),
                         _ => false,
@@ -250,6 +284,16 @@ impl Worker<'_> {
             match datagram.buf.get(..answer_len).filter(|a| !a.is_empty()) {
                 Some(answer) => {
                     self.tally.answers.count(answer);
+                    if OBSERVED {
+                        self.observer.after(sampled, || {
+                            Some(Exchange {
+                                client,
+                                transport: Transport::Udp,
+                                message: answer,
+                                answered: true,
+                            })
+                        });
+                    }
                     datagram.reply(answer_len);
                 }
                 None => self.tally.count_drop(DropReason::NoRoom),
