@@ -189,10 +189,20 @@ fn the_example_configuration_runs_as_written() {
         "{}",
         String::from_utf8_lossy(&checked.stderr)
     );
-    // As written but on a free port: 5353 may be taken on a test machine.
+    // As written but on a free port (5353 may be taken on a test machine),
+    // and with the store out of the source tree (check-config found its
+    // directory writable above).
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("records.redb").display().to_string();
     let server = Server::spawn(
-        tempfile::tempdir().unwrap(),
-        vec!["serve".into(), "--config".into(), config.into()],
+        dir,
+        vec![
+            "serve".into(),
+            "--config".into(),
+            config.into(),
+            "--store".into(),
+            store,
+        ],
         "web.svc.cluster.local",
     );
     assert_eq!(
