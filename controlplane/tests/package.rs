@@ -1,9 +1,11 @@
 //! The Debian package as an operator gets it: `tools/package` builds it from
 //! the binaries under test, `dpkg -i` installs it into this machine, the
 //! service's `ExecStart` runs as systemd would run it (its user, its
-//! capability, its runtime directory, `NOTIFY_SOCKET`), answers, reloads a
-//! configuration change, stops, and `dpkg --purge` takes everything away
-//! again: the test checks the machine is as it found it.
+//! capability, its runtime and logs directories, `NOTIFY_SOCKET`) with the
+//! shipped configuration and the query log turned on, answers, shows its
+//! metrics, reloads a configuration change, stops, leaves a query log the
+//! `dnstap` tool reads, and `dpkg --purge` takes everything away again: the
+//! test checks the machine is as it found it.
 //!
 //! It needs root (it installs a package and creates a system user) and skips
 //! itself, saying so, without it, or when a `ferrodns` package or user is
@@ -67,6 +69,7 @@ fn machine_state() -> Vec<String> {
     let mut state: Vec<String> = [
         "/etc/ferrodns",
         "/var/lib/ferrodns",
+        "/var/log/ferrodns",
         "/run/ferrodns",
         "/usr/bin/ferrodns",
         "/usr/bin/ferroctl",
@@ -104,7 +107,19 @@ impl Drop for Installed {
     fn drop(&mut self) {
         let purged = run("dpkg", &["--purge", "ferrodns"]);
         assert!(succeeded(&purged), "dpkg --purge: {}", text(&purged));
+        // systemd removes the runtime directory when the service stops.
         let _ = std::fs::remove_dir_all("/run/ferrodns");
+    }
+}
+
+/// The service's process, killed when dropped (before the purge: a system
+/// user with a running process cannot be deleted).
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -171,25 +186,16 @@ impl NotifySocket {
     }
 }
 
-/// Starts the unit's command line as systemd would: its runtime directory
-/// made for the service's user, that user with only CAP_NET_BIND_SERVICE,
-/// a clean environment with `NOTIFY_SOCKET`, `/` as working directory; plus
-/// `extra` arguments.
+/// Starts the unit's command line as systemd would: its runtime and logs
+/// directories made for the service's user, that user with only
+/// CAP_NET_BIND_SERVICE, a clean environment with `NOTIFY_SOCKET`, `/` as
+/// working directory; plus `extra` arguments.
 fn start_as_systemd(command: &[String], extra: &[String], notify: &str, log: &Path) -> Child {
-    let runtime = run(
-        "install",
-        &[
-            "-d",
-            "-o",
-            "ferrodns",
-            "-g",
-            "ferrodns",
-            "-m",
-            "0755",
-            "/run/ferrodns",
-        ],
-    );
-    assert!(succeeded(&runtime), "{}", text(&runtime));
+    for dir in ["/run/ferrodns", "/var/log/ferrodns"] {
+        let owner = ["-o", "ferrodns", "-g", "ferrodns", "-m", "0755"];
+        let made = run("install", &[&["-d"][..], &owner, &[dir]].concat());
+        assert!(succeeded(&made), "{}", text(&made));
+    }
     Command::new("setpriv")
         .args([
             "--reuid=ferrodns",
@@ -211,6 +217,29 @@ fn start_as_systemd(command: &[String], extra: &[String], notify: &str, log: &Pa
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap()
+}
+
+/// `text` with the commented lines `# LINE` of `lines` uncommented (the first
+/// of each), as an operator edits the shipped configuration.
+fn uncomment(text: &str, lines: &[&str]) -> String {
+    lines.iter().fold(text.to_owned(), |text, line| {
+        let commented = format!("# {line}");
+        assert!(text.contains(&commented), "{commented:?} in {text}");
+        text.replacen(&commented, line, 1)
+    })
+}
+
+/// What the metrics listener on 127.0.0.1 `port` serves.
+fn scrape(port: u16) -> String {
+    text(&run(
+        "curl",
+        &[
+            "-sS",
+            "--max-time",
+            "5",
+            &format!("http://127.0.0.1:{port}/metrics"),
+        ],
+    ))
 }
 
 fn signal(child: &Child, signal: &str) {
@@ -279,7 +308,19 @@ fn the_package_installs_runs_as_its_unit_says_reloads_and_purges_cleanly() {
         assert!(succeeded(&verified), "{}", text(&verified));
     }
 
-    // The service, with the shipped configuration (on a free port: 53 may
+    // The newcomer turns the query log on, as the shipped file shows.
+    let config = std::fs::read_to_string("/etc/ferrodns/ferrodns.toml").unwrap();
+    let config = uncomment(
+        &config,
+        &[
+            "[dnstap]",
+            "file = \"/var/log/ferrodns/queries.dnstap\"",
+            "sample = 1",
+        ],
+    );
+    std::fs::write("/etc/ferrodns/ferrodns.toml", config).unwrap();
+
+    // The service, with that configuration (on free ports: 53 and 9153 may
     // be taken on a test machine).
     let command = exec_start("/lib/systemd/system/ferrodns.service");
     assert_eq!(
@@ -288,22 +329,28 @@ fn the_package_installs_runs_as_its_unit_says_reloads_and_purges_cleanly() {
         "{command:?}"
     );
     let port = free_port();
+    let metrics = free_port();
     let notify = NotifySocket::new();
     let log_dir = tempfile::tempdir().unwrap();
     let log = log_dir.path().join("ferrodns.log");
-    let mut service = start_as_systemd(
+    let mut service = Running(start_as_systemd(
         &command,
-        &["--listen".into(), format!("127.0.0.1:{port}")],
+        &[
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--metrics".into(),
+            format!("127.0.0.1:{metrics}"),
+        ],
         &notify.name,
         &log,
-    );
+    ));
     let seen = notify.wait_for("READY=1", &log);
     assert!(
-        seen[0].contains(&format!("MAINPID={}", service.id())),
+        seen[0].contains(&format!("MAINPID={}", service.0.id())),
         "{seen:?}"
     );
     let pid = std::fs::read_to_string("/run/ferrodns/ferrodns.pid").unwrap();
-    assert_eq!(pid.trim(), service.id().to_string());
+    assert_eq!(pid.trim(), service.0.id().to_string());
     let refused = dig_at(port, &["svc.example", "SOA"]);
     assert!(
         refused.contains("status: REFUSED"),
@@ -315,19 +362,21 @@ fn the_package_installs_runs_as_its_unit_says_reloads_and_purges_cleanly() {
     ));
     assert_eq!(store.trim(), "ferrodns", "the store is the service user's");
 
+    let scraped = scrape(metrics);
+    assert!(scraped.contains("ferrodns_build_info{"), "{scraped}");
+
     // The newcomer's first change: the sample zone, then `systemctl reload`.
     let config = std::fs::read_to_string("/etc/ferrodns/ferrodns.toml").unwrap();
-    let config = config
-        .replace(
-            "# [[zone]]\n# origin = \"svc.example.\"",
-            "[[zone]]\norigin = \"svc.example.\"",
-        )
-        .replace(
-            "# file = \"/usr/share/doc/ferrodns/examples/svc.example.zone\"",
+    let config = uncomment(
+        &config,
+        &[
+            "[[zone]]\n# origin = \"svc.example.\"",
+            "origin = \"svc.example.\"",
             "file = \"/usr/share/doc/ferrodns/examples/svc.example.zone\"",
-        );
+        ],
+    );
     std::fs::write("/etc/ferrodns/ferrodns.toml", config).unwrap();
-    signal(&service, "-HUP");
+    signal(&service.0, "-HUP");
     let seen = notify.wait_for("READY=1", &log);
     assert!(seen[0].contains("RELOADING=1"), "{seen:?}");
     assert_eq!(
@@ -336,10 +385,15 @@ fn the_package_installs_runs_as_its_unit_says_reloads_and_purges_cleanly() {
     );
     let journal = std::fs::read_to_string(&log).unwrap();
     assert!(!journal.contains('\u{1b}'), "no colours off a terminal");
+    let scraped = scrape(metrics);
+    assert!(
+        scraped.contains("ferrodns_reloads_total{result=\"success\"} 1"),
+        "{scraped}"
+    );
 
-    signal(&service, "-TERM");
+    signal(&service.0, "-TERM");
     notify.wait_for("STOPPING=1", &log);
-    let status = service.wait().unwrap();
+    let status = service.0.wait().unwrap();
     assert_eq!(
         status.code(),
         Some(0),
@@ -347,6 +401,14 @@ fn the_package_installs_runs_as_its_unit_says_reloads_and_purges_cleanly() {
         std::fs::read_to_string(&log).unwrap()
     );
     assert!(!Path::new("/run/ferrodns/ferrodns.pid").exists());
+    if on_path("dnstap") {
+        let logged = run("dnstap", &["-r", "/var/log/ferrodns/queries.dnstap", "-y"]);
+        assert!(
+            text(&logged).contains("www.svc.example."),
+            "the query log holds the query: {}",
+            text(&logged)
+        );
+    }
 
     drop(guard);
     assert_eq!(
