@@ -21,6 +21,9 @@ pub(crate) struct Stats {
     pub(crate) sent: u64,
     pub(crate) completed: u64,
     pub(crate) lost: u64,
+    /// Replies that matched no outstanding query (a duplicate, one after its
+    /// query was given up, or one with another question).
+    pub(crate) unexpected: u64,
     pub(crate) rcodes: [u64; 16],
     pub(crate) request_bytes: u64,
     pub(crate) response_bytes: u64,
@@ -33,6 +36,7 @@ impl Default for Stats {
             sent: 0,
             completed: 0,
             lost: 0,
+            unexpected: 0,
             rcodes: [0; 16],
             request_bytes: 0,
             response_bytes: 0,
@@ -68,6 +72,7 @@ impl Stats {
         self.sent += other.sent;
         self.completed += other.completed;
         self.lost += other.lost;
+        self.unexpected += other.unexpected;
         for (mine, theirs) in self.rcodes.iter_mut().zip(other.rcodes) {
             *mine += theirs;
         }
@@ -92,15 +97,32 @@ impl Stats {
         nanos_to_secs(self.latency.value_at_percentile(percentile))
     }
 
-    /// The one-second progress line: qps, loss, p99.
+    /// The progress line for the interval ending `second` seconds into the run:
+    /// answers per second, queries sent, loss, p99.
     pub(crate) fn progress_line(&self, second: u64, interval: Duration) -> String {
-        let qps = self.completed as f64 / interval.as_secs_f64().max(1e-9);
         format!(
-            "[{second:>4}s] {qps:>10.0} qps  sent {:>9}  loss {:>6.2}%  p99 {:.6} s",
+            "[{second:>4}s] {:>10.0} qps  sent {:>9}  loss {:>6.2}%  p99 {:.6} s",
+            self.rate(interval),
             self.sent,
             self.loss() * 100.0,
             self.latency_at(99.0)
         )
+    }
+
+    /// dnsperf's `-S` line for an interval that ended at `end` (since the Unix
+    /// epoch): `<seconds>.<microseconds>: <answers per second>`.
+    pub(crate) fn interval_line(&self, end: Duration, interval: Duration) -> String {
+        format!(
+            "{}.{:06}: {:.6}",
+            end.as_secs(),
+            end.subsec_micros(),
+            self.rate(interval)
+        )
+    }
+
+    /// Answers per second over `interval`.
+    fn rate(&self, interval: Duration) -> f64 {
+        self.completed as f64 / interval.as_secs_f64().max(1e-9)
     }
 }
 
@@ -183,6 +205,10 @@ impl Report<'_> {
             nanos_to_secs(s.latency.min()),
             nanos_to_secs(s.latency.max())
         );
+        // Like dnsperf, no spread without answers.
+        if s.completed == 0 {
+            return out;
+        }
         let _ = writeln!(
             out,
             "  Latency StdDev (s):   {:.6}",
@@ -214,10 +240,12 @@ impl Report<'_> {
             queries_sent: s.sent,
             queries_completed: s.completed,
             queries_lost: s.lost,
+            unexpected_replies: s.unexpected,
             loss: s.loss(),
             rcodes,
             run_time_s: self.run_time.as_secs_f64(),
             queries_per_second: self.qps(),
+            queries_sent_per_second: s.sent as f64 / self.run_time.as_secs_f64().max(1e-9),
             latency_s: JsonLatency {
                 avg: s.latency.mean() / 1e9,
                 min: nanos_to_secs(s.latency.min()),
@@ -235,10 +263,12 @@ struct JsonReport {
     queries_sent: u64,
     queries_completed: u64,
     queries_lost: u64,
+    unexpected_replies: u64,
     loss: f64,
     rcodes: std::collections::BTreeMap<String, u64>,
     run_time_s: f64,
     queries_per_second: f64,
+    queries_sent_per_second: f64,
     latency_s: JsonLatency,
 }
 

@@ -11,7 +11,9 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 
-use crate::worker::{Batch, Channel, Received};
+use socket2::{Protocol, Type};
+
+use crate::sockets::{Batch, Channel, Received, SocketOptions};
 
 /// Bytes waiting to be written beyond which new queries are refused (the server
 /// is not reading; the pacer and the outstanding limit retry later).
@@ -20,24 +22,35 @@ const OUTPUT_LIMIT: usize = 64 * 1024;
 #[derive(Debug)]
 pub(crate) struct TcpChannel {
     server: SocketAddr,
+    options: SocketOptions,
+    index: usize,
     stream: TcpStream,
     output: Vec<u8>,
     input: Vec<u8>,
     chunk: Box<[u8; 65536]>,
 }
 
-fn open(server: SocketAddr) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect(server)?;
-    stream.set_nodelay(true)?;
-    stream.set_nonblocking(true)?;
-    Ok(stream)
+/// Connection number `index` to `server`, bound as `options` say.
+fn open(server: SocketAddr, options: &SocketOptions, index: usize) -> io::Result<TcpStream> {
+    let socket = options.open(server, Type::STREAM, Protocol::TCP, index)?;
+    socket.connect(&server.into())?;
+    socket.set_tcp_nodelay(true)?;
+    socket.set_nonblocking(true)?;
+    Ok(TcpStream::from(socket))
 }
 
 impl TcpChannel {
-    pub(crate) fn connect(server: SocketAddr) -> io::Result<TcpChannel> {
+    /// Connection number `index` to `server`, bound as `options` say.
+    pub(crate) fn connect(
+        server: SocketAddr,
+        options: &SocketOptions,
+        index: usize,
+    ) -> io::Result<TcpChannel> {
         Ok(TcpChannel {
             server,
-            stream: open(server)?,
+            options: *options,
+            index,
+            stream: open(server, options, index)?,
             output: Vec::with_capacity(OUTPUT_LIMIT),
             input: Vec::with_capacity(65536),
             chunk: Box::new([0; 65536]),
@@ -61,7 +74,7 @@ impl TcpChannel {
     }
 
     fn reconnect(&mut self) -> io::Result<Received> {
-        self.stream = open(self.server)?;
+        self.stream = open(self.server, &self.options, self.index)?;
         self.output.clear();
         self.input.clear();
         Ok(Received::Reset)
