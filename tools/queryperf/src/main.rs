@@ -125,7 +125,7 @@ struct Args {
     #[arg(long)]
     drop_answers: bool,
     /// Send from a DPDK port instead of kernel sockets, with these EAL arguments (one string, split on whitespace), e.g. "-l 0-1 --in-memory --vdev net_af_xdp0,iface=eth1"
-    #[arg(long, value_name = "EAL ARGS")]
+    #[arg(long, value_name = "EAL ARGS", allow_hyphen_values = true)]
     dpdk: Option<String>,
     /// The DPDK port to send from (default: the first the EAL arguments create)
     #[arg(long, requires = "dpdk")]

@@ -246,6 +246,18 @@ pub(crate) fn run<T: Transport>(
         if matched {
             last_activity = now;
         }
+        // Before the end of the sending is looked at, so the last whole interval
+        // is reported too.
+        if now >= next_tick {
+            total.merge(&interval);
+            let _ = progress.send(Progress::Tick {
+                worker,
+                interval: tick,
+                stats: std::mem::take(&mut interval),
+            });
+            tick += 1;
+            next_tick += plan.interval;
+        }
         let mut sent_any = false;
 
         let outstanding: usize = trackers.iter().map(Tracker::outstanding).sum();
@@ -315,16 +327,6 @@ pub(crate) fn run<T: Transport>(
                 interval.lost += tracker.expire(stamp, plan.timeout, &mut lost);
             }
             next_expiry = now + EXPIRY_INTERVAL;
-        }
-        if now >= next_tick {
-            total.merge(&interval);
-            let _ = progress.send(Progress::Tick {
-                worker,
-                interval: tick,
-                stats: std::mem::take(&mut interval),
-            });
-            tick += 1;
-            next_tick += plan.interval;
         }
         if !moved && !sent_any {
             let full = plan.max_outstanding.is_some_and(|max| outstanding >= max);
