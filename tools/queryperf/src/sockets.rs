@@ -32,9 +32,22 @@ pub(crate) enum Received {
     Reset,
 }
 
+/// A connection made to the server (TCP), for dnsperf's connection statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Connection {
+    /// How long `connect` took.
+    pub(crate) latency: Duration,
+    /// Made again after the server closed the last one.
+    pub(crate) reconnect: bool,
+}
+
 /// A socket or connection to the server.
 pub(crate) trait Channel {
     fn fd(&self) -> BorrowedFd<'_>;
+    /// The connection made since the last call, if any (TCP).
+    fn connection(&mut self) -> Option<Connection> {
+        None
+    }
     /// Takes the replies that have arrived, without blocking, calling `reply` with
     /// each message.
     fn receive(&mut self, reply: &mut dyn FnMut(&[u8])) -> io::Result<Received>;
@@ -137,6 +150,9 @@ impl<C: Channel> Transport for Sockets<C> {
         }
         let mut moved = 0;
         for (flow, channel) in self.channels.iter_mut().enumerate() {
+            if let Some(connection) = channel.connection() {
+                arrival(Arrival::Connected(connection));
+            }
             loop {
                 let at = Instant::now();
                 let mut reply = |message: &[u8]| arrival(Arrival::Reply { flow, message, at });

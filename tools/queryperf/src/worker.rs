@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use crate::pacer::Pacer;
 use crate::query::{QueryTemplate, RCODE_NAMES, reply_header};
+use crate::sockets::Connection;
 use crate::stats::Stats;
 use crate::status::Console;
 use crate::tracker::{Timestamp, Tracker};
@@ -55,6 +56,8 @@ pub(crate) enum Arrival<'a, S> {
     /// The flow's connection was closed by the server and opened again (TCP):
     /// what was outstanding on it is lost.
     Reset { flow: usize },
+    /// A connection was made (TCP).
+    Connected(Connection),
 }
 
 /// The way a worker's queries go out and its replies come back.
@@ -241,6 +244,7 @@ pub(crate) fn run<T: Transport>(
                     interval.lost += tracker.abandon(&mut lost);
                 }
             }
+            Arrival::Connected(connection) => interval.connections.record(connection),
         })? > 0;
         let now = Instant::now();
         if matched {
