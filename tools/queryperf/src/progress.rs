@@ -122,10 +122,10 @@ mod tests {
         Progress::Tick {
             worker,
             interval,
-            stats: Stats {
+            stats: Box::new(Stats {
                 completed,
                 ..Stats::default()
-            },
+            }),
         }
     }
 

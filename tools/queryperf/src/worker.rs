@@ -112,7 +112,7 @@ pub(crate) enum Progress {
     Tick {
         worker: usize,
         interval: u64,
-        stats: Stats,
+        stats: Box<Stats>,
     },
     /// Worker `worker` stopped sending: it reports no further interval.
     Done { worker: usize },
@@ -257,7 +257,7 @@ pub(crate) fn run<T: Transport>(
             let _ = progress.send(Progress::Tick {
                 worker,
                 interval: tick,
-                stats: std::mem::take(&mut interval),
+                stats: Box::new(std::mem::take(&mut interval)),
             });
             tick += 1;
             next_tick += plan.interval;
