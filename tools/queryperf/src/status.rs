@@ -5,7 +5,7 @@
 //! With `--json` standard output carries the JSON object alone, so everything
 //! else goes to standard error.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// The output streams of a run.
 #[derive(Debug, Clone, Copy, Default)]
@@ -65,53 +65,29 @@ pub(crate) fn stopping_after(seconds: Option<f64>, runs: Option<u64>) -> String 
     }
 }
 
-/// A time as C's `ctime` writes it, in UTC: `Tue Dec  8 00:44:37 2026`.
+/// A time as C's `ctime` writes it, in UTC: `Tue Dec  8 00:44:37 2026`. The
+/// calendar is httpdate's (`Tue, 08 Dec 2026 00:44:37 GMT`), its fields put in
+/// ctime's order.
 pub(crate) fn ctime(time: SystemTime) -> String {
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = time
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs();
-    let days = secs / 86_400;
-    let (year, month, day) = civil_from_days(days);
-    let of_day = secs % 86_400;
-    format!(
-        "{} {} {day:>2} {:02}:{:02}:{:02} {year}",
-        WEEKDAYS[(days % 7) as usize],
-        MONTHS[(month - 1) as usize],
-        of_day / 3600,
-        of_day / 60 % 60,
-        of_day % 60
-    )
-}
-
-/// The (year, month 1-12, day 1-31) of the `days`th day after 1970-01-01, by
-/// the proleptic Gregorian calendar (eras of 400 years of 146,097 days, years
-/// counted from March so that the leap day comes last).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let shifted = days + 719_468;
-    let era = shifted / 146_097;
-    let day_of_era = shifted % 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_from_march + 2) / 5 + 1;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = year_of_era + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    let http = httpdate::fmt_http_date(time);
+    let fields: Vec<&str> = http
+        .split([' ', ','])
+        .filter(|field| !field.is_empty())
+        .collect();
+    match fields.as_slice() {
+        [weekday, day, month, year, clock, _zone] => {
+            let day = day.trim_start_matches('0');
+            format!("{weekday} {month} {day:>2} {clock} {year}")
+        }
+        _ => http,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::time::Duration;
 
     #[test]
     fn times_read_like_ctime() {

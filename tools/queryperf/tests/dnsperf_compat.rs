@@ -15,14 +15,21 @@ use support::{Server, ZONE};
 
 const QUERIES: &str = "web.example.test A\nmissing.example.test A\n";
 
-fn start() -> (Server, std::path::PathBuf) {
+/// ferrodns serving the test zone, its port, and the query file's path.
+fn start() -> (Server, String, String) {
     let server = Server::start(&[("example.test.", ZONE)], &[], "web.example.test");
     let queries = server.path("queries.txt");
     support::write(&queries, QUERIES);
-    (server, queries)
+    let port = server.port.to_string();
+    (server, port, queries.display().to_string())
 }
 
-fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Output {
+/// `words` split on spaces, as arguments.
+fn words(words: &str) -> Vec<String> {
+    words.split_whitespace().map(str::to_owned).collect()
+}
+
+fn run<S: AsRef<std::ffi::OsStr>>(program: &str, args: &[S], stdin: Option<&str>) -> Output {
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
@@ -38,7 +45,7 @@ fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn queryperf(args: &[&str], stdin: Option<&str>) -> Output {
+fn queryperf<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: Option<&str>) -> Output {
     run(env!("CARGO_BIN_EXE_queryperf"), args, stdin)
 }
 
@@ -82,74 +89,32 @@ fn shape(output: &str) -> Vec<String> {
 
 #[test]
 fn the_output_has_dnsperfs_shape_line_by_line() {
-    let (server, queries) = start();
-    let port = server.port.to_string();
-    let file = queries.display().to_string();
-    for args in [
-        vec!["-s", "127.0.0.1", "-p", &port, "-d", &file, "-n", "3"],
-        vec![
-            "-s",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-d",
-            &file,
-            "-l",
-            "1",
-            "-Q",
-            "500",
-        ],
-        vec![
-            "-s",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-d",
-            &file,
-            "-n",
-            "2",
-            "-l",
-            "5",
-            "-v",
-        ],
-        vec![
-            "-s",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-d",
-            &file,
-            "-n",
-            "1",
-            "-m",
-            "tcp",
-        ],
-    ] {
+    let (_server, port, file) = start();
+    for flags in ["-n 3", "-l 1 -Q 500", "-n 2 -l 5 -v", "-n 1 -m tcp"] {
+        let args = words(&format!("-s 127.0.0.1 -p {port} -d {file} {flags}"));
         let dnsperf = run("dnsperf", &args, None);
         let ours = queryperf(&args, None);
         assert!(ours.status.success(), "{}", text(&ours.stderr));
         let (theirs, ours) = (text(&dnsperf.stdout), text(&ours.stdout));
         let mut expected = shape(&theirs);
         let mut got = shape(&ours);
-        if args.contains(&"-v") {
+        if flags.contains("-v") {
             // Replies come back in their own order: compare the sets.
             expected.sort();
             got.sort();
         }
         assert_eq!(
             got, expected,
-            "{args:?}\n--- dnsperf:\n{theirs}\n--- queryperf:\n{ours}"
+            "{flags}\n--- dnsperf:\n{theirs}\n--- queryperf:\n{ours}"
         );
     }
 }
 
 #[test]
 fn stats_lines_every_interval_and_no_progress_after_the_run() {
-    let (server, queries) = start();
-    let port = server.port.to_string();
-    let file = queries.display().to_string();
+    let (_server, port, file) = start();
     let out = queryperf(
-        &["-p", &port, "-d", &file, "-l", "2", "-Q", "1000", "-S", "1"],
+        &words(&format!("-p {port} -d {file} -l 2 -Q 1000 -S 1")),
         None,
     );
     let stdout = text(&out.stdout);
@@ -163,7 +128,7 @@ fn stats_lines_every_interval_and_no_progress_after_the_run() {
     }
     // Without -S, queryperf's own line every second on standard error: two for
     // a two-second run, none for the wait for the last replies.
-    let out = queryperf(&["-p", &port, "-d", &file, "-l", "2", "-Q", "1000"], None);
+    let out = queryperf(&words(&format!("-p {port} -d {file} -l 2 -Q 1000")), None);
     let progress = text(&out.stderr);
     assert_eq!(progress.lines().count(), 2, "{progress}");
     assert!(
@@ -174,9 +139,8 @@ fn stats_lines_every_interval_and_no_progress_after_the_run() {
 
 #[test]
 fn queries_come_from_standard_input_without_d() {
-    let (server, _) = start();
-    let port = server.port.to_string();
-    let out = queryperf(&["-p", &port, "--json", "-n", "2"], Some(QUERIES));
+    let (_server, port, _) = start();
+    let out = queryperf(&words(&format!("-p {port} --json -n 2")), Some(QUERIES));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["queries_sent"], 4, "{json}");
     assert_eq!(json["queries_completed"], 4, "{json}");
@@ -188,55 +152,21 @@ fn queries_come_from_standard_input_without_d() {
 
 #[test]
 fn socket_flags_bind_size_and_pick_the_family() {
-    let (server, queries) = start();
-    let port = server.port.to_string();
-    let file = queries.display().to_string();
+    let (_server, port, file) = start();
     // -x binds the sockets: a port in use stops the run, naming it.
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
     let local_port = taken.local_addr().unwrap().port().to_string();
-    let out = queryperf(
-        &[
-            "-p",
-            &port,
-            "-d",
-            &file,
-            "-a",
-            "127.0.0.1",
-            "-x",
-            &local_port,
-        ],
-        None,
-    );
+    let bound = |flags: &str| queryperf(&words(&format!("-p {port} -d {file} {flags}")), None);
+    let out = bound(&format!("-a 127.0.0.1 -x {local_port}"));
     assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("in use"),
-        "{}",
-        text(&out.stderr)
-    );
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("in use"), "{stderr}");
     drop(taken);
-    let out = queryperf(
-        &[
-            "-p",
-            &port,
-            "-d",
-            &file,
-            "-x",
-            &local_port,
-            "-c",
-            "2",
-            "-b",
-            "256",
-            "--json",
-        ],
-        None,
-    );
+    let out = bound(&format!("-x {local_port} -c 2 -b 256 --json"));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["queries_completed"], 2, "{}", text(&out.stderr));
     // -f inet picks localhost's IPv4 address.
-    let out = queryperf(
-        &["-s", "localhost", "-f", "inet", "-p", &port, "-d", &file],
-        None,
-    );
+    let out = bound("-s localhost -f inet");
     assert!(
         text(&out.stdout).contains(&format!("Sending queries (to 127.0.0.1:{port})")),
         "{}",
