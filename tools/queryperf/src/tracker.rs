@@ -245,4 +245,22 @@ mod tests {
             0
         );
     }
+
+    #[test]
+    fn the_query_behind_an_id_is_known_and_named_when_lost() {
+        let mut t: Tracker<Nanos> = Tracker::new(&mut fastrand::Rng::with_seed(3));
+        let kept = t.start(Nanos(1_000), 7).unwrap();
+        let dropped = t.start(Nanos(2_000), 9).unwrap();
+        assert_eq!((t.query(kept), t.query(dropped)), (Some(7), Some(9)));
+        assert_eq!(
+            t.finish(kept, Nanos(5_000)),
+            Some(Duration::from_nanos(4_000))
+        );
+        assert_eq!(t.query(kept), None, "answered");
+        let mut lost = Vec::new();
+        let count = t.expire(Nanos(1_002_000), Duration::from_millis(1), &mut |q| {
+            lost.push(q)
+        });
+        assert_eq!((count, lost), (1, vec![9]));
+    }
 }

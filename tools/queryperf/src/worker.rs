@@ -411,4 +411,25 @@ mod tests {
         assert!(!feed.done(now));
         assert!(feed.done(now + Duration::from_secs(1)));
     }
+
+    #[test]
+    fn n_passes_over_the_file_and_unsent_queries_come_back() {
+        let mut feed = Feed {
+            next: 0,
+            stride: 1,
+            len: 3,
+            end: Some(Instant::now() + Duration::from_secs(60)),
+            limit: Some(6),
+        };
+        let first: Vec<usize> = (0..4).filter_map(|_| feed.take()).collect();
+        assert_eq!(first, vec![0, 1, 2, 0]);
+        feed.give_back(2);
+        let rest: Vec<usize> = std::iter::from_fn(|| feed.take()).collect();
+        assert_eq!(
+            rest,
+            vec![2, 0, 1, 2],
+            "the two not sent, then the second pass"
+        );
+        assert!(feed.exhausted(), "-n ends the run before -l");
+    }
 }
