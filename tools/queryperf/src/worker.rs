@@ -76,6 +76,12 @@ pub(crate) trait Transport {
     fn send(&mut self, flow: usize, queries: &[Outgoing]) -> io::Result<usize>;
     /// Nothing moved: waits for something to arrive, at most `timeout`.
     fn idle(&mut self, timeout: Duration) -> io::Result<()>;
+    /// Most queries to send between two looks at what arrived: a batch per
+    /// flow by default (a system call each), one burst for a port whose
+    /// receive ring must be drained as often as it is filled.
+    fn sends_per_pass(&self) -> usize {
+        BATCH * self.flows()
+    }
 }
 
 /// A worker's share of the run.
@@ -216,6 +222,7 @@ pub(crate) fn run<T: Transport>(
     let mut next_expiry = start;
     let mut last_activity = start;
     let mut sending_ended: Option<Instant> = None;
+    let mut first_flow = 0;
     let mut lost = |query: u32| report_lost(plan, query);
 
     loop {
@@ -273,8 +280,12 @@ pub(crate) fn run<T: Transport>(
         } else {
             let mut room = plan
                 .max_outstanding
-                .map_or(usize::MAX, |max| max.saturating_sub(outstanding));
-            for flow in 0..flows {
+                .map_or(usize::MAX, |max| max.saturating_sub(outstanding))
+                .min(transport.sends_per_pass());
+            // Each pass starts with the next flow, so that a pass of fewer
+            // batches than flows still spreads the queries over all of them.
+            first_flow = (first_flow + 1) % flows.max(1);
+            for flow in (first_flow..flows).chain(0..first_flow) {
                 let want = pacer.allowed(now, room.min(BATCH));
                 if want == 0 {
                     break;
