@@ -17,6 +17,7 @@ const FUNCTIONS: &[&str] = &[
     "rte_lcore_to_socket_id",
     "rte_eal_remote_launch",
     "rte_eal_wait_lcore",
+    "rte_get_tsc_hz",
     "rte_pktmbuf_pool_create",
     "rte_mempool_avail_count",
     "rte_pktmbuf_free_bulk",

@@ -596,6 +596,16 @@ fn dig_patiently(server: &Server, args: &[&str]) -> String {
     run("dig", &[&base[..], args].concat())
 }
 
+/// What `dig +short` answered in the end: its lines without the
+/// `;; communications error` notes of attempts it retried (a query of the
+/// patient client may be lost in the flood's socket buffer and sent again).
+fn answered_lines(out: &str) -> Vec<String> {
+    lines(out)
+        .into_iter()
+        .filter(|line| !line.starts_with(";;"))
+        .collect()
+}
+
 #[test]
 fn a_flood_of_names_for_a_dead_upstream_leaves_the_other_upstreams_answering() {
     let knot = Knot::start();
@@ -663,12 +673,12 @@ fn a_flood_of_names_for_a_dead_upstream_leaves_the_other_upstreams_answering() {
         sleep(Duration::from_millis(200));
         let name = format!("h{i}.wild.upstream.test");
         let out = dig_patiently(&server, &["+short", &name]);
-        if lines(&out) != ["192.0.2.20"] {
+        if answered_lines(&out) != ["192.0.2.20"] {
             failures.push(format!("{name}: {out}"));
         }
         if i % 5 == 0 {
             let out = dig_patiently(&server, &["+short", "+tcp", "web0.example.test"]);
-            if lines(&out) != ["10.1.0.1"] {
+            if answered_lines(&out) != ["10.1.0.1"] {
                 failures.push(format!("TCP web0.example.test: {out}"));
             }
         }

@@ -19,6 +19,11 @@ struct rte_mbuf *ferrodns_pktmbuf_alloc(struct rte_mempool *pool)
 	return rte_pktmbuf_alloc(pool);
 }
 
+int ferrodns_pktmbuf_alloc_bulk(struct rte_mempool *pool, struct rte_mbuf **mbufs, unsigned n)
+{
+	return rte_pktmbuf_alloc_bulk(pool, mbufs, n);
+}
+
 void ferrodns_pktmbuf_free(struct rte_mbuf *m)
 {
 	rte_pktmbuf_free(m);
@@ -35,6 +40,11 @@ void ferrodns_mbuf_set_tx_offload(struct rte_mbuf *m, uint64_t ol_flags, uint16_
 int ferrodns_errno(void)
 {
 	return rte_errno;
+}
+
+uint64_t ferrodns_rdtsc(void)
+{
+	return rte_rdtsc();
 }
 
 unsigned ferrodns_lcore_id(void)

@@ -8,14 +8,15 @@
 //!   launching work on them), [`mempool`], [`mbuf`] (an owned packet buffer, written
 //!   in place), [`port`] (configuration with N queue pairs, RSS and checksum
 //!   offload when offered, burst receive/transmit, link, statistics), and
-//!   [`error`] (why a DPDK call failed, in an operator's words).
+//!   [`error`] (why a DPDK call failed, in an operator's words), and [`tsc`] (the
+//!   time-stamp counter as a clock).
 //! - [`backend`]: the DPDK dataplane itself: one poll loop per worker lcore
 //!   answering DNS in place with the engine, and the exception path that hands
 //!   TCP and other traffic for the service addresses to the kernel. It calls no
 //!   DPDK function itself, only the safe layer.
 //!
 //! `unsafe` is denied crate-wide and allowed only in the modules that call DPDK
-//! (`sys`, [`eal`], [`error`], [`mbuf`], [`mempool`], [`port`]); every `unsafe`
+//! (`sys`, [`eal`], [`error`], [`mbuf`], [`mempool`], [`port`], [`tsc`]); every `unsafe`
 //! block there has a `SAFETY` comment that says why it holds, and every `unsafe`
 //! function a `# Safety` section. Nothing here panics.
 #![deny(unsafe_code)]
@@ -36,6 +37,7 @@ pub mod mbuf;
 pub mod mempool;
 pub mod port;
 mod sys;
+pub mod tsc;
 
 pub use backend::{DpdkBackend, DpdkConfig, DpdkInfo, DpdkReplier, DpdkSettings, DpdkStats};
 pub use eal::{Eal, Launched, Lcore};
@@ -43,3 +45,4 @@ pub use error::DpdkError;
 pub use mbuf::{Mbuf, TxOffload};
 pub use mempool::{Mempool, MempoolConfig};
 pub use port::{Link, MAX_BURST, MacAddr, Port, PortConfig, PortStats, QueuePair, TxChecksum};
+pub use tsc::TscClock;

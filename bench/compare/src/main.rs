@@ -19,6 +19,11 @@
 //! With `--dpdk-bench`, the DPDK backend's pcap-replay figure against
 //! `dpdk-testpmd --forward-mode=macswap` (bench/dpdk) closes the report.
 //!
+//! All of it is repeated `--runs` times (three by default) with the same
+//! servers, and each figure is reported as the median with the lowest and
+//! highest of the runs, under the date, the commit and every program's version
+//! ([`provenance`]): one run on a shared VM says little on its own.
+//!
 //! Every server's UDP sockets get the same 4 MiB receive buffer ([`rcvbuf`]).
 //! Servers run on CPU 1, clients on CPU 0 (`taskset`). Results go to stdout,
 //! `docs/benchmarks/compare.md` and `docs/benchmarks/compare.svg`. Run it with
@@ -30,6 +35,7 @@ mod support;
 mod clients;
 mod cpu;
 mod dpdk;
+mod provenance;
 mod rcvbuf;
 mod report;
 mod servers;
@@ -44,7 +50,8 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::clients::{Client, Load, Measurement};
-use crate::report::{ClientResult, Offered, Results, ServerResult};
+use crate::provenance::Provenance;
+use crate::report::{ClientResult, Offered, Results, Run};
 use crate::servers::BenchServer;
 
 /// The core the servers are pinned to.
@@ -80,6 +87,10 @@ struct Args {
     /// Seconds per fixed-rate run
     #[arg(long, default_value_t = 5)]
     fixed_seconds: u64,
+    /// Times every measurement is repeated; the report gives the median and the
+    /// lowest and highest
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
     /// The DPDK benchmark (`dpdk-vs-testpmd`, release build): when given, its
     /// pcap-replay figure of ferrodns's DPDK backend against `dpdk-testpmd` joins
     /// the report (needs root and hugepages)
@@ -162,33 +173,77 @@ fn run(args: &Args) -> Result<(), BenchError> {
     drop(raised);
     eprintln!("servers: {servers:?}");
 
+    let sink =
+        UdpSocket::bind(("127.0.0.1", support::free_port())).map_err(|source| BenchError::Io {
+            what: "sink socket".to_owned(),
+            source,
+        })?;
     let mut results = Results {
         machine: report::machine(),
+        provenance: Provenance::gather(&args.ferrodns, &args.queryperf),
         services: args.services,
         step_seconds: args.step_seconds,
         fixed_seconds: args.fixed_seconds,
-        servers: servers
-            .iter()
-            .map(|s| ServerResult {
-                name: s.name,
-                clients: Default::default(),
-            })
-            .collect(),
-        fixed_rates: [0; 2],
-        offered: Vec::new(),
+        names: servers.iter().map(|s| s.name).collect(),
+        fixed_rates: [FIXED_RATE; 2],
+        runs: Vec::with_capacity(args.runs),
         dpdk: None,
         rcvbuf,
     };
+    eprintln!("{}", results.provenance.line());
+    for run in 1..=args.runs.max(1) {
+        eprintln!("run {run} of {}", args.runs.max(1));
+        results
+            .runs
+            .push(measure(args, &servers, &queries, &sink, ticks)?);
+    }
+    drop(sink);
+    // Last, with the kernel servers idle: it polls a core flat out.
+    if let Some(bench) = &args.dpdk_bench {
+        let figure = dpdk::run(bench, args.fixed_seconds)?;
+        eprintln!(
+            "dpdk: testpmd {:.2} Mpps, ferrodns {:.2} Mpps",
+            figure.testpmd_mpps, figure.ferrodns_mpps
+        );
+        results.dpdk = Some(figure);
+    }
 
+    let markdown = report::markdown(&results);
+    println!("{markdown}");
+    std::fs::create_dir_all(&args.out).map_err(|source| BenchError::Io {
+        what: args.out.display().to_string(),
+        source,
+    })?;
+    write(&args.out.join("compare.md"), &markdown)?;
+    write(&args.out.join("compare.svg"), &report::svg(&results))?;
+    eprintln!(
+        "wrote {0}/compare.md and {0}/compare.svg",
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// One run of every measurement: max qps, then the fixed rate, then what one
+/// client thread offers unlimited.
+fn measure(
+    args: &Args,
+    servers: &[BenchServer],
+    queries: &Path,
+    sink: &UdpSocket,
+    ticks: f64,
+) -> Result<Run, BenchError> {
+    let mut run = Run {
+        servers: servers.iter().map(|_| Default::default()).collect(),
+        offered: Vec::new(),
+    };
     for (c, client) in CLIENTS.into_iter().enumerate() {
-        max_qps(args, &servers, client, c, &queries, &mut results)?;
+        max_qps(args, servers, client, c, queries, &mut run)?;
     }
     for (c, client) in CLIENTS.into_iter().enumerate() {
         // The same rate for every server, whether or not it passed that step: CPU
         // per answered query is defined with some loss too, which is reported
         // beside it.
         let rate = FIXED_RATE;
-        results.fixed_rates[c] = rate;
         for (s, server) in servers.iter().enumerate() {
             let load = Load {
                 port: server.port,
@@ -197,9 +252,9 @@ fn run(args: &Args) -> Result<(), BenchError> {
                 outstanding: 500,
                 timeout: 1.0,
             };
-            warm_up(args, server, &queries)?;
+            warm_up(args, server, queries)?;
             let before = cpu::seconds(server.pid(), ticks);
-            let m = clients::run(client, &args.queryperf, &queries, load)?;
+            let m = clients::run(client, &args.queryperf, queries, load)?;
             let spent = cpu::seconds(server.pid(), ticks) - before;
             eprintln!(
                 "fixed {rate} qps {} -> {}: {:.0} qps, p50 {:?} p99 {:?}, {:.2} µs CPU/query",
@@ -210,18 +265,13 @@ fn run(args: &Args) -> Result<(), BenchError> {
                 m.p99,
                 spent * 1e6 / m.completed.max(1.0)
             );
-            let r = &mut results.servers[s].clients[c];
+            let r = &mut run.servers[s][c];
             r.cpu_us = Some(spent * 1e6 / m.completed.max(1.0));
             r.fixed = Some(m);
             settle();
         }
     }
 
-    let sink =
-        UdpSocket::bind(("127.0.0.1", support::free_port())).map_err(|source| BenchError::Io {
-            what: "sink socket".to_owned(),
-            source,
-        })?;
     let sink_port = sink.local_addr().map(|a| a.port()).unwrap_or_default();
     // dnsperf is not run into the sink: with no replies its one thread stalls
     // at a few thousand queries per second, whatever -q and -t say.
@@ -257,10 +307,10 @@ fn run(args: &Args) -> Result<(), BenchError> {
             timeout,
         };
         if port != sink_port {
-            warm_up(args, &servers[0], &queries)?;
+            warm_up(args, &servers[0], queries)?;
         }
         let client_before = cpu::children_seconds(ticks);
-        let m = clients::run(client, &args.queryperf, &queries, load)?;
+        let m = clients::run(client, &args.queryperf, queries, load)?;
         let client_spent = cpu::children_seconds(ticks) - client_before;
         let offered = m.sent / args.step_seconds as f64;
         eprintln!(
@@ -269,7 +319,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
             m.qps,
             client_spent
         );
-        results.offered.push(Offered {
+        run.offered.push(Offered {
             client: client.name(),
             target,
             sent_per_second: offered,
@@ -278,30 +328,7 @@ fn run(args: &Args) -> Result<(), BenchError> {
         });
         settle();
     }
-    drop(sink);
-    // Last, with the kernel servers idle: it polls a core flat out.
-    if let Some(bench) = &args.dpdk_bench {
-        let figure = dpdk::run(bench, args.fixed_seconds)?;
-        eprintln!(
-            "dpdk: testpmd {:.2} Mpps, ferrodns {:.2} Mpps",
-            figure.testpmd_mpps, figure.ferrodns_mpps
-        );
-        results.dpdk = Some(figure);
-    }
-
-    let markdown = report::markdown(&results);
-    println!("{markdown}");
-    std::fs::create_dir_all(&args.out).map_err(|source| BenchError::Io {
-        what: args.out.display().to_string(),
-        source,
-    })?;
-    write(&args.out.join("compare.md"), &markdown)?;
-    write(&args.out.join("compare.svg"), &report::svg(&results))?;
-    eprintln!(
-        "wrote {0}/compare.md and {0}/compare.svg",
-        args.out.display()
-    );
-    Ok(())
+    Ok(run)
 }
 
 /// Steps the offered rate up for `client`, alternating servers at each step,
@@ -312,7 +339,7 @@ fn max_qps(
     client: Client,
     c: usize,
     queries: &Path,
-    results: &mut Results,
+    run: &mut Run,
 ) -> Result<(), BenchError> {
     let mut failed = vec![false; servers.len()];
     for rate in STEPS {
@@ -345,7 +372,7 @@ fn max_qps(
                 m.loss() * 100.0,
                 if passed { "pass" } else { "fail" }
             );
-            let r: &mut ClientResult = &mut results.servers[s].clients[c];
+            let r: &mut ClientResult = &mut run.servers[s][c];
             if passed {
                 r.max_qps = Some(rate);
                 r.at_top = rate == STEPS[STEPS.len() - 1];

@@ -1,23 +1,32 @@
-//! The figures of a run, as a markdown table (with the ratios of ferrodns to each
-//! peer) and as a hand-written SVG bar chart: no plotting dependency for two
-//! panels of bars.
+//! The figures of a benchmark, as a markdown table (with the ratios of ferrodns
+//! to each peer) and as a hand-written SVG bar chart: no plotting dependency for
+//! two panels of bars.
+//!
+//! A benchmark is `--runs` runs of the same measurements. Each figure is shown
+//! as the median over the runs with the lowest and highest in parentheses (the
+//! bars of the chart at the median, a whisker from lowest to highest), and both
+//! the table and the chart say when, from which commit, with which versions and
+//! over how many runs they were taken.
 
 use std::fmt::Write as _;
 
 use crate::clients::Measurement;
+use crate::provenance::Provenance;
 
-/// Everything one run measured.
+/// Everything a benchmark measured.
 #[derive(Debug)]
 pub(crate) struct Results {
     pub(crate) machine: String,
+    pub(crate) provenance: Provenance,
     pub(crate) services: usize,
     pub(crate) step_seconds: u64,
     pub(crate) fixed_seconds: u64,
-    /// ferrodns first, then the peers.
-    pub(crate) servers: Vec<ServerResult>,
+    /// The servers' names, ferrodns first.
+    pub(crate) names: Vec<&'static str>,
     /// The fixed offered rate used with each client (dnsperf, queryperf).
     pub(crate) fixed_rates: [u64; 2],
-    pub(crate) offered: Vec<Offered>,
+    /// One entry per run.
+    pub(crate) runs: Vec<Run>,
     /// The DPDK backend against testpmd, when it was measured.
     pub(crate) dpdk: Option<crate::dpdk::DpdkFigure>,
     /// The receive buffer every server's sockets started with, when the harness
@@ -25,11 +34,12 @@ pub(crate) struct Results {
     pub(crate) rcvbuf: Option<u64>,
 }
 
-#[derive(Debug)]
-pub(crate) struct ServerResult {
-    pub(crate) name: &'static str,
-    /// By client: dnsperf, queryperf.
-    pub(crate) clients: [ClientResult; 2],
+/// What one run measured.
+#[derive(Debug, Default)]
+pub(crate) struct Run {
+    /// By server (in [`Results::names`]' order), by client: dnsperf, queryperf.
+    pub(crate) servers: Vec<[ClientResult; 2]>,
+    pub(crate) offered: Vec<Offered>,
 }
 
 #[derive(Debug, Default)]
@@ -71,16 +81,111 @@ pub(crate) fn machine() -> String {
     format!("{model}, {cores} cores, Linux {}", kernel.trim())
 }
 
-fn qps(result: &ClientResult) -> String {
-    match result.max_qps {
-        Some(q) if result.at_top => format!("≥ {}k", q / 1000),
-        Some(q) => format!("{}k", q / 1000),
-        None => "< 50k".to_owned(),
+/// One figure's values over the runs it was taken in.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Spread(Vec<f64>);
+
+impl Spread {
+    pub(crate) fn of(values: impl IntoIterator<Item = f64>) -> Spread {
+        let mut values: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
+        values.sort_by(f64::total_cmp);
+        Spread(values)
+    }
+
+    /// The middle value (the mean of the two middle ones for an even count).
+    pub(crate) fn median(&self) -> Option<f64> {
+        let n = self.0.len();
+        match n {
+            0 => None,
+            _ if n % 2 == 1 => Some(self.0[n / 2]),
+            _ => Some((self.0[n / 2 - 1] + self.0[n / 2]) / 2.0),
+        }
+    }
+
+    pub(crate) fn min(&self) -> Option<f64> {
+        self.0.first().copied()
+    }
+
+    pub(crate) fn max(&self) -> Option<f64> {
+        self.0.last().copied()
+    }
+
+    /// `median (lowest–highest)` written by `show`; the median alone when the
+    /// runs agree; a dash without values.
+    pub(crate) fn show(&self, show: impl Fn(f64) -> String) -> String {
+        match (self.median(), self.min(), self.max()) {
+            (Some(median), Some(min), Some(max)) if show(min) != show(max) => {
+                format!("{} ({}–{})", show(median), show(min), show(max))
+            }
+            (Some(median), _, _) => show(median),
+            _ => "–".to_owned(),
+        }
     }
 }
 
-fn micros(seconds: Option<f64>) -> String {
-    seconds.map_or("–".to_owned(), |s| format!("{:.0}", s * 1e6))
+impl Results {
+    /// One figure of server `server` and client `client` over the runs.
+    fn spread(
+        &self,
+        server: usize,
+        client: usize,
+        f: impl Fn(&ClientResult) -> Option<f64>,
+    ) -> Spread {
+        Spread::of(
+            self.runs
+                .iter()
+                .filter_map(|run| run.servers.get(server))
+                .filter_map(|clients| f(&clients[client])),
+        )
+    }
+
+    /// Max qps of server `server` with client `client`: a step that nothing
+    /// passed counts as zero.
+    fn max_qps(&self, server: usize, client: usize) -> Spread {
+        self.spread(server, client, |r| Some(r.max_qps.unwrap_or(0) as f64))
+    }
+
+    /// Whether every run passed the last step.
+    fn always_at_top(&self, server: usize, client: usize) -> bool {
+        self.runs
+            .iter()
+            .filter_map(|run| run.servers.get(server))
+            .all(|clients| clients[client].at_top)
+    }
+
+    /// The unlimited-rate figures of `client` into `target` over the runs.
+    fn offered(&self, client: &str, target: &str, f: impl Fn(&Offered) -> f64) -> Spread {
+        Spread::of(
+            self.runs
+                .iter()
+                .flat_map(|run| &run.offered)
+                .filter(|o| o.client == client && o.target == target)
+                .map(f),
+        )
+    }
+
+    /// Date, commit, versions, machine and runs, in one sentence.
+    fn provenance_line(&self) -> String {
+        let runs = self.runs.len();
+        format!(
+            "{} ({} run{}; figures are medians, lowest–highest over the runs in parentheses)",
+            self.provenance.line(),
+            runs,
+            if runs == 1 { "" } else { "s" }
+        )
+    }
+}
+
+fn kqps(value: f64) -> String {
+    if value <= 0.0 {
+        "< 50k".to_owned()
+    } else {
+        format!("{:.0}k", value / 1000.0)
+    }
+}
+
+fn micros(seconds: f64) -> String {
+    format!("{:.0}", seconds * 1e6)
 }
 
 fn ratio(ours: Option<f64>, theirs: Option<f64>) -> String {
@@ -90,15 +195,16 @@ fn ratio(ours: Option<f64>, theirs: Option<f64>) -> String {
     }
 }
 
-/// A share as a percentage with two decimals, or a dash.
-fn percent(share: Option<f64>) -> String {
-    share.map_or("–".to_owned(), |s| format!("{:.2}%", s * 100.0))
+/// A share as a percentage with two decimals.
+fn percent(share: f64) -> String {
+    format!("{:.2}%", share * 100.0)
 }
 
 /// The results as markdown.
 pub(crate) fn markdown(r: &Results) -> String {
     let [dr, qr] = r.fixed_rates;
     let mut out = String::new();
+    let _ = writeln!(out, "{}.\n", r.provenance_line());
     let _ = writeln!(
         out,
         "Machine: {}. Zone: {} services (2 A + 1 SRV each, a CNAME for every tenth), \
@@ -130,58 +236,64 @@ pub(crate) fn markdown(r: &Results) -> String {
         qr / 1000
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
-    for s in &r.servers {
-        let [d, q] = &s.clients;
-        let qf = q.fixed.unwrap_or_default();
-        let df = d.fixed.unwrap_or_default();
+    for (s, name) in r.names.iter().enumerate() {
+        let max = |c: usize| {
+            let cell = r.max_qps(s, c).show(kqps);
+            if r.always_at_top(s, c) {
+                format!("≥ {cell}")
+            } else {
+                cell
+            }
+        };
+        let fixed = |c: usize, f: fn(&Measurement) -> Option<f64>| {
+            r.spread(s, c, |res| res.fixed.as_ref().and_then(f))
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} / {} | {} | {} / {} | {} | {} |",
-            s.name,
-            qps(d),
-            qps(q),
-            micros(qf.p50),
-            micros(qf.p99),
-            micros(Some(df.avg_latency)),
-            percent(d.fixed.map(|m| m.loss())),
-            percent(q.fixed.map(|m| m.loss())),
-            d.cpu_us.map_or("–".to_owned(), |c| format!("{c:.2}")),
-            q.cpu_us.map_or("–".to_owned(), |c| format!("{c:.2}")),
+            "| {name} | {} | {} | {} / {} | {} | {} / {} | {} | {} |",
+            max(0),
+            max(1),
+            fixed(1, |m| m.p50).show(micros),
+            fixed(1, |m| m.p99).show(micros),
+            fixed(0, |m| Some(m.avg_latency)).show(micros),
+            fixed(0, |m| Some(m.loss())).show(percent),
+            fixed(1, |m| Some(m.loss())).show(percent),
+            r.spread(s, 0, |res| res.cpu_us).show(|c| format!("{c:.2}")),
+            r.spread(s, 1, |res| res.cpu_us).show(|c| format!("{c:.2}")),
         );
     }
     let _ = writeln!(out);
-    if let Some((ours, peers)) = r.servers.split_first() {
-        for peer in peers {
-            let max = |s: &ServerResult, c: usize| s.clients[c].max_qps.map(|q| q as f64);
-            let cpu = |s: &ServerResult, c: usize| s.clients[c].cpu_us;
-            let _ = writeln!(
-                out,
-                "- {}/{}: max qps ×{} (dnsperf), ×{} (queryperf); CPU per answer ×{} (dnsperf), ×{} (queryperf)",
-                ours.name,
-                peer.name,
-                ratio(max(ours, 0), max(peer, 0)),
-                ratio(max(ours, 1), max(peer, 1)),
-                ratio(cpu(ours, 0), cpu(peer, 0)),
-                ratio(cpu(ours, 1), cpu(peer, 1)),
-            );
-        }
+    for (peer, name) in r.names.iter().enumerate().skip(1) {
+        let max = |s: usize, c: usize| r.max_qps(s, c).median();
+        let cpu = |s: usize, c: usize| r.spread(s, c, |res| res.cpu_us).median();
+        let _ = writeln!(
+            out,
+            "- {}/{name}: max qps ×{} (dnsperf), ×{} (queryperf); CPU per answer ×{} (dnsperf), ×{} (queryperf)",
+            r.names[0],
+            ratio(max(0, 0), max(peer, 0)),
+            ratio(max(0, 1), max(peer, 1)),
+            ratio(cpu(0, 0), cpu(peer, 0)),
+            ratio(cpu(0, 1), cpu(peer, 1)),
+        );
     }
-    for s in &r.servers {
+    for (s, name) in r.names.iter().enumerate() {
         for (c, client) in ["dnsperf", "queryperf"].iter().enumerate() {
-            if let (Some(sent), Some(max)) = (s.clients[c].sent_rate_at_fail, s.clients[c].max_qps)
-            {
+            let sent = r.spread(s, c, |res| res.sent_rate_at_fail).median();
+            let max = r.max_qps(s, c).median();
+            if let (Some(sent), Some(max)) = (sent, max) {
                 let step = crate::STEPS
                     .iter()
-                    .find(|&&x| x > max)
+                    .find(|&&x| x as f64 > max)
                     .copied()
-                    .unwrap_or(max);
+                    .unwrap_or(max as u64);
                 if sent < 0.97 * step as f64 {
                     // With at most 500 queries outstanding the client sends as fast
                     // as answers free slots, up to what it can send at all: the
                     // most it sent in the unlimited runs says which bound this was.
                     let own_limit = r
-                        .offered
+                        .runs
                         .iter()
+                        .flat_map(|run| &run.offered)
                         .filter(|o| o.client == *client)
                         .map(|o| o.sent_per_second)
                         .fold(0.0, f64::max);
@@ -192,9 +304,8 @@ pub(crate) fn markdown(r: &Results) -> String {
                     };
                     let _ = writeln!(
                         out,
-                        "- {} with {client}: at the failed {}k step only {:.0}k/s were sent; {client} \
+                        "- {name} with {client}: at the failed {}k step only {:.0}k/s were sent; {client} \
                          sends at most {:.0}k/s unlimited, so {limit} held it back",
-                        s.name,
                         step / 1000,
                         sent / 1000.0,
                         own_limit / 1000.0
@@ -208,22 +319,26 @@ pub(crate) fn markdown(r: &Results) -> String {
         "\nOne client thread, no rate limit ({} s):\n\n| client | target | sent/s | answered/s | sent per client CPU second |\n|---|---|---|---|---|",
         r.step_seconds
     );
-    for o in &r.offered {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {:.0}k | {:.0}k | {:.0}k |",
-            o.client,
-            o.target,
-            o.sent_per_second / 1000.0,
-            o.answered_per_second / 1000.0,
-            o.sent_per_client_cpu_second / 1000.0
-        );
+    let thousands = |v: f64| format!("{:.0}k", v / 1000.0);
+    if let Some(first) = r.runs.first() {
+        for o in &first.offered {
+            let spread = |f: fn(&Offered) -> f64| r.offered(o.client, o.target, f).show(thousands);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                o.client,
+                o.target,
+                spread(|o| o.sent_per_second),
+                spread(|o| o.answered_per_second),
+                spread(|o| o.sent_per_client_cpu_second),
+            );
+        }
     }
     if let Some(d) = &r.dpdk {
         let _ = writeln!(
             out,
             "\nDPDK backend, one polling core, pcap replay (`net_pcap0,rx_pcap=<queries>,infinite_rx=1`, \
-             transmitted frames dropped; bench/dpdk):\n\n| program | Mpps | ns per packet |\n|---|---|---|\n\
+             transmitted frames dropped; bench/dpdk; one run):\n\n| program | Mpps | ns per packet |\n|---|---|---|\n\
              | `dpdk-testpmd --forward-mode=macswap` | {:.2} | {:.1} |\n\
              | ferrodns answering every query | {:.2} | {:.1} |\n\n- ferrodns/testpmd: ×{:.2}",
             d.testpmd_mpps,
@@ -245,16 +360,18 @@ fn xml_text(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// One panel of grouped bars: `groups` of (label, one value per server).
-fn panel(x0: f64, title: &str, unit: &str, groups: &[(&str, Vec<f64>)]) -> String {
-    let (width, height, top, bottom) = (400.0, 300.0, 50.0, 260.0);
+/// One panel of grouped bars: `groups` of (label, one spread per server), each
+/// a bar at its median with a whisker from its lowest to its highest value.
+fn panel(x0: f64, title: &str, unit: &str, groups: &[(&str, Vec<Spread>)]) -> String {
+    let (width, top, bottom) = (400.0, 70.0, 280.0);
     let max = groups
         .iter()
-        .flat_map(|(_, v)| v.iter().copied())
+        .flat_map(|(_, v)| v.iter().filter_map(Spread::max))
         .fold(0.0f64, f64::max)
         .max(1e-9);
+    let y = |value: f64| bottom - (bottom - top) * value / max;
     let mut svg = format!(
-        "<text x=\"{:.0}\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">{title}</text>\n\
+        "<text x=\"{:.0}\" y=\"48\" text-anchor=\"middle\" font-size=\"15\">{title}</text>\n\
          <line x1=\"{:.0}\" y1=\"{bottom}\" x2=\"{:.0}\" y2=\"{bottom}\" stroke=\"#333\"/>\n",
         x0 + width / 2.0,
         x0 + 20.0,
@@ -262,22 +379,27 @@ fn panel(x0: f64, title: &str, unit: &str, groups: &[(&str, Vec<f64>)]) -> Strin
         title = xml_text(title)
     );
     let group_width = (width - 40.0) / groups.len().max(1) as f64;
-    for (g, (label, values)) in groups.iter().enumerate() {
+    for (g, (label, spreads)) in groups.iter().enumerate() {
         let gx = x0 + 30.0 + g as f64 * group_width;
-        let bar = (group_width - 20.0) / values.len().max(1) as f64;
-        for (i, v) in values.iter().enumerate() {
-            let h = (bottom - top) * v / max;
+        let bar = (group_width - 20.0) / spreads.len().max(1) as f64;
+        for (i, spread) in spreads.iter().enumerate() {
+            let v = spread.median().unwrap_or(0.0);
             let x = gx + i as f64 * bar;
+            let middle = x + (bar - 4.0) / 2.0;
+            let high = spread.max().unwrap_or(v);
             let _ = writeln!(
                 svg,
-                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{}\"/>\n\
-                 <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\">{}</text>",
-                bottom - h,
+                "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"/>\n\
+                 <line x1=\"{middle:.1}\" y1=\"{:.1}\" x2=\"{middle:.1}\" y2=\"{:.1}\" stroke=\"#222\"/>\n\
+                 <text x=\"{middle:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\">{}</text>",
+                y(v),
                 bar - 4.0,
+                bottom - y(v),
                 COLORS[i % COLORS.len()],
-                x + (bar - 4.0) / 2.0,
-                bottom - h - 4.0,
-                if *v >= 100.0 {
+                y(spread.min().unwrap_or(v)),
+                y(high),
+                y(high) - 4.0,
+                if v >= 100.0 {
                     format!("{v:.0}")
                 } else {
                     format!("{v:.2}")
@@ -296,22 +418,33 @@ fn panel(x0: f64, title: &str, unit: &str, groups: &[(&str, Vec<f64>)]) -> Strin
         svg,
         "<text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"middle\" font-size=\"11\" fill=\"#555\">{unit}</text>",
         x0 + width / 2.0,
-        height - 2.0,
+        bottom + 38.0,
         unit = xml_text(unit)
     );
     svg
 }
 
-/// Max qps and CPU per answer as an SVG chart.
+/// Max qps and CPU per answer as an SVG chart, headed by when, from what and
+/// over how many runs.
 pub(crate) fn svg(r: &Results) -> String {
-    let by_client = |c: usize, f: &dyn Fn(&ClientResult) -> f64| -> Vec<f64> {
-        r.servers.iter().map(|s| f(&s.clients[c])).collect()
+    let by_client = |c: usize, f: &dyn Fn(&ClientResult) -> Option<f64>| -> Vec<Spread> {
+        (0..r.names.len()).map(|s| r.spread(s, c, f)).collect()
     };
-    let kqps = |c: &ClientResult| c.max_qps.unwrap_or(0) as f64 / 1000.0;
-    let cpu = |c: &ClientResult| c.cpu_us.unwrap_or(0.0);
+    let kqps = |c: &ClientResult| Some(c.max_qps.unwrap_or(0) as f64 / 1000.0);
+    let cpu = |c: &ClientResult| c.cpu_us;
     let mut svg = String::from(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"820\" height=\"340\" \
-         font-family=\"sans-serif\">\n<rect width=\"820\" height=\"340\" fill=\"white\"/>\n",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"820\" height=\"360\" \
+         font-family=\"sans-serif\">\n<rect width=\"820\" height=\"360\" fill=\"white\"/>\n",
+    );
+    let runs = r.runs.len();
+    let _ = writeln!(
+        svg,
+        "<text x=\"410\" y=\"16\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\">{}</text>\n\
+         <text x=\"410\" y=\"30\" text-anchor=\"middle\" font-size=\"11\" fill=\"#333\">{}; \
+         {runs} run{}: bars at the median, whiskers from lowest to highest</text>",
+        xml_text(&r.provenance.line()),
+        xml_text(&r.machine),
+        if runs == 1 { "" } else { "s" }
     );
     svg.push_str(&panel(
         0.0,
@@ -334,15 +467,15 @@ pub(crate) fn svg(r: &Results) -> String {
             (&queryperf_label, by_client(1, &cpu)),
         ],
     ));
-    for (i, s) in r.servers.iter().enumerate() {
+    for (i, name) in r.names.iter().enumerate() {
         let x = 300 + i * 90;
         let _ = writeln!(
             svg,
-            "<rect x=\"{x}\" y=\"318\" width=\"10\" height=\"10\" fill=\"{}\"/>\
-             <text x=\"{}\" y=\"327\" font-size=\"12\">{}</text>",
+            "<rect x=\"{x}\" y=\"338\" width=\"10\" height=\"10\" fill=\"{}\"/>\
+             <text x=\"{}\" y=\"347\" font-size=\"12\">{}</text>",
             COLORS[i % COLORS.len()],
             x + 14,
-            xml_text(s.name)
+            xml_text(name)
         );
     }
     svg.push_str("</svg>\n");
@@ -353,29 +486,81 @@ pub(crate) fn svg(r: &Results) -> String {
 mod tests {
     use super::*;
 
-    fn results() -> Results {
-        let server = |name| ServerResult {
-            name,
-            clients: [
+    /// Two servers measured in `runs` runs; ferrodns's max qps rises by 50k
+    /// and its CPU per answer by 0.2 µs from one run to the next.
+    fn results_over(runs: u64) -> Results {
+        let server = |qps: u64, cpu: f64| {
+            [
                 ClientResult {
-                    max_qps: Some(300_000),
-                    cpu_us: Some(4.4),
+                    max_qps: Some(qps),
+                    cpu_us: Some(cpu),
                     ..ClientResult::default()
                 },
                 ClientResult::default(),
-            ],
+            ]
         };
         Results {
             machine: "test".to_owned(),
+            provenance: Provenance {
+                date: "2026-12-08".to_owned(),
+                commit: "1a2b3c4".to_owned(),
+                versions: vec![
+                    ("ferrodns", "0.1.0".to_owned()),
+                    ("NSD", "4.6.1".to_owned()),
+                ],
+            },
             services: 10,
             step_seconds: 1,
             fixed_seconds: 1,
-            servers: vec![server("ferrodns"), server("NSD")],
+            names: vec!["ferrodns", "NSD"],
             fixed_rates: [100_000, 100_000],
-            offered: Vec::new(),
+            runs: (0..runs)
+                .map(|i| Run {
+                    servers: vec![
+                        server(300_000 + 50_000 * i, 4.4 + 0.2 * i as f64),
+                        server(250_000, 5.0),
+                    ],
+                    offered: Vec::new(),
+                })
+                .collect(),
             dpdk: None,
             rcvbuf: None,
         }
+    }
+
+    fn results() -> Results {
+        results_over(1)
+    }
+
+    #[test]
+    fn figures_show_the_median_and_the_spread_of_the_runs() {
+        let markdown = markdown(&results_over(3));
+        assert!(
+            markdown.starts_with(
+                "2026-12-08, commit 1a2b3c4; ferrodns 0.1.0, NSD 4.6.1 (3 runs; figures are medians"
+            ),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| ferrodns | 350k (300k–400k) | < 50k |"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("| NSD | 250k | < 50k |"),
+            "runs that agree: {markdown}"
+        );
+        assert!(markdown.contains("| 4.60 (4.40–4.80) |"), "{markdown}");
+        assert!(
+            markdown.contains("max qps ×1.40 (dnsperf)"),
+            "ratios of medians: {markdown}"
+        );
+        let svg = svg(&results_over(3));
+        assert!(
+            svg.contains("commit 1a2b3c4") && svg.contains("3 runs"),
+            "{svg}"
+        );
+        assert_eq!(Spread::of([2.0, 1.0, 4.0, 3.0]).median(), Some(2.5));
+        assert_eq!(Spread::of([]).show(|v| v.to_string()), "–");
     }
 
     #[test]

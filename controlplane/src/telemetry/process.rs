@@ -65,7 +65,19 @@ mod tests {
 
     #[test]
     fn this_process_has_cpu_time_memory_and_descriptors() {
-        let figures = ProcessFigures::read(SystemTime::now());
+        // A test process of its own (nextest) may not have used one clock
+        // tick yet: work until the kernel has counted one, for 10 s at most.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut spin = 0u64;
+        let figures = loop {
+            let figures = ProcessFigures::read(SystemTime::now());
+            if figures.cpu_seconds != Some(0.0) || std::time::Instant::now() > deadline {
+                break figures;
+            }
+            for i in 0..1_000_000u64 {
+                spin = std::hint::black_box(spin.wrapping_add(i));
+            }
+        };
         assert!(figures.cpu_seconds.is_some_and(|s| s > 0.0), "{figures:?}");
         assert!(figures.resident_bytes.is_some_and(|b| b > 1 << 20));
         assert!(figures.open_fds.is_some_and(|n| n >= 3));

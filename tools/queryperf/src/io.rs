@@ -14,8 +14,8 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::Duration;
 
-/// Messages per `sendmmsg`/`recvmmsg` call.
-pub(crate) const BATCH: usize = 64;
+/// Messages per `sendmmsg`/`recvmmsg` call: the worker's batch.
+pub(crate) use crate::worker::BATCH;
 /// Room for the largest query queryperf builds (header, 255-byte name, question
 /// tail, OPT record).
 pub(crate) const QUERY_MAX: usize = 512;

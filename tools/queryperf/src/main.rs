@@ -1,40 +1,57 @@
-//! `queryperf`: a DNS load generator that reads dnsperf's query files and takes
-//! dnsperf's flags, built to offer more load per core than dnsperf.
+//! `queryperf`: a DNS load generator that reads dnsperf's query files, takes
+//! dnsperf's flags and prints dnsperf's output, built to offer more load per
+//! core than dnsperf.
 //!
-//! The run is split over `-T` worker threads ([`worker`]), each with its share of
-//! the `-c` sockets, of the `-Q` rate and of the `-q` outstanding limit. Over UDP a
-//! worker moves queries and replies in batches of 64 per system call ([`io`]);
-//! over TCP (`--tcp`) it pipelines length-framed queries on each connection
-//! ([`tcp`]). Replies are matched to queries by socket and ID ([`tracker`]);
-//! latencies go into an HDR histogram ([`stats`]). Every second a progress line
-//! goes to stderr; at the end the summary (dnsperf's labels) or, with `--json`,
-//! a JSON object goes to stdout.
+//! Two ways to carry the queries, one worker loop ([`worker`]) over both:
+//!
+//! - **Kernel sockets** (the default, [`kernel`]): the run is split over `-T`
+//!   threads, each with its share of the `-c` sockets, of the `-Q` rate and of
+//!   the `-q` outstanding limit. Over UDP a worker moves queries and replies in
+//!   batches of 64 per system call ([`io`]); over TCP (`-m tcp`) it pipelines
+//!   length-framed queries on each connection ([`tcp`]).
+//! - **DPDK** (`--dpdk "<EAL args>"`, [`bypass`]): each lcore builds whole
+//!   Ethernet frames in mbufs, sends them in bursts on its own queue of the port
+//!   and matches the answers it receives, with no system call per packet.
+//!
+//! Replies are matched to queries by flow and ID and checked against the
+//! query's question ([`tracker`]); latencies go into an HDR histogram
+//! ([`stats`]). Progress goes out once per interval ([`progress`]); the
+//! `[Status]` lines, the summary with dnsperf's labels, or with `--json` a JSON
+//! object, go to standard output ([`status`]).
 #![deny(unsafe_code)]
 
+mod bypass;
 mod io;
+mod kernel;
 mod pacer;
+mod progress;
 mod query;
 mod queryfile;
+mod run;
+mod sockets;
 mod stats;
+mod status;
 mod tcp;
 mod tracker;
 mod udp;
 mod worker;
 
-use std::collections::BTreeMap;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 
+use crate::kernel::{Family, KernelConfig};
+use crate::progress::Style;
 use crate::query::QueryTemplate;
-use crate::stats::{Report, Stats};
-use crate::worker::{Outcome, Plan, Tick};
+use crate::run::{Finished, RunSpec};
+use crate::sockets::SocketOptions;
+use crate::stats::Report;
+use crate::status::Console;
+use crate::worker::Ended;
 
 /// Sends DNS queries from a dnsperf query file and reports throughput, loss,
 /// response codes and latency.
@@ -47,22 +64,34 @@ struct Args {
     /// Server port
     #[arg(short = 'p', default_value_t = 53)]
     port: u16,
-    /// Query file: `name type` per line, `;` comments
+    /// Address family of the server address: inet, inet6 or any
+    #[arg(short = 'f', value_enum, default_value_t = Family::Any)]
+    family: Family,
+    /// Transport: udp or tcp (pipelined, RFC 7766 framing)
+    #[arg(short = 'm', value_enum, default_value_t = Mode::Udp)]
+    mode: Mode,
+    /// Query over TCP: the same as -m tcp
+    #[arg(long)]
+    tcp: bool,
+    /// Query file: `name type` per line, `;` comments (default: standard input)
     #[arg(short = 'd')]
-    datafile: PathBuf,
-    /// Run for this many seconds, cycling through the file (default: send each query once)
+    datafile: Option<PathBuf>,
+    /// Run for this many seconds, cycling through the file
     #[arg(short = 'l')]
     seconds: Option<f64>,
+    /// Go through the query file at most this many times (default: once, unless -l is given)
+    #[arg(short = 'n')]
+    runs: Option<u64>,
     /// Offer at most this many queries per second in total (default: no limit)
     #[arg(short = 'Q')]
     max_qps: Option<f64>,
-    /// Number of sockets (UDP) or connections (TCP)
+    /// Number of sockets (UDP) or connections (TCP); with --dpdk, of source ports
     #[arg(short = 'c', default_value_t = 1)]
     sockets: usize,
-    /// Most queries outstanding at once, in total
-    #[arg(short = 'q', default_value_t = 100)]
-    max_outstanding: usize,
-    /// Number of worker threads
+    /// Most queries outstanding at once, in total (default: 100; with --dpdk, no limit: an open loop)
+    #[arg(short = 'q')]
+    max_outstanding: Option<usize>,
+    /// Number of worker threads (with --dpdk, the EAL's lcores are the workers)
     #[arg(short = 'T', default_value_t = 1)]
     threads: usize,
     /// Add an EDNS(0) OPT record (UDP payload 4096) to every query
@@ -71,12 +100,49 @@ struct Args {
     /// Seconds after which an unanswered query counts as lost
     #[arg(short = 't', default_value_t = 5.0)]
     timeout: f64,
-    /// Query over TCP (pipelined, RFC 7766 framing) instead of UDP
-    #[arg(long)]
-    tcp: bool,
+    /// Socket send and receive buffer size, in kilobytes
+    #[arg(short = 'b')]
+    buffer_kb: Option<usize>,
+    /// Local address to send from; with --dpdk ADDR[/PREFIX], where a prefix spreads the queries over the block's addresses
+    #[arg(short = 'a', long = "local", value_name = "ADDR[/PREFIX]")]
+    local: Option<String>,
+    /// Local port to send from: socket N (from 0) uses PORT + N; with --dpdk, the first source port (default 10000)
+    #[arg(short = 'x')]
+    local_port: Option<u16>,
+    /// Print the answer rate every N seconds as dnsperf does, on standard output (default: queryperf's line every second on standard error)
+    #[arg(short = 'S', value_name = "N")]
+    stats_interval: Option<f64>,
+    /// Print a line per answered or lost query
+    #[arg(short = 'v')]
+    verbose: bool,
+    /// Write warnings and errors to standard output instead of standard error
+    #[arg(short = 'W')]
+    warnings_to_stdout: bool,
     /// Print the final figures as JSON instead of dnsperf's summary
     #[arg(long)]
     json: bool,
+    /// Send no-track queries and never read the answers: measures the sending alone
+    #[arg(long)]
+    drop_answers: bool,
+    /// Send from a DPDK port instead of kernel sockets, with these EAL arguments (one string, split on whitespace), e.g. "-l 0-1 --in-memory --vdev net_af_xdp0,iface=eth1"
+    #[arg(long, value_name = "EAL ARGS", allow_hyphen_values = true)]
+    dpdk: Option<String>,
+    /// The DPDK port to send from (default: the first the EAL arguments create)
+    #[arg(long, requires = "dpdk")]
+    dpdk_port: Option<String>,
+    /// The server's (or the next hop's) MAC address; learnt by ARP or neighbor discovery when absent
+    #[arg(long, requires = "dpdk", value_name = "MAC", value_parser = bypass::parse_mac)]
+    remote_mac: Option<ferrodns_dpdk::MacAddr>,
+    /// Tag every frame with this 802.1Q VLAN ID
+    #[arg(long, requires = "dpdk", value_name = "ID")]
+    vlan: Option<u16>,
+}
+
+/// dnsperf's `-m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Mode {
+    Udp,
+    Tcp,
 }
 
 /// Why a run could not happen.
@@ -108,6 +174,8 @@ enum RunError {
     },
     #[error("worker {0} panicked")]
     WorkerPanicked(usize),
+    #[error(transparent)]
+    Bypass(#[from] bypass::BypassError),
 }
 
 fn main() -> ExitCode {
@@ -115,10 +183,14 @@ fn main() -> ExitCode {
         return code;
     }
     let args = Args::parse();
-    match run(&args) {
+    let console = Console {
+        json: args.json,
+        warnings_to_stdout: args.warnings_to_stdout,
+    };
+    match run(&args, console) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("queryperf: error: {error}");
+            console.warn(&format!("queryperf: error: {error}"));
             ExitCode::FAILURE
         }
     }
@@ -135,161 +207,184 @@ fn positive(value: f64, flag: &'static str) -> Result<f64, RunError> {
     }
 }
 
-fn run(args: &Args) -> Result<(), RunError> {
-    if args.threads == 0 || args.sockets == 0 || args.max_outstanding == 0 {
+fn at_least_one(value: usize, flag: &'static str) -> Result<usize, RunError> {
+    if value == 0 {
+        Err(RunError::Flag {
+            flag,
+            what: "at least 1",
+        })
+    } else {
+        Ok(value)
+    }
+}
+
+/// The run the flags describe, with the query file read.
+fn spec(args: &Args, console: Console) -> Result<RunSpec, RunError> {
+    at_least_one(args.threads, "-T")?;
+    at_least_one(args.sockets, "-c")?;
+    if let Some(max) = args.max_outstanding {
+        at_least_one(max, "-q")?;
+    }
+    if args.runs == Some(0) {
         return Err(RunError::Flag {
-            flag: "-T, -c and -q",
+            flag: "-n",
             what: "at least 1",
         });
     }
-    let duration = args
-        .seconds
-        .map(|s| positive(s, "-l").map(Duration::from_secs_f64))
-        .transpose()?;
+    let seconds = |value: Option<f64>, flag| {
+        value
+            .map(|s| positive(s, flag).map(Duration::from_secs_f64))
+            .transpose()
+    };
+    let duration = seconds(args.seconds, "-l")?;
+    let interval = seconds(args.stats_interval, "-S")?;
     let rate = args.max_qps.map(|q| positive(q, "-Q")).transpose()?;
     let timeout = Duration::from_secs_f64(positive(args.timeout, "-t")?);
-    let server = resolve(&args.server, args.port)?;
-    let specs = queryfile::load(&args.datafile)?;
-    let queries: Arc<Vec<QueryTemplate>> = Arc::new(
-        specs
-            .iter()
-            .map(|spec| QueryTemplate::new(&spec.name, spec.qtype, args.edns))
-            .collect(),
-    );
+    let specs = queryfile::load(args.datafile.as_deref())?;
+    let queries: Vec<QueryTemplate> = specs
+        .iter()
+        .map(|spec| QueryTemplate::new(&spec.name, spec.qtype, args.edns))
+        .collect();
+    let texts = args
+        .verbose
+        .then(|| Arc::new(specs.into_iter().map(|spec| spec.text).collect()));
+    // dnsperf's default of 100 outstanding queries paces a kernel-socket run;
+    // a DPDK run is an open loop unless -q says otherwise.
+    let default_outstanding = if args.dpdk.is_some() { None } else { Some(100) };
+    Ok(RunSpec {
+        queries: Arc::new(queries),
+        texts,
+        duration,
+        runs: args.runs,
+        rate,
+        max_outstanding: args.max_outstanding.or(default_outstanding),
+        timeout,
+        interval: interval.unwrap_or(Duration::from_secs(1)),
+        style: if interval.is_some() {
+            Style::Dnsperf
+        } else {
+            Style::Queryperf
+        },
+        track: !args.drop_answers,
+        console,
+    })
+}
 
-    let threads = args.threads.min(args.sockets);
-    let transport = if args.tcp { "tcp" } else { "udp" };
-    let (progress_tx, progress_rx) = mpsc::channel::<Tick>();
-    let start = Instant::now();
-    let mut handles = Vec::with_capacity(threads);
-    for worker in 0..threads {
-        let sockets = share(args.sockets, threads, worker);
-        let plan = Plan {
-            queries: Arc::clone(&queries),
-            duration,
-            rate: rate.map(|r| r / threads as f64),
-            max_outstanding: share(args.max_outstanding, threads, worker).max(1),
-            timeout,
-            first: worker,
-            stride: threads,
-        };
-        let progress = progress_tx.clone();
-        let tcp = args.tcp;
-        let channels = open_channels(tcp, server, sockets)?;
-        handles.push(thread::spawn(move || match channels {
-            Channels::Udp(c) => worker::run(&plan, c, start, &progress),
-            Channels::Tcp(c) => worker::run(&plan, c, start, &progress),
-        }));
+/// The kernel-socket side of the flags.
+fn kernel_config(args: &Args) -> Result<KernelConfig, RunError> {
+    let local = args
+        .local
+        .as_deref()
+        .map(|text| {
+            text.parse::<IpAddr>().map_err(|_| RunError::Flag {
+                flag: "-a",
+                what: "an IP address (a /PREFIX spreads sources only with --dpdk)",
+            })
+        })
+        .transpose()?;
+    Ok(KernelConfig {
+        server: kernel::resolve(&args.server, args.port, args.family)?,
+        tcp: args.tcp || args.mode == Mode::Tcp,
+        sockets: args.sockets,
+        threads: args.threads,
+        options: SocketOptions {
+            local,
+            port: args.local_port,
+            buffer: args.buffer_kb.map(|kb| kb.saturating_mul(1024)),
+        },
+    })
+}
+
+/// The DPDK side of the flags.
+fn bypass_config(args: &Args, eal: &str) -> Result<bypass::BypassConfig, RunError> {
+    let unsupported = |flag| RunError::Flag {
+        flag,
+        what: "left out with --dpdk (it applies to kernel sockets)",
+    };
+    if args.threads != 1 {
+        return Err(unsupported("-T"));
     }
-    drop(progress_tx);
-
-    print_progress(&progress_rx, threads, start);
-
-    let mut total = Stats::default();
-    let mut last_activity = start;
-    for (worker, handle) in handles.into_iter().enumerate() {
-        let Outcome {
-            stats,
-            last_activity: last,
-        } = handle
-            .join()
-            .map_err(|_| RunError::WorkerPanicked(worker))?
-            .map_err(|source| RunError::Worker { worker, source })?;
-        total.merge(&stats);
-        last_activity = last_activity.max(last);
+    if args.tcp || args.mode == Mode::Tcp {
+        return Err(unsupported("-m tcp"));
     }
-    let run_time = match duration {
-        Some(d) => d.max(last_activity - start),
-        None => last_activity - start,
+    if args.buffer_kb.is_some() {
+        return Err(unsupported("-b"));
+    }
+    let local = args.local.as_deref().ok_or(RunError::Flag {
+        flag: "--local",
+        what: "given with --dpdk (the source address, or ADDR/PREFIX)",
+    })?;
+    Ok(bypass::BypassConfig {
+        eal_args: eal.split_whitespace().map(str::to_owned).collect(),
+        port: args.dpdk_port.clone(),
+        server: kernel::resolve(&args.server, args.port, args.family)?,
+        local: local.parse()?,
+        first_port: args.local_port.unwrap_or(bypass::FIRST_PORT),
+        flows: args.sockets,
+        remote_mac: args.remote_mac,
+        vlan: args.vlan,
+    })
+}
+
+/// The command line as dnsperf's first `[Status]` line shows it.
+fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
+}
+
+fn run(args: &Args, console: Console) -> Result<(), RunError> {
+    let spec = spec(args, console)?;
+    let finished = match &args.dpdk {
+        None => {
+            let config = kernel_config(args)?;
+            console.banner();
+            console.status(&format!("Command line: {}", command_line()));
+            kernel::run(&config, &spec)?
+        }
+        Some(eal) => {
+            let config = bypass_config(args, eal)?;
+            console.banner();
+            console.status(&format!("Command line: {}", command_line()));
+            bypass::run(&config, &spec)?
+        }
+    };
+    report(args, &spec, &finished);
+    Ok(())
+}
+
+/// The end of the run: how it ended, then the summary or the JSON object.
+fn report(args: &Args, spec: &RunSpec, finished: &Finished) {
+    let console = spec.console;
+    console.status(match finished.ended {
+        Ended::TimeLimit => "Testing complete (time limit)",
+        Ended::EndOfFile => "Testing complete (end of file)",
+    });
+    let stats = &finished.stats;
+    if stats.unexpected > 0 {
+        console.status(&format!(
+            "{} replies matched no outstanding query (late, duplicated or for another question) and were ignored",
+            stats.unexpected
+        ));
+    }
+    if args.drop_answers {
+        console.status(&format!(
+            "Answers were not read (--drop-answers): {:.0} queries sent per second",
+            stats.sent as f64 / finished.run_time.as_secs_f64().max(1e-9)
+        ));
+    }
+    let transport = match (&args.dpdk, args.tcp || args.mode == Mode::Tcp) {
+        (Some(_), _) => "dpdk",
+        (None, true) => "tcp",
+        (None, false) => "udp",
     };
     let report = Report {
-        stats: &total,
-        run_time,
+        stats,
+        run_time: finished.run_time,
         transport,
     };
     if args.json {
         println!("{}", report.json());
     } else {
+        println!();
         print!("{}", report.summary());
-    }
-    Ok(())
-}
-
-/// Part `index` of `total` split over `parts` as evenly as possible.
-fn share(total: usize, parts: usize, index: usize) -> usize {
-    total / parts + usize::from(index < total % parts)
-}
-
-fn resolve(server: &str, port: u16) -> Result<SocketAddr, RunError> {
-    let error = |reason: String| RunError::Resolve {
-        server: server.to_owned(),
-        port,
-        reason,
-    };
-    (server, port)
-        .to_socket_addrs()
-        .map_err(|e| error(e.to_string()))?
-        .next()
-        .ok_or_else(|| error("no address".to_owned()))
-}
-
-enum Channels {
-    Udp(Vec<udp::UdpChannel>),
-    Tcp(Vec<tcp::TcpChannel>),
-}
-
-fn open_channels(tcp: bool, server: SocketAddr, count: usize) -> Result<Channels, RunError> {
-    let transport = if tcp { "TCP" } else { "UDP" };
-    let error = |source| RunError::Connect {
-        transport,
-        server,
-        source,
-    };
-    Ok(if tcp {
-        Channels::Tcp(
-            (0..count)
-                .map(|_| tcp::TcpChannel::connect(server).map_err(error))
-                .collect::<Result<_, _>>()?,
-        )
-    } else {
-        Channels::Udp(
-            (0..count)
-                .map(|_| udp::UdpChannel::connect(server).map_err(error))
-                .collect::<Result<_, _>>()?,
-        )
-    })
-}
-
-/// Prints one line per second once every worker has reported that second; returns
-/// when all workers are done.
-fn print_progress(ticks: &mpsc::Receiver<Tick>, workers: usize, start: Instant) {
-    let mut pending: BTreeMap<u64, (usize, Stats)> = BTreeMap::new();
-    let mut printed_until = start;
-    for tick in ticks {
-        let entry = pending.entry(tick.second).or_default();
-        entry.0 += 1;
-        entry.1.merge(&tick.stats);
-        while let Some(entry) = pending.first_entry() {
-            if entry.get().0 < workers {
-                break;
-            }
-            let second = *entry.key();
-            let (_, stats) = entry.remove();
-            let now = start + Duration::from_secs(second);
-            eprintln!("{}", stats.progress_line(second, now - printed_until));
-            printed_until = now;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shares_add_up_to_the_total() {
-        let parts: Vec<usize> = (0..3).map(|i| share(10, 3, i)).collect();
-        assert_eq!(parts, vec![4, 3, 3]);
-        assert_eq!((0..4).map(|i| share(2, 4, i)).sum::<usize>(), 2);
     }
 }

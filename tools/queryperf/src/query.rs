@@ -4,6 +4,12 @@
 //!
 //! A [`QueryTemplate`] is the whole wire message with ID zero; sending it copies the
 //! bytes and writes the ID into the first two, so the send loop does no encoding.
+//!
+//! A reply is taken for the answer to the query outstanding with its ID only when
+//! it repeats that query's question ([`QueryTemplate::answered_by`]): a reply that
+//! arrives after its query was given up, or a stray datagram to a port a new run
+//! reused, would otherwise be matched to whatever query holds that ID now, with a
+//! latency of a few microseconds.
 
 /// A domain name in wire format (length-prefixed labels, ending with the root).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,9 +61,18 @@ const FLAGS_RD: u16 = 0x0100;
 /// The UDP payload size advertised with `-e`.
 pub(crate) const EDNS_PAYLOAD: u16 = 4096;
 
+/// Length of the DNS header.
+const HEADER_LEN: usize = 12;
+/// Offset of QDCOUNT in the header.
+const QDCOUNT: usize = 4;
+
 /// A query in wire format with ID zero.
 #[derive(Debug, Clone)]
-pub(crate) struct QueryTemplate(Vec<u8>);
+pub(crate) struct QueryTemplate {
+    wire: Vec<u8>,
+    /// Where the question ends in `wire`.
+    question_end: usize,
+}
 
 impl QueryTemplate {
     /// The query for `name`/`qtype`, class IN, with an EDNS(0) OPT record when
@@ -73,6 +88,7 @@ impl QueryTemplate {
         wire.extend_from_slice(name.wire());
         wire.extend_from_slice(&qtype.to_be_bytes());
         wire.extend_from_slice(&1u16.to_be_bytes());
+        let question_end = wire.len();
         if edns {
             // Root owner, type OPT, class = payload size, TTL = extended RCODE,
             // version and flags (all zero), no options.
@@ -81,16 +97,39 @@ impl QueryTemplate {
             wire.extend_from_slice(&EDNS_PAYLOAD.to_be_bytes());
             wire.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
         }
-        QueryTemplate(wire)
+        QueryTemplate { wire, question_end }
+    }
+
+    /// The message with ID zero.
+    pub(crate) fn wire(&self) -> &[u8] {
+        &self.wire
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.wire.len()
     }
 
     /// Writes this query with `id` into the front of `out`; returns its length.
     /// `out` must have room for it ([`crate::io::QUERY_MAX`] always does).
     pub(crate) fn write(&self, id: u16, out: &mut [u8]) -> usize {
-        let len = self.0.len();
-        out[..len].copy_from_slice(&self.0);
+        let len = self.wire.len();
+        out[..len].copy_from_slice(&self.wire);
         out[..2].copy_from_slice(&id.to_be_bytes());
         len
+    }
+
+    /// Whether `reply` answers this query: it repeats the question (letter case
+    /// aside: a server may answer in its own case), or carries none at all, as
+    /// some error replies do.
+    pub(crate) fn answered_by(&self, reply: &[u8]) -> bool {
+        if reply.get(QDCOUNT..QDCOUNT + 2) == Some(&[0, 0]) {
+            return true;
+        }
+        let question = &self.wire[HEADER_LEN..self.question_end];
+        reply.get(QDCOUNT..QDCOUNT + 2) == Some(&[0, 1])
+            && reply
+                .get(HEADER_LEN..self.question_end)
+                .is_some_and(|theirs| theirs.eq_ignore_ascii_case(question))
     }
 }
 
@@ -150,6 +189,25 @@ mod tests {
         assert_eq!(len, plain_len + 11);
         assert_eq!(&out[10..12], &[0, 1], "ARCOUNT");
         assert_eq!(&out[len - 11..len - 6], &[0, 0, 41, 0x10, 0x00]);
+    }
+
+    #[test]
+    fn a_reply_answers_the_query_whose_question_it_repeats() {
+        let query = QueryTemplate::new(&Name::parse("Web.Example.test").unwrap(), 1, true);
+        let mut reply = vec![0u8; 512];
+        let len = query.write(9, &mut reply);
+        reply.truncate(len);
+        reply[2] |= 0x80;
+        assert!(query.answered_by(&reply));
+        reply[13..16].make_ascii_lowercase();
+        assert!(query.answered_by(&reply), "the server's own letter case");
+        let other = QueryTemplate::new(&Name::parse("www.example.test").unwrap(), 1, true);
+        assert!(!other.answered_by(&reply), "another name");
+        let aaaa = QueryTemplate::new(&Name::parse("web.example.test").unwrap(), 28, true);
+        assert!(!aaaa.answered_by(&reply), "another type");
+        assert!(!query.answered_by(&reply[..20]), "a cut question");
+        reply[4..6].copy_from_slice(&[0, 0]);
+        assert!(query.answered_by(&reply[..12]), "no question: FORMERR");
     }
 
     #[test]

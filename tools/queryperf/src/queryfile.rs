@@ -1,4 +1,5 @@
-//! The dnsperf query file: one query per line, `name type`, e.g. `www.example.com A`.
+//! The dnsperf query file: one query per line, `name type`, e.g. `www.example.com A`,
+//! read from a file (`-d`) or, as dnsperf does without `-d`, from standard input.
 //!
 //! Blank lines and lines starting with `;` are skipped, as dnsperf does. The type is
 //! a mnemonic (`A`, `SRV`, ...) or RFC 3597's `TYPEnnn`; a missing type means `A`.
@@ -7,6 +8,7 @@
 //! names the file and the line: load runs are long, and a silently skipped line
 //! would skew the mix.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::query::{Name, NameError};
@@ -45,14 +47,28 @@ pub(crate) enum LineError {
 pub(crate) struct QuerySpec {
     pub(crate) name: Name,
     pub(crate) qtype: u16,
+    /// The name and type as written, for `-v`: `www.example.com A`.
+    pub(crate) text: String,
 }
 
-/// Reads and parses the query file at `path`.
-pub(crate) fn load(path: &Path) -> Result<Vec<QuerySpec>, QueryFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| QueryFileError::Read {
-        path: path.to_owned(),
+/// How standard input is named in errors.
+const STDIN: &str = "(standard input)";
+
+/// Reads and parses the query file at `path`, or standard input for `None`.
+pub(crate) fn load(path: Option<&Path>) -> Result<Vec<QuerySpec>, QueryFileError> {
+    let (path, read) = match path {
+        Some(path) => (path.to_owned(), std::fs::read_to_string(path)),
+        None => {
+            let mut text = String::new();
+            let read = std::io::stdin().read_to_string(&mut text).map(|_| text);
+            (PathBuf::from(STDIN), read)
+        }
+    };
+    let text = read.map_err(|source| QueryFileError::Read {
+        path: path.clone(),
         source,
     })?;
+    let path = path.as_path();
     parse(&text).map_err(|(line, reason)| match reason {
         None => QueryFileError::Empty {
             path: path.to_owned(),
@@ -92,10 +108,9 @@ fn parse_line(line: &str) -> Result<Option<QuerySpec>, LineError> {
     let Some(name_text) = fields.next() else {
         return Ok(None);
     };
-    let qtype = match fields.next() {
-        None => 1,
-        Some(t) => qtype_code(t).ok_or_else(|| LineError::UnknownType(t.to_owned()))?,
-    };
+    let type_text = fields.next().unwrap_or("A");
+    let qtype =
+        qtype_code(type_text).ok_or_else(|| LineError::UnknownType(type_text.to_owned()))?;
     if let Some(extra) = fields.next() {
         return Err(LineError::Trailing(extra.to_owned()));
     }
@@ -103,7 +118,11 @@ fn parse_line(line: &str) -> Result<Option<QuerySpec>, LineError> {
         name: name_text.to_owned(),
         source,
     })?;
-    Ok(Some(QuerySpec { name, qtype }))
+    Ok(Some(QuerySpec {
+        name,
+        qtype,
+        text: format!("{name_text} {type_text}"),
+    }))
 }
 
 /// The code of a query type mnemonic, case-insensitively, or of `TYPEnnn`.
@@ -149,6 +168,16 @@ mod tests {
             specs[0].name.wire(),
             b"\x03www\x07example\x03com\x00".as_slice()
         );
+        let texts: Vec<&str> = specs.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "www.example.com A",
+                "_http._tcp.web.example.com srv",
+                "bare.example.com A",
+                "x.test TYPE99"
+            ]
+        );
     }
 
     #[test]
@@ -179,7 +208,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("q.txt");
         std::fs::write(&path, "a.test A\nb.test NOPE\n").unwrap();
-        let message = load(&path).unwrap_err().to_string();
+        let message = load(Some(&path)).unwrap_err().to_string();
         assert!(message.contains("q.txt line 2"), "{message}");
         assert!(message.contains("NOPE"), "{message}");
     }

@@ -14,6 +14,60 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::query::RCODE_NAMES;
+use crate::sockets::Connection;
+
+/// The connections a TCP run made: dnsperf's "Connection Statistics".
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Connections {
+    pub(crate) made: u64,
+    pub(crate) reconnections: u64,
+    /// Time to connect: sum, sum of squares (for the deviation), extremes.
+    total: Duration,
+    squares: f64,
+    min: Option<Duration>,
+    max: Duration,
+}
+
+impl Connections {
+    pub(crate) fn record(&mut self, connection: Connection) {
+        let latency = connection.latency;
+        self.made += 1;
+        self.reconnections += u64::from(connection.reconnect);
+        self.total += latency;
+        self.squares += latency.as_secs_f64().powi(2);
+        self.min = Some(self.min.map_or(latency, |min| min.min(latency)));
+        self.max = self.max.max(latency);
+    }
+
+    fn merge(&mut self, other: &Connections) {
+        self.made += other.made;
+        self.reconnections += other.reconnections;
+        self.total += other.total;
+        self.squares += other.squares;
+        self.min = match (self.min, other.min) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.max = self.max.max(other.max);
+    }
+
+    /// Mean time to connect, in seconds.
+    fn mean(&self) -> f64 {
+        self.total.as_secs_f64() / self.made.max(1) as f64
+    }
+
+    /// Sample standard deviation of the time to connect, in seconds.
+    fn stdev(&self) -> f64 {
+        if self.made < 2 {
+            return 0.0;
+        }
+        let n = self.made as f64;
+        let mean = self.total.as_secs_f64() / n;
+        ((self.squares - n * mean * mean) / (n - 1.0))
+            .max(0.0)
+            .sqrt()
+    }
+}
 
 /// Counts and latencies of (part of) a run.
 #[derive(Debug, Clone)]
@@ -21,6 +75,10 @@ pub(crate) struct Stats {
     pub(crate) sent: u64,
     pub(crate) completed: u64,
     pub(crate) lost: u64,
+    /// Replies that matched no outstanding query (a duplicate, one after its
+    /// query was given up, or one with another question).
+    pub(crate) unexpected: u64,
+    pub(crate) connections: Connections,
     pub(crate) rcodes: [u64; 16],
     pub(crate) request_bytes: u64,
     pub(crate) response_bytes: u64,
@@ -33,6 +91,8 @@ impl Default for Stats {
             sent: 0,
             completed: 0,
             lost: 0,
+            unexpected: 0,
+            connections: Connections::default(),
             rcodes: [0; 16],
             request_bytes: 0,
             response_bytes: 0,
@@ -68,6 +128,8 @@ impl Stats {
         self.sent += other.sent;
         self.completed += other.completed;
         self.lost += other.lost;
+        self.unexpected += other.unexpected;
+        self.connections.merge(&other.connections);
         for (mine, theirs) in self.rcodes.iter_mut().zip(other.rcodes) {
             *mine += theirs;
         }
@@ -92,15 +154,32 @@ impl Stats {
         nanos_to_secs(self.latency.value_at_percentile(percentile))
     }
 
-    /// The one-second progress line: qps, loss, p99.
+    /// The progress line for the interval ending `second` seconds into the run:
+    /// answers per second, queries sent, loss, p99.
     pub(crate) fn progress_line(&self, second: u64, interval: Duration) -> String {
-        let qps = self.completed as f64 / interval.as_secs_f64().max(1e-9);
         format!(
-            "[{second:>4}s] {qps:>10.0} qps  sent {:>9}  loss {:>6.2}%  p99 {:.6} s",
+            "[{second:>4}s] {:>10.0} qps  sent {:>9}  loss {:>6.2}%  p99 {:.6} s",
+            self.rate(interval),
             self.sent,
             self.loss() * 100.0,
             self.latency_at(99.0)
         )
+    }
+
+    /// dnsperf's `-S` line for an interval that ended at `end` (since the Unix
+    /// epoch): `<seconds>.<microseconds>: <answers per second>`.
+    pub(crate) fn interval_line(&self, end: Duration, interval: Duration) -> String {
+        format!(
+            "{}.{:06}: {:.6}",
+            end.as_secs(),
+            end.subsec_micros(),
+            self.rate(interval)
+        )
+    }
+
+    /// Answers per second over `interval`.
+    fn rate(&self, interval: Duration) -> f64 {
+        self.completed as f64 / interval.as_secs_f64().max(1e-9)
     }
 }
 
@@ -183,14 +262,34 @@ impl Report<'_> {
             nanos_to_secs(s.latency.min()),
             nanos_to_secs(s.latency.max())
         );
-        let _ = writeln!(
-            out,
-            "  Latency StdDev (s):   {:.6}",
-            s.latency.stdev() / 1e9
-        );
-        for (name, percentile) in PERCENTILES {
-            let label = format!("Latency {name} (s):");
-            let _ = writeln!(out, "  {label:<22}{:.6}", s.latency_at(percentile));
+        // Like dnsperf, no spread of one answer or none.
+        if s.completed > 1 {
+            let _ = writeln!(
+                out,
+                "  Latency StdDev (s):   {:.6}",
+                s.latency.stdev() / 1e9
+            );
+        }
+        if s.completed > 0 {
+            for (name, percentile) in PERCENTILES {
+                let label = format!("Latency {name} (s):");
+                let _ = writeln!(out, "  {label:<22}{:.6}", s.latency_at(percentile));
+            }
+        }
+        if self.transport == "tcp" {
+            let c = &s.connections;
+            let _ = writeln!(out, "\nConnection Statistics:\n");
+            let _ = writeln!(out, "  Reconnections:        {}\n", c.reconnections);
+            let _ = writeln!(
+                out,
+                "  Average Latency (s):  {:.6} (min {:.6}, max {:.6})",
+                c.mean(),
+                c.min.unwrap_or_default().as_secs_f64(),
+                c.max.as_secs_f64()
+            );
+            if c.made > 1 {
+                let _ = writeln!(out, "  Latency StdDev (s):   {:.6}", c.stdev());
+            }
         }
         out
     }
@@ -214,16 +313,23 @@ impl Report<'_> {
             queries_sent: s.sent,
             queries_completed: s.completed,
             queries_lost: s.lost,
+            unexpected_replies: s.unexpected,
             loss: s.loss(),
             rcodes,
             run_time_s: self.run_time.as_secs_f64(),
             queries_per_second: self.qps(),
+            queries_sent_per_second: s.sent as f64 / self.run_time.as_secs_f64().max(1e-9),
             latency_s: JsonLatency {
                 avg: s.latency.mean() / 1e9,
                 min: nanos_to_secs(s.latency.min()),
                 max: nanos_to_secs(s.latency.max()),
                 percentiles,
             },
+            connections: (self.transport == "tcp").then(|| JsonConnections {
+                made: s.connections.made,
+                reconnections: s.connections.reconnections,
+                latency_avg_s: s.connections.mean(),
+            }),
         };
         serde_json::to_string_pretty(&json).unwrap_or_default()
     }
@@ -235,11 +341,22 @@ struct JsonReport {
     queries_sent: u64,
     queries_completed: u64,
     queries_lost: u64,
+    unexpected_replies: u64,
     loss: f64,
     rcodes: std::collections::BTreeMap<String, u64>,
     run_time_s: f64,
     queries_per_second: f64,
+    queries_sent_per_second: f64,
     latency_s: JsonLatency,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connections: Option<JsonConnections>,
+}
+
+#[derive(Serialize)]
+struct JsonConnections {
+    made: u64,
+    reconnections: u64,
+    latency_avg_s: f64,
 }
 
 #[derive(Serialize)]
@@ -304,6 +421,56 @@ mod tests {
         assert_eq!(v["rcodes"]["NXDOMAIN"], 10);
         assert_eq!(v["transport"], "tcp");
         assert!((v["latency_s"]["p50"].as_f64().unwrap() - 0.000149).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_tcp_summary_ends_with_dnsperfs_connection_statistics() {
+        let mut stats = sample();
+        for (millis, reconnect) in [(2, false), (4, false), (6, true)] {
+            stats.connections.record(Connection {
+                latency: Duration::from_millis(millis),
+                reconnect,
+            });
+        }
+        let report = Report {
+            stats: &stats,
+            run_time: Duration::from_secs(2),
+            transport: "tcp",
+        };
+        let text = report.summary();
+        let tail = text
+            .split("\nConnection Statistics:\n\n")
+            .nth(1)
+            .unwrap_or_default();
+        assert_eq!(
+            tail,
+            "  Reconnections:        1\n\n\
+             \x20 Average Latency (s):  0.004000 (min 0.002000, max 0.006000)\n\
+             \x20 Latency StdDev (s):   0.002000\n",
+            "{text}"
+        );
+        let v: serde_json::Value = serde_json::from_str(&report.json()).unwrap();
+        assert_eq!(v["connections"]["made"], 3);
+    }
+
+    #[test]
+    fn no_spread_is_printed_for_one_answer_or_none() {
+        let mut stats = Stats::default();
+        stats.record_sent(30);
+        let summary = |stats: &Stats| {
+            Report {
+                stats,
+                run_time: Duration::from_secs(1),
+                transport: "udp",
+            }
+            .summary()
+        };
+        let none = summary(&stats);
+        assert!(!none.contains("StdDev") && !none.contains("p50"), "{none}");
+        stats.record_reply(0, 60, Duration::from_micros(50));
+        let one = summary(&stats);
+        assert!(!one.contains("StdDev") && one.contains("p50"), "{one}");
+        assert!(!one.contains("Connection"), "UDP has no connections");
     }
 
     #[test]

@@ -10,8 +10,11 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Instant;
 
-use crate::worker::{Batch, Channel, Received};
+use socket2::{Protocol, Type};
+
+use crate::sockets::{Batch, Channel, Connection, Received, SocketOptions};
 
 /// Bytes waiting to be written beyond which new queries are refused (the server
 /// is not reading; the pacer and the outstanding limit retry later).
@@ -20,24 +23,50 @@ const OUTPUT_LIMIT: usize = 64 * 1024;
 #[derive(Debug)]
 pub(crate) struct TcpChannel {
     server: SocketAddr,
+    options: SocketOptions,
+    index: usize,
     stream: TcpStream,
+    /// The last connection made, until the worker has counted it.
+    connected: Option<Connection>,
     output: Vec<u8>,
     input: Vec<u8>,
     chunk: Box<[u8; 65536]>,
 }
 
-fn open(server: SocketAddr) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect(server)?;
-    stream.set_nodelay(true)?;
-    stream.set_nonblocking(true)?;
-    Ok(stream)
+/// Connection number `index` to `server`, bound as `options` say, and how long
+/// it took to make.
+fn open(
+    server: SocketAddr,
+    options: &SocketOptions,
+    index: usize,
+    reconnect: bool,
+) -> io::Result<(TcpStream, Connection)> {
+    let socket = options.open(server, Type::STREAM, Protocol::TCP, index)?;
+    let start = Instant::now();
+    socket.connect(&server.into())?;
+    let connection = Connection {
+        latency: start.elapsed(),
+        reconnect,
+    };
+    socket.set_tcp_nodelay(true)?;
+    socket.set_nonblocking(true)?;
+    Ok((TcpStream::from(socket), connection))
 }
 
 impl TcpChannel {
-    pub(crate) fn connect(server: SocketAddr) -> io::Result<TcpChannel> {
+    /// Connection number `index` to `server`, bound as `options` say.
+    pub(crate) fn connect(
+        server: SocketAddr,
+        options: &SocketOptions,
+        index: usize,
+    ) -> io::Result<TcpChannel> {
+        let (stream, connection) = open(server, options, index, false)?;
         Ok(TcpChannel {
             server,
-            stream: open(server)?,
+            options: *options,
+            index,
+            stream,
+            connected: Some(connection),
             output: Vec::with_capacity(OUTPUT_LIMIT),
             input: Vec::with_capacity(65536),
             chunk: Box::new([0; 65536]),
@@ -61,7 +90,9 @@ impl TcpChannel {
     }
 
     fn reconnect(&mut self) -> io::Result<Received> {
-        self.stream = open(self.server)?;
+        let (stream, connection) = open(self.server, &self.options, self.index, true)?;
+        self.stream = stream;
+        self.connected = Some(connection);
         self.output.clear();
         self.input.clear();
         Ok(Received::Reset)
@@ -89,6 +120,10 @@ pub(crate) fn take_frames(input: &mut Vec<u8>, reply: &mut dyn FnMut(&[u8])) -> 
 impl Channel for TcpChannel {
     fn fd(&self) -> BorrowedFd<'_> {
         self.stream.as_fd()
+    }
+
+    fn connection(&mut self) -> Option<Connection> {
+        self.connected.take()
     }
 
     fn receive(&mut self, reply: &mut dyn FnMut(&[u8])) -> io::Result<Received> {

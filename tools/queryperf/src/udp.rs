@@ -5,8 +5,10 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd};
 
+use socket2::{Protocol, Type};
+
 use crate::io::{BATCH, REPLY_MAX, recv_batch, send_batch};
-use crate::worker::{Batch, Channel, Received};
+use crate::sockets::{Batch, Channel, Received, SocketOptions};
 
 #[derive(Debug)]
 pub(crate) struct UdpChannel {
@@ -16,16 +18,17 @@ pub(crate) struct UdpChannel {
 }
 
 impl UdpChannel {
-    /// A socket on an ephemeral port, connected to `server`.
-    pub(crate) fn connect(server: SocketAddr) -> io::Result<UdpChannel> {
-        let local: SocketAddr = if server.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            ([0u16; 8], 0).into()
-        };
-        let socket = UdpSocket::bind(local)?;
-        socket.connect(server)?;
+    /// Socket number `index`, bound as `options` say (an ephemeral port by
+    /// default), connected to `server`.
+    pub(crate) fn connect(
+        server: SocketAddr,
+        options: &SocketOptions,
+        index: usize,
+    ) -> io::Result<UdpChannel> {
+        let socket = options.open(server, Type::DGRAM, Protocol::UDP, index)?;
+        socket.connect(&server.into())?;
         socket.set_nonblocking(true)?;
+        let socket = UdpSocket::from(socket);
         Ok(UdpChannel {
             socket,
             bufs: Box::new([[0; REPLY_MAX]; BATCH]),

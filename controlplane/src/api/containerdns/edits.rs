@@ -329,13 +329,20 @@ pub(crate) fn delete_all(name: &Name, below: &[Held]) -> Result<Edits, Text> {
     for helper in &helpers {
         edits.changes.push(delete(helper, None, None));
     }
-    edits.unlisted = addresses_in(below)
+    edits.unlisted = addresses_at(name, &helpers, below);
+    Ok(edits)
+}
+
+/// The addresses `name` and its SRV `helpers` hold in `below`, each once, in
+/// order: the monitor status entries that stop listing them.
+fn addresses_at(name: &Name, helpers: &[&Name], below: &[Held]) -> Vec<IpAddr> {
+    let mut ips: Vec<IpAddr> = addresses_in(below)
         .filter(|(owner, _)| *owner == name || helpers.contains(owner))
         .map(|(_, ip)| ip)
         .collect();
-    edits.unlisted.sort();
-    edits.unlisted.dedup();
-    Ok(edits)
+    ips.sort();
+    ips.dedup();
+    ips
 }
 
 /// `DELETE` A or SRV: the addresses (and SRV targets) `ips` lists, each of
@@ -354,12 +361,7 @@ pub(crate) fn delete_addresses(name: &Name, body: &Body, below: &[Held]) -> Resu
         for helper in &helpers {
             edits.changes.push(delete(helper, None, None));
         }
-        edits.unlisted = addresses_in(below)
-            .filter(|(owner, _)| *owner == name || helpers.contains(owner))
-            .map(|(_, ip)| ip)
-            .collect();
-        edits.unlisted.sort();
-        edits.unlisted.dedup();
+        edits.unlisted = addresses_at(name, &helpers, below);
         return Ok(edits);
     }
     let mut edits = Edits::default();
