@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{self, ConfigError, HealthCheckConfig, HealthFlags, Overrides, ServeConfig};
+use crate::preflight::{self, Problems};
 
 /// ferrodns: a fast authoritative DNS server for service discovery.
 #[derive(Debug, Parser)]
@@ -27,8 +28,18 @@ pub enum Command {
     /// Validate the configuration and print the effective settings as TOML.
     ///
     /// Takes the same options as `serve`, so a `serve` command line can be checked
-    /// as it is: `ferrodns check-config --config FILE [FLAGS...]`.
+    /// as it is: `ferrodns check-config --config FILE [FLAGS...]`. Checks what
+    /// `serve` would meet too (every zone file, the store's path, the API's token
+    /// and TLS files) and lists every problem found, not only the first.
     CheckConfig(ServeArgs),
+    /// Check a zone file as `serve` loads it, listing every error (like
+    /// kzonecheck); prints a summary when it is good.
+    CheckZone(CheckZoneArgs),
+    /// Make 2 MiB hugepages available to the DPDK backend: reserve at least
+    /// PAGES of them and mount hugetlbfs on /dev/hugepages, when either is
+    /// missing (needs root; once per boot: the ferrodns-hugepages service does
+    /// it at boot). Never lowers a reservation.
+    Hugepages(HugepagesArgs),
     /// Edit the embedded record store offline. A running server reads the store at
     /// start and on SIGHUP, so send it SIGHUP after a change.
     Store(StoreArgs),
@@ -93,6 +104,10 @@ pub struct HealthCheckArgs {
     /// Log filter in tracing's EnvFilter syntax [default: info]
     #[arg(long, value_name = "LEVEL", env = "FERRODNS_LOG")]
     pub log: Option<String>,
+
+    /// Log lines as text or as one JSON object each [default: text]
+    #[arg(long, value_name = "FORMAT", env = "FERRODNS_LOG_FORMAT")]
+    pub log_format: Option<String>,
 }
 
 impl HealthCheckArgs {
@@ -101,6 +116,7 @@ impl HealthCheckArgs {
         let overrides = Overrides {
             etcd: self.etcd.clone(),
             log: self.log.clone(),
+            log_format: self.log_format.clone(),
             health: HealthFlags {
                 hostname: self.hostname.clone(),
                 interval_ms: self.interval_ms.clone(),
@@ -126,6 +142,27 @@ impl HealthCheckArgs {
             })
             .transpose()
     }
+}
+
+/// Options of `ferrodns check-zone`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct CheckZoneArgs {
+    /// The zone file.
+    pub file: PathBuf,
+    /// The zone's origin (apex), e.g. svc.example.
+    pub origin: String,
+}
+
+/// Options of `ferrodns hugepages`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct HugepagesArgs {
+    /// Pages of 2 MiB to have reserved at least [default: 512]
+    // The text is clap's help, where `[default: ...]` is the convention, not a link.
+    #[allow(rustdoc::broken_intra_doc_links)]
+    pub pages: Option<u64>,
+    /// Only say how many pages are reserved and where hugetlbfs is mounted.
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// Options of `ferrodns store`.
@@ -275,6 +312,16 @@ pub struct ServeArgs {
     /// [default: info]
     #[arg(long, value_name = "LEVEL", env = "FERRODNS_LOG")]
     pub log: Option<String>,
+
+    /// Log lines as text or as one JSON object each [default: text]
+    #[arg(long, value_name = "FORMAT", env = "FERRODNS_LOG_FORMAT")]
+    pub log_format: Option<String>,
+
+    /// Write the server's process ID to PATH once it is ready, and remove it at
+    /// exit. The server refuses to start while another running process holds
+    /// the file.
+    #[arg(long, value_name = "PATH")]
+    pub pid_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -298,6 +345,7 @@ impl ServeArgs {
             notify: self.notify.clone(),
             metrics: self.metrics.clone(),
             log: self.log.clone(),
+            log_format: self.log_format.clone(),
             health: HealthFlags::default(),
         }
     }
@@ -308,10 +356,44 @@ impl ServeArgs {
     }
 }
 
-/// The `check-config` subcommand: loads and validates, then renders the effective
-/// configuration as TOML (what the caller prints).
-pub fn check_config(args: &ServeArgs) -> Result<String, ConfigError> {
-    args.load().map(|config| config::render(&config))
+/// The `check-config` subcommand: loads and validates, checks the files and
+/// secrets the configuration names as `serve` would ([`preflight`]), then
+/// renders the effective configuration as TOML (what the caller prints).
+pub fn check_config(args: &ServeArgs) -> Result<String, Problems> {
+    let config = args.load().map_err(Problems::of_config)?;
+    let mut problems = preflight::check_environment(&config);
+    problems.extend(preflight::check_zone_files(&config));
+    if problems.is_empty() {
+        Ok(config::render(&config))
+    } else {
+        Err(Problems(problems))
+    }
+}
+
+/// The `check-zone` subcommand: a summary of a good zone file, else every
+/// error in it.
+pub fn check_zone(args: &CheckZoneArgs) -> Result<String, Problems> {
+    let origin = ferrodns_dataplane::name::Name::from_ascii(&args.origin)
+        .map_err(|e| Problems(vec![format!("bad origin {:?}: {e}", args.origin)]))?;
+    let (records, errors) = crate::zonefile::check_zone_file(&args.file, &origin);
+    if !errors.is_empty() {
+        return Err(Problems(errors.iter().map(ToString::to_string).collect()));
+    }
+    let names: std::collections::BTreeSet<_> = records.iter().map(|r| &r.name).collect();
+    let soa = records
+        .iter()
+        .any(|r| r.rtype() == ferrodns_dataplane::record::RType::SOA);
+    Ok(format!(
+        "{}: zone {origin} is good: {} records at {} names{}\n",
+        args.file.display(),
+        records.len(),
+        names.len(),
+        if soa {
+            ""
+        } else {
+            " (no SOA: ferrodns serves one it makes up)"
+        }
+    ))
 }
 
 #[cfg(test)]
@@ -401,6 +483,8 @@ mod tests {
                 allow_transfer: vec!["10.0.0.0/8".into()],
                 notify: vec!["10.0.0.2:53".into()],
                 metrics: None,
+                log_format: None,
+                pid_file: None,
             }
         );
     }

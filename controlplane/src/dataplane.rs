@@ -35,6 +35,7 @@ use tracing::{info, warn};
 use crate::api::{CoreCounters, CoreSource};
 use crate::config::{self, DpdkSettings, ServeConfig};
 use crate::forward::Forwarder;
+use crate::listen_error;
 
 /// UDP packets per `recvmmsg`/`sendmmsg` batch.
 const UDP_BATCH: usize = 64;
@@ -46,7 +47,11 @@ const NXDOMAIN: usize = 3;
 /// Why the dataplane could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot start UDP workers: {0}")]
+    #[error(
+        "cannot start UDP workers: {error}{advice}",
+        error = .0,
+        advice = listen_error::advice(.0.kind(), "server.listen (--listen)")
+    )]
     Udp(io::Error),
     #[error("cannot start the DPDK dataplane: {0}")]
     Dpdk(DpdkError),
@@ -181,6 +186,14 @@ impl SharedDataplane {
                 })
                 .collect()
         })
+    }
+
+    /// [`Dataplane::log_ready`], while it runs.
+    pub fn log_ready(&self, listen: &[SocketAddr]) {
+        let dataplane = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(dataplane) = dataplane.as_ref() {
+            dataplane.log_ready(listen);
+        }
     }
 
     /// Stops the dataplane on a blocking thread.

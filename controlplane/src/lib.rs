@@ -20,7 +20,10 @@
 //! - [`query_stats`]: the names asked, merged from every poll loop's observer
 //!   (containerdns's stats routes); [`dnstap`]: the query log.
 //! - [`serve`]: start-up, the UDP [`dataplane`] (either backend) and [`tcp`]
-//!   listeners, SIGHUP/SIGTERM.
+//!   listeners, SIGHUP/SIGTERM; [`reload`]: rereading the configuration and
+//!   the records; [`preflight`]: what is checked before a start (and by
+//!   `check-config`); [`service`]: systemd's notifications, the pid file and
+//!   the log format; [`hugepages`]: `ferrodns hugepages`, DPDK's memory.
 //! - [`budget`]: the descriptor limit, its split between the classes of
 //!   connections and sockets, and the gates that admit connections.
 #![deny(unsafe_code)]
@@ -34,12 +37,17 @@ pub mod dnstap;
 pub mod etcd;
 pub mod forward;
 pub mod health;
+pub mod hugepages;
+mod listen_error;
 pub mod observation;
 pub mod pdns;
 pub mod pipeline;
+pub mod preflight;
 pub mod query_stats;
 pub mod records;
+pub mod reload;
 pub mod serve;
+pub mod service;
 pub mod sources;
 pub mod store;
 pub mod store_cli;

@@ -2,18 +2,25 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use ferrodns::cli::{Cli, Command, check_config};
-use tracing_subscriber::EnvFilter;
+use clap::{CommandFactory, Parser};
+use ferrodns::cli::{Cli, Command, ServeArgs, check_config, check_zone};
+use ferrodns::serve::Service;
+use ferrodns::service::init_logging;
 
 fn main() -> ExitCode {
+    if let Some(code) = ferrodns_clidoc::intercept(Cli::command) {
+        return code;
+    }
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => args.load().map_err(|e| e.to_string()).and_then(|config| {
-            init_logging(&config.log_level);
-            ferrodns::serve::run(config).map_err(|e| e.to_string())
-        }),
+        Command::Serve(args) => serve(args),
         Command::CheckConfig(args) => check_config(&args)
+            .map(|text| print!("{text}"))
+            .map_err(|e| e.to_string()),
+        Command::CheckZone(args) => check_zone(&args)
+            .map(|text| print!("{text}"))
+            .map_err(|e| e.to_string()),
+        Command::Hugepages(args) => ferrodns::hugepages::run(args.pages, args.check)
             .map(|text| print!("{text}"))
             .map_err(|e| e.to_string()),
         Command::Store(args) => ferrodns::store_cli::run(&args)
@@ -26,7 +33,7 @@ fn main() -> ExitCode {
                 Ok((config, metrics))
             })
             .and_then(|(config, metrics)| {
-                init_logging(&config.log_level);
+                init_logging(&config.log_level, config.log_format);
                 ferrodns::health::run_standalone(&config, metrics).map_err(|e| e.to_string())
             }),
     };
@@ -39,11 +46,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; the filter was validated with the configuration.
-fn init_logging(filter: &str) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// `ferrodns serve`: a reload loads the configuration as start-up did, from
+/// the same command line.
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let config = args.load().map_err(|e| e.to_string())?;
+    init_logging(&config.log_level, config.log_format);
+    let service = Service {
+        pid_file: args.pid_file.clone(),
+        reload: Box::new(move || args.load()),
+    };
+    ferrodns::serve::run(config, service).map_err(|e| e.to_string())
 }

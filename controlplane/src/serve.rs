@@ -22,7 +22,16 @@
 //! store off to the side and hands them to the publisher, which publishes what
 //! changed in one pointer swap: queries keep being answered from the old table
 //! meanwhile, etcd's names are untouched, and a failed reload logs why and keeps
-//! the old table. SIGTERM and SIGINT stop the listeners and join the workers.
+//! the old table. A reload (SIGHUP, or `POST /v1/reload`) rereads the
+//! configuration file too: see [`crate::reload`]. SIGTERM and SIGINT stop the
+//! listeners and join the workers.
+//!
+//! What start-up can check without opening a socket it checks first (the pid
+//! file, the API's token and TLS files, the store's path: [`crate::preflight`]),
+//! so a bad setting stops the start before anything is served. The server says
+//! it is ready (the `ferrodns ready` line, systemd's `READY=1`, the pid file
+//! written: [`crate::service`]) only once the first table is published and every
+//! listener, the metrics listener's and the REST API's included, is bound.
 //!
 //! With `[health]`, the health checkers run on the same runtime
 //! ([`crate::health`]): etcd's addresses (verdicts written to etcd, which the
@@ -46,8 +55,8 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 use ferrodns_dataplane::answer_counts::SharedAnswerCounts;
 use ferrodns_dataplane::engine::{Engine, EngineConfig};
@@ -66,33 +75,47 @@ use crate::etcd::writer::EtcdWriter;
 use crate::etcd::{EtcdSource, SharedRecords, StartError};
 use crate::forward::{ForwardWatch, Forwarder};
 use crate::health::Checkers;
+use crate::listen_error;
 use crate::observation::Observation;
 use crate::pdns::PdnsSource;
-use crate::pipeline::{Policies, Published, Publisher, PublisherHandle};
+use crate::pipeline::{Policies, Publisher, PublisherHandle};
+use crate::preflight;
 use crate::query_stats::QueryStats;
 use crate::records::RecordWriter;
 use crate::records::embedded::EmbeddedWriter;
+use crate::reload::{self, ConfigLoader, ReloadQueue, ReloadRequests, Reloader, publish_sources};
+use crate::service::{Notifier, PidFile, PidFileError};
 use crate::sources::{FileSources, LoadError};
 use crate::tcp::{TcpConfig, TcpWatch, serve_tcp};
 use crate::telemetry::{AnswerLatency, BuildInfo, Reloads, Telemetry};
-use crate::transfer::{Notifier, Transfers};
+use crate::transfer::{Notifier as NotifySecondaries, Transfers};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    #[error(transparent)]
+    PidFile(#[from] PidFileError),
+    #[error("{0}")]
+    Preflight(String),
     #[error("cannot load records: {0}")]
     Load(#[from] LoadError),
     #[error("cannot start the etcd source: {0}")]
     Etcd(#[from] StartError),
     #[error(transparent)]
     Dataplane(#[from] dataplane::StartError),
-    #[error("cannot listen on TCP {addr}: {source}")]
+    #[error(
+        "cannot listen on TCP {addr}: {source}{}",
+        listen_error::advice(source.kind(), "server.listen (--listen)")
+    )]
     Tcp { addr: SocketAddr, source: io::Error },
     #[error("cannot start the REST API: {0}")]
     Api(#[from] ApiStartError),
     #[error("cannot start the REST API's record writer: {0}")]
     ApiWriter(String),
-    #[error("cannot serve /metrics on {addr}: {source}")]
+    #[error(
+        "cannot serve /metrics on {addr}: {source}{}",
+        listen_error::advice(source.kind(), "metrics.listen (--metrics)")
+    )]
     Metrics { addr: SocketAddr, source: io::Error },
     #[error(transparent)]
     QueryLog(#[from] QueryLogError),
@@ -100,19 +123,45 @@ pub enum ServeError {
     Runtime(io::Error),
 }
 
+/// How the server meets its supervisor, and reloads.
+pub struct Service {
+    /// Loads the configuration again, for a reload.
+    pub reload: ConfigLoader,
+    /// `--pid-file`: where the process ID is written once ready.
+    pub pid_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("pid_file", &self.pid_file)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Runs the server until SIGTERM or SIGINT.
-pub fn run(config: ServeConfig) -> Result<(), ServeError> {
+pub fn run(config: ServeConfig, service: Service) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("ferrodns-control")
         .enable_all()
         .build()
         .map_err(ServeError::Runtime)?;
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, service))
 }
 
-async fn serve(config: ServeConfig) -> Result<(), ServeError> {
+async fn serve(config: ServeConfig, service: Service) -> Result<(), ServeError> {
     let started_at = std::time::SystemTime::now();
+    let mut pid_file = service
+        .pid_file
+        .as_deref()
+        .map(PidFile::claim)
+        .transpose()?;
+    let problems = preflight::check_environment(&config);
+    if !problems.is_empty() {
+        return Err(ServeError::Preflight(problems.join("\n")));
+    }
+    let started = config.clone();
     // The caps that fit the descriptor limit replace those configured.
     let (config, budgets) = Budgets::fit(config);
     let sources = FileSources::from_config(&config);
@@ -124,7 +173,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         )
         .with_zone_serials(unix_seconds()),
     );
-    load_and_publish(&sources, &publisher).await?;
+    publish_sources(&sources, Vec::new(), &publisher, None).await?;
     let reloads = Arc::new(Reloads::default());
     reloads.loaded();
     let etcd = match &config.etcd {
@@ -205,14 +254,14 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     let mut source_tasks = Vec::new();
     if !config.transfer.notify.is_empty() {
         let serials = publisher.read(Publisher::zone_serials).await;
-        let notifier = Notifier::new(serials, config.transfer.notify.clone(), transfers.stats());
+        let notifier =
+            NotifySecondaries::new(serials, config.transfer.notify.clone(), transfers.stats());
         source_tasks.push(tokio::spawn(notifier.run(shutdown_rx.clone())));
     }
     let pdns_statuses: Vec<_> = pdns.iter().map(PdnsSource::status).collect();
     for source in pdns {
         source_tasks.push(tokio::spawn(source.run(shutdown_rx.clone())));
     }
-    dataplane.log_ready(&config.listen);
 
     let etcd_records = etcd.as_ref().map(EtcdSource::records);
     let etcd_status = etcd.as_ref().map(EtcdSource::status);
@@ -261,6 +310,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
         }
         _ => None,
     };
+    let (reload_requests, reload_queue) = reload::requests();
     let mut store_writer = None;
     let api_task = match &config.api {
         Some(settings) => {
@@ -273,6 +323,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
                 Arc::clone(&telemetry),
                 Arc::clone(&budgets.api),
                 observation.stats.clone(),
+                reload_requests,
             )
             .await?;
             store_writer = writer;
@@ -282,8 +333,25 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     };
     let etcd_task = etcd.map(|source| tokio::spawn(source.run(shutdown_rx.clone())));
 
-    wait_for_signals(&sources, &publisher, store_writer.as_ref(), &reloads).await;
+    if let Some(pid_file) = &mut pid_file
+        && let Err(e) = pid_file.write_pid()
+    {
+        warn!(path = %pid_file.path().display(), "cannot write the pid file: {e}");
+    }
+    dataplane.log_ready(&config.listen);
+    let notifier = Notifier::from_env();
+    notifier.ready();
+    let reloader = Reloader::new(
+        service.reload,
+        started,
+        publisher.clone(),
+        forwarder.clone(),
+        reloads,
+    )
+    .with_store_writer(store_writer);
+    wait_for_signals(&reloader, &notifier, reload_queue).await;
 
+    notifier.stopping();
     info!("stopping");
     let _ = shutdown_tx.send(true);
     if let Some(task) = etcd_task
@@ -324,6 +392,7 @@ async fn serve(config: ServeConfig) -> Result<(), ServeError> {
     dataplane.stop().await;
     observation.stop().await;
     info!("stopped");
+    drop(pid_file);
     Ok(())
 }
 
@@ -342,6 +411,7 @@ async fn start_api(
     telemetry: Arc<Telemetry>,
     gate: Arc<ConnectionGate>,
     query_stats: Option<Arc<QueryStats>>,
+    reload: ReloadRequests,
 ) -> Result<(Api, Option<EmbeddedWriter>), ServeError> {
     let mut store_writer = None;
     let writer: Arc<dyn RecordWriter> = match (&config.etcd, etcd_records) {
@@ -382,7 +452,16 @@ async fn start_api(
         etcd_records: etcd_records.cloned(),
         monitor: config.etcd.as_ref().and_then(MonitorStatus::new),
     };
-    let api = Api::bind(settings, writer, telemetry, gate, containerdns, query_stats).await?;
+    let api = Api::bind(
+        settings,
+        writer,
+        telemetry,
+        gate,
+        containerdns,
+        query_stats,
+        reload,
+    )
+    .await?;
     let addr = api
         .local_addr()
         .map_or_else(|_| settings.listen.to_string(), |a| a.to_string());
@@ -431,47 +510,9 @@ fn unix_seconds() -> u32 {
         .map_or(1, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
 }
 
-/// Reads the zone files and the store on a blocking thread and hands them to the
-/// publisher.
-async fn load_and_publish(
-    sources: &FileSources,
-    publisher: &PublisherHandle,
-) -> Result<(), LoadError> {
-    let started = Instant::now();
-    let job = sources.clone();
-    let updates = tokio::task::spawn_blocking(move || job.read())
-        .await
-        .map_err(|join| LoadError::Interrupted(join.to_string()))??;
-    let published = publisher.apply(updates).await;
-    log_published(publisher, published, started).await;
-    Ok(())
-}
-
-/// One log line for a load or reload of the zone files and the store.
-async fn log_published(publisher: &PublisherHandle, published: Published, started: Instant) {
-    let (zones, records, names) = publisher
-        .read(|p| {
-            let names = p.table().current().name_count();
-            (p.zones().len(), p.record_count(), names)
-        })
-        .await;
-    info!(
-        zones,
-        records,
-        names,
-        changed = published.names,
-        skipped = published.errors,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "table published"
-    );
-}
-
-async fn wait_for_signals(
-    sources: &FileSources,
-    publisher: &PublisherHandle,
-    store_writer: Option<&EmbeddedWriter>,
-    reloads: &Reloads,
-) {
+/// Waits for SIGTERM or SIGINT, reloading on SIGHUP and on the API's requests
+/// meanwhile, one reload at a time, telling the service manager.
+async fn wait_for_signals(reloader: &Reloader, notifier: &Notifier, mut requests: ReloadQueue) {
     let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::hangup()),
         signal(SignalKind::terminate()),
@@ -481,27 +522,25 @@ async fn wait_for_signals(
         std::future::pending::<()>().await;
         return;
     };
+    let status = |ok: bool| {
+        if ok {
+            "answering"
+        } else {
+            "answering; the last reload failed"
+        }
+    };
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                info!("SIGHUP: reloading");
-                // With the REST API on the store, the reload takes turns with its
-                // writes; otherwise nothing else opens the store.
-                let started = Instant::now();
-                let reloaded = match store_writer {
-                    Some(writer) => match writer.reload().await {
-                        Ok(published) => {
-                            log_published(publisher, published, started).await;
-                            Ok(())
-                        }
-                        Err(e) => Err(e.to_string()),
-                    },
-                    None => load_and_publish(sources, publisher).await.map_err(|e| e.to_string()),
-                };
-                reloads.record(&reloaded);
-                if let Err(e) = reloaded {
-                    error!("reload failed, still serving the previous table: {e}");
-                }
+                notifier.reloading();
+                let outcome = reloader.reload("SIGHUP").await;
+                notifier.reloaded(status(outcome.is_ok()));
+            }
+            reply = requests.next() => {
+                notifier.reloading();
+                let outcome = reloader.reload("the REST API").await;
+                notifier.reloaded(status(outcome.is_ok()));
+                let _ = reply.send(outcome.map_err(|e| e.to_string()));
             }
             _ = term.recv() => return,
             _ = int.recv() => return,

@@ -2,6 +2,8 @@
 //!
 //! The server opens the store only while it loads (at start and on SIGHUP), so
 //! these commands can run beside it; `kill -HUP` makes the server pick changes up.
+//! A command that fails on a store it created leaves no file behind: a failed
+//! first import must not look like an empty store that exists.
 
 use std::fmt::Write;
 
@@ -50,6 +52,16 @@ pub enum StoreCliError {
 
 /// Runs one store command and returns what to print.
 pub fn run(args: &StoreArgs) -> Result<String, StoreCliError> {
+    let existed = args.store.exists();
+    let result = run_on_store(args);
+    if result.is_err() && !existed {
+        // The store is closed by now; what failed created it.
+        let _ = std::fs::remove_file(&args.store);
+    }
+    result
+}
+
+fn run_on_store(args: &StoreArgs) -> Result<String, StoreCliError> {
     let store = Store::open(&args.store)?;
     let mut out = String::new();
     match &args.action {
@@ -164,4 +176,37 @@ fn parse_origin(text: &str) -> Result<Name, StoreCliError> {
         origin: text.to_owned(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_first_import_leaves_no_store_file() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let zone = dir.path().join("bad.zone");
+        std::fs::write(&zone, "$TTL 30\nweb IN A 10.0.0.300\n")
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let args = StoreArgs {
+            store: dir.path().join("records.redb"),
+            action: StoreAction::Import {
+                origin: "svc.example.".into(),
+                file: Some(zone.clone()),
+            },
+        };
+        let message = run(&args).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            message.contains(&format!("{}:2", zone.display())),
+            "{message}"
+        );
+        assert!(!args.store.exists(), "no empty store left behind");
+
+        std::fs::write(&zone, "$TTL 30\nweb IN A 10.0.0.1\n")
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(run(&args).is_ok());
+        std::fs::write(&zone, "$TTL 30\nweb IN A nope\n").unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(run(&args).is_err());
+        assert!(args.store.exists(), "a store that existed stays");
+    }
 }

@@ -12,19 +12,18 @@ use crate::sys;
 #[derive(Debug, thiserror::Error)]
 pub enum DpdkError {
     #[error(
-        "DPDK needs hugepages and none are reserved: run tools/hugepages as root (or write a \
-         page count to /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages and mount \
-         hugetlbfs on /dev/hugepages), or add --no-huge to the EAL arguments"
+        "DPDK needs hugepages and none are reserved: run `ferrodns hugepages` as root (or \
+         `systemctl enable --now ferrodns-hugepages`), or add --no-huge to the EAL arguments"
     )]
     NoHugepages,
     #[error(
-        "DPDK needs a hugetlbfs mount and there is none: run tools/hugepages as root (or \
+        "DPDK needs a hugetlbfs mount and there is none: run `ferrodns hugepages` as root (or \
          `mount -t hugetlbfs nodev /dev/hugepages`), or add --in-memory to the EAL arguments"
     )]
     NoHugetlbfs,
     #[error(
         "DPDK could not use the hugepages (permission denied): run ferrodns as root, after \
-         tools/hugepages has reserved and mounted them"
+         `ferrodns hugepages` has reserved and mounted them"
     )]
     HugepagePermission,
     #[error("DPDK is already initialised in this process; it can be initialised only once")]

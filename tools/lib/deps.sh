@@ -39,12 +39,15 @@
 #   golang-github-dnstap-golang-dnstap-cli
 #                  the `dnstap` tool, which reads ferrodns's query log back in the
 #                  tests (tests/observability.rs), from a file and from its socket
+#   dpkg-dev binutils
+#                  dpkg-shlibdeps and strip, with which tools/package builds the
+#                  Debian package that tests/package.rs installs
 FERRODNS_DEBIAN_PACKAGES=(
     dnsutils knot-dnsutils knot unbound dnsperf nsd pdns-server pdns-backend-remote
     golang-github-dnstap-golang-dnstap-cli
     dpdk-dev libdpdk-dev clang libclang-dev pkg-config
     iproute2 iputils-ping ethtool curl openssl
-    etcd-server etcd-client protobuf-compiler libprotobuf-dev
+    etcd-server etcd-client protobuf-compiler libprotobuf-dev dpkg-dev binutils
 )
 
 # Prints, one per line, those of the named Debian packages that are not installed.

@@ -45,11 +45,20 @@ impl Token {
                 .trim()
                 .to_owned(),
             None => std::env::var(TOKEN_ENV).map_err(|_| {
-                format!("the API needs a token: --api-token-file FILE or {TOKEN_ENV}")
+                format!(
+                    "the API needs a token: write it on the first line of a file named by \
+                     --api-token-file (api.token_file), or set {TOKEN_ENV}"
+                )
             })?,
         };
         if text.is_empty() {
-            return Err("the API token is empty".into());
+            return Err(match file {
+                Some(path) => format!(
+                    "the API token file {} is empty: write the token on its first line",
+                    path.display()
+                ),
+                None => format!("{TOKEN_ENV} is empty: set it to the token"),
+            });
         }
         Ok(Token(text.into_bytes().into_boxed_slice()))
     }
@@ -85,7 +94,8 @@ pub(crate) async fn bearer(
         Some(presented) if token.accepts(presented) => next.run(request).await,
         _ => ApiError::status(
             StatusCode::UNAUTHORIZED,
-            "missing or wrong token (Authorization: Bearer <token>)",
+            "missing or wrong token: send the server's API token (the first line of its \
+             api.token_file, or FERRODNS_API_TOKEN) as `Authorization: Bearer <token>`",
         )
         .into_response(),
     }

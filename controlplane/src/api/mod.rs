@@ -12,7 +12,7 @@
 //! - `error`: the `/v1` JSON error and the status of each failure.
 //! - `record`: records as JSON, and the checks that name the bad field.
 //! - `v1`, `containerdns`: the two sets of routes (with containerdns's stats
-//!   server, `/containerdns/stats`).
+//!   server, `/containerdns/stats`); `reload`: `POST /v1/reload`.
 //! - `metrics`: `/metrics`, `/healthz`, `/readyz` (also on a listener of
 //!   their own, [`MetricsListener`]) and request counts; the figures are
 //!   [`crate::telemetry`]'s.
@@ -37,6 +37,7 @@ mod error;
 mod metrics;
 mod openapi;
 mod record;
+mod reload;
 mod tls;
 mod v1;
 
@@ -64,8 +65,10 @@ use self::clock::Timeouts;
 use self::connection::Connections;
 use crate::budget::ConnectionGate;
 use crate::config::ApiSettings;
+use crate::listen_error;
 use crate::query_stats::QueryStats;
 use crate::records::RecordWriter;
+use crate::reload::ReloadRequests;
 
 /// Why the API could not start.
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +77,10 @@ pub enum ApiStartError {
     Token(String),
     #[error("API TLS: {0}")]
     Tls(String),
-    #[error("cannot listen for the API on {addr}: {source}")]
+    #[error(
+        "cannot listen for the API on {addr}: {source}{}",
+        listen_error::advice(source.kind(), "api.listen (--api)")
+    )]
     Bind { addr: SocketAddr, source: io::Error },
 }
 
@@ -86,6 +92,7 @@ pub(crate) struct AppState {
     pub(crate) containerdns: ContainerdnsContext,
     /// The names asked, for containerdns's stats routes; None: not counted.
     pub(crate) query_stats: Option<Arc<QueryStats>>,
+    pub(crate) reload: ReloadRequests,
 }
 
 /// The API, bound and ready to serve.
@@ -95,10 +102,21 @@ pub struct Api {
     connections: Arc<Connections>,
 }
 
+/// Whether the API can start with `settings`: its token and TLS files read
+/// and are usable. What [`Api::bind`] checks before it binds, for the checks
+/// before a start and `ferrodns check-config`.
+pub fn check_settings(settings: &ApiSettings) -> Result<(), ApiStartError> {
+    Token::load(settings.token_file.as_deref()).map_err(ApiStartError::Token)?;
+    if let Some(tls) = &settings.tls {
+        tls::acceptor(tls).map_err(ApiStartError::Tls)?;
+    }
+    Ok(())
+}
+
 impl Api {
     /// Reads the token and TLS files and binds the port; every error names its
     /// cause. `gate` admits the API's connections (its caps were fitted to the
-    /// descriptor budget at start).
+    /// descriptor budget at start); `reload` is where `POST /v1/reload` asks.
     pub async fn bind(
         settings: &ApiSettings,
         writer: Arc<dyn RecordWriter>,
@@ -106,6 +124,7 @@ impl Api {
         gate: Arc<ConnectionGate>,
         containerdns: ContainerdnsContext,
         query_stats: Option<Arc<QueryStats>>,
+        reload: ReloadRequests,
     ) -> Result<Api, ApiStartError> {
         let token =
             Arc::new(Token::load(settings.token_file.as_deref()).map_err(ApiStartError::Token)?);
@@ -127,6 +146,7 @@ impl Api {
             telemetry,
             containerdns,
             query_stats,
+            reload,
         };
         let connections = Connections {
             router: router(state, token, settings.max_body_bytes),
@@ -177,6 +197,7 @@ fn router(state: AppState, token: Arc<Token>, max_body_bytes: usize) -> Router {
         )
         .route("/v1/health", get(v1::health))
         .route("/v1/stats", get(v1::stats))
+        .route("/v1/reload", post(reload::reload))
         .route_layer(from_fn_with_state(Arc::clone(&token), auth::bearer));
     let containerdns = Router::new()
         .route("/containerdns/api", get(containerdns::list_all))

@@ -126,6 +126,22 @@ pub(crate) fn document() -> Value {
             "/v1/stats": {
                 "get": {"summary": "The figures of /metrics as JSON", "responses": {"200": {"description": "figures"}, "default": error}}
             },
+            "/v1/reload": {
+                "post": {"summary": "Reload the configuration, zone files and store, as SIGHUP does", "responses": {
+                    "200": {"description": "reloaded", "content": {"application/json": {"schema": {
+                        "type": "object",
+                        "properties": {
+                            "reloaded": {"type": "boolean"},
+                            "zones": {"type": "integer"},
+                            "changed_names": {"type": "integer"},
+                            "upstreams_changed": {"type": "boolean"},
+                            "restart_needed": {"type": "array", "items": {"type": "string"}}
+                        }
+                    }}}},
+                    "422": {"description": "the configuration or the records do not load; nothing changed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                    "default": error
+                }}
+            },
             "/v1/openapi.json": {
                 "get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3 document"}}}
             }

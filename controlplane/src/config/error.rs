@@ -58,6 +58,15 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    /// More than one of the above, in the order the sections are read; each
+    /// on its own line.
+    #[error("{} errors:\n{}", .0.len(), list(.0))]
+    Several(Vec<ConfigError>),
+}
+
+fn list(errors: &[ConfigError]) -> String {
+    let lines: Vec<String> = errors.iter().map(|e| format!("  {e}")).collect();
+    lines.join("\n")
 }
 
 fn quote_line(excerpt: &Option<String>) -> String {

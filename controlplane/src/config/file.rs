@@ -168,6 +168,7 @@ pub(super) struct RawChaos {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLog {
     pub(super) level: Option<Text>,
+    pub(super) format: Option<Text>,
 }
 
 /// `[etcd]`.

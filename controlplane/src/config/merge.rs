@@ -29,56 +29,66 @@ pub(super) struct Merge<'a> {
 }
 
 impl Merge<'_> {
-    /// The whole configuration.
+    /// The whole configuration. Every section is merged even when an earlier
+    /// one failed, so that one load reports every bad value it can find
+    /// ([`ConfigError::Several`]); a check across sections runs only when the
+    /// sections it reads are good.
     pub(super) fn build(&self, raw: RawConfig) -> Result<ServeConfig, ConfigError> {
-        let listen = self.listen(raw.server.listen.as_ref())?;
-        let (workers, cores) = self.workers(raw.server.workers, raw.server.cores)?;
-        let default_policy = self.default_policy(raw.server.policy.as_ref())?;
-        let tcp = self.tcp(&raw.tcp)?;
-        let store = self.store(raw.store.path.as_ref())?;
-        let chaos_version = self.chaos(raw.chaos.version, "chaos.version")?;
-        let chaos_id = self.chaos(raw.chaos.id, "chaos.id")?;
-        let log_level = self.log_level(raw.log.level.as_ref())?;
-        let zones = self.zones(raw.zone)?;
-        let etcd = self.etcd(raw.etcd)?;
-        if let Some(etcd) = &etcd {
-            check_etcd_feeds_a_zone(etcd, &zones)?;
+        let mut found = Found::default();
+        let listen = found.take(self.listen(raw.server.listen.as_ref()));
+        let (workers, cores) = found
+            .take(self.workers(raw.server.workers, raw.server.cores))
+            .unwrap_or_default();
+        let default_policy = found.take(self.default_policy(raw.server.policy.as_ref()));
+        let tcp = found.take(self.tcp(&raw.tcp));
+        let store = found.take(self.store(raw.store.path.as_ref()));
+        let chaos_version = found.take(self.chaos(raw.chaos.version, "chaos.version"));
+        let chaos_id = found.take(self.chaos(raw.chaos.id, "chaos.id"));
+        let log_level = found.take(self.log_level(raw.log.level.as_ref()));
+        let log_format = found.take(self.log_format(raw.log.format.as_ref()));
+        let zones = found.take(self.zones(raw.zone));
+        let etcd = found.take(self.etcd(raw.etcd));
+        if let (Some(Some(etcd)), Some(zones)) = (&etcd, &zones) {
+            found.take(check_etcd_feeds_a_zone(etcd, zones));
         }
-        let pdns_remote = self.pdns_remote(raw.pdns_remote)?;
-        let forward = self.forward(&raw.forward)?;
-        let transfer = self.transfer(&raw.transfer)?;
-        let dataplane = self.dataplane(&raw.dataplane, &listen)?;
-        let api = self.api(&raw.api)?;
-        if let Some(api) = &api
-            && etcd.is_none()
-            && store.is_none()
-        {
-            return Err(api_without_records(api));
+        let pdns_remote = found.take(self.pdns_remote(raw.pdns_remote));
+        let forward = found.take(self.forward(&raw.forward));
+        let transfer = found.take(self.transfer(&raw.transfer));
+        let dataplane = listen
+            .as_ref()
+            .and_then(|listen| found.take(self.dataplane(&raw.dataplane, listen)));
+        let api = found.take(self.api(&raw.api));
+        if let (Some(Some(api)), Some(None), Some(None)) = (&api, &etcd, &store) {
+            found.take(Err::<(), _>(api_without_records(api)));
         }
-        let health = self.health(raw.health, false, etcd.is_some())?;
-        let metrics = self.metrics(&raw.metrics)?;
-        let dnstap = self.dnstap(raw.dnstap)?;
+        let health = etcd
+            .as_ref()
+            .and_then(|etcd| found.take(self.health(raw.health, false, etcd.is_some())));
+        let metrics = found.take(self.metrics(&raw.metrics));
+        let dnstap = found.take(self.dnstap(raw.dnstap));
         let query_stats = self.query_stats(&raw.stats);
+        found.finish()?;
         Ok(ServeConfig {
-            listen,
+            listen: listen.unwrap_or_default(),
             workers,
             cores,
-            default_policy,
-            tcp,
-            store,
-            chaos_version,
-            chaos_id,
-            log_level,
-            zones,
-            etcd,
-            pdns_remote,
-            forward,
-            transfer,
-            dataplane,
-            api,
-            health,
-            metrics,
-            dnstap,
+            default_policy: default_policy.unwrap_or_default(),
+            tcp: tcp.unwrap_or_default(),
+            store: store.unwrap_or_default(),
+            chaos_version: chaos_version.unwrap_or_default(),
+            chaos_id: chaos_id.unwrap_or_default(),
+            log_level: log_level.unwrap_or_default(),
+            log_format: log_format.unwrap_or_default(),
+            zones: zones.unwrap_or_default(),
+            etcd: etcd.unwrap_or_default(),
+            pdns_remote: pdns_remote.unwrap_or_default(),
+            forward: forward.unwrap_or_default(),
+            transfer: transfer.unwrap_or_default(),
+            dataplane: dataplane.unwrap_or_default(),
+            api: api.unwrap_or_default(),
+            health: health.unwrap_or_default(),
+            metrics: metrics.unwrap_or_default(),
+            dnstap: dnstap.unwrap_or_default(),
             query_stats,
         })
     }
@@ -89,6 +99,7 @@ impl Merge<'_> {
         raw: RawConfig,
     ) -> Result<HealthCheckConfig, ConfigError> {
         let log_level = self.log_level(raw.log.level.as_ref())?;
+        let log_format = self.log_format(raw.log.format.as_ref())?;
         let etcd = self.etcd(raw.etcd)?.ok_or_else(|| ConfigError::Invalid {
             at: Location::CommandLine,
             key: "etcd".into(),
@@ -111,6 +122,7 @@ impl Merge<'_> {
             etcd,
             health,
             log_level,
+            log_format,
         })
     }
 
@@ -274,6 +286,26 @@ impl Merge<'_> {
     /// An answer policy from the file.
     pub(super) fn policy(&self, value: &Text, key: &str) -> Result<AnswerPolicy, ConfigError> {
         parse_policy(value.get_ref()).map_err(|r| self.invalid(value, key, r))
+    }
+}
+
+/// The errors of one merge, gathered section by section.
+#[derive(Default)]
+struct Found(Vec<ConfigError>);
+
+impl Found {
+    /// The value of a section that merged, or `None` with its error kept.
+    fn take<T>(&mut self, merged: Result<T, ConfigError>) -> Option<T> {
+        merged.map_err(|e| self.0.push(e)).ok()
+    }
+
+    /// Every error kept: none, one, or [`ConfigError::Several`].
+    fn finish(mut self) -> Result<(), ConfigError> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => Err(self.0.remove(0)),
+            _ => Err(ConfigError::Several(self.0)),
+        }
     }
 }
 

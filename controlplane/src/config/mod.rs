@@ -92,7 +92,7 @@ pub use pdns_remote::{
 pub use render::render;
 pub use server::{
     DEFAULT_LISTEN, DEFAULT_LOG_LEVEL, DEFAULT_TCP_IDLE_TIMEOUT, DEFAULT_TCP_MAX_CONNECTIONS,
-    DEFAULT_TCP_MAX_CONNECTIONS_PER_SOURCE, DEFAULT_TCP_WRITE_TIMEOUT, TcpSettings,
+    DEFAULT_TCP_MAX_CONNECTIONS_PER_SOURCE, DEFAULT_TCP_WRITE_TIMEOUT, LogFormat, TcpSettings,
 };
 pub use transfer::{Cidr, DEFAULT_ALLOW_TRANSFER, TransferSettings};
 pub use zones::ZoneConfig;
@@ -121,6 +121,8 @@ pub struct ServeConfig {
     pub chaos_id: Option<String>,
     /// tracing `EnvFilter` directives.
     pub log_level: String,
+    /// How log lines are written.
+    pub log_format: LogFormat,
     /// Zones in file order, then those added by `--zone` and `--domain`. Origins
     /// are unique. A zone without a file takes its records from etcd when etcd is
     /// configured, from the store otherwise.
@@ -156,6 +158,8 @@ pub struct HealthCheckConfig {
     pub health: HealthSettings,
     /// tracing `EnvFilter` directives.
     pub log_level: String,
+    /// How log lines are written.
+    pub log_format: LogFormat,
 }
 
 impl ServeConfig {

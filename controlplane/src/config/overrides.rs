@@ -45,6 +45,8 @@ pub struct Overrides {
     pub metrics: Option<String>,
     /// `--log LEVEL` or `FERRODNS_LOG`: replaces `log.level`.
     pub log: Option<String>,
+    /// `--log-format text|json` or `FERRODNS_LOG_FORMAT`: replaces `log.format`.
+    pub log_format: Option<String>,
     /// The flags of `ferrodns health-check`, over `[health]`.
     pub health: HealthFlags,
 }

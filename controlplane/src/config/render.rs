@@ -43,6 +43,7 @@ pub fn render(config: &ServeConfig) -> String {
         },
         log: RawLog {
             level: given(config.log_level.clone()),
+            format: given(config.log_format.as_str().to_owned()),
         },
         etcd: config
             .etcd

@@ -19,6 +19,38 @@ pub const DEFAULT_LISTEN: [SocketAddr; 2] = [
 ];
 /// Default log filter.
 pub const DEFAULT_LOG_LEVEL: &str = "info";
+
+/// How log lines are written (`log.format`, `--log-format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One line of text per event; colours only on a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl LogFormat {
+    /// The name the file and the flag use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err("expected text or json".into()),
+        }
+    }
+}
 /// Default `tcp.idle_timeout_ms`.
 pub const DEFAULT_TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `tcp.max_connections`.
@@ -176,6 +208,16 @@ impl Merge<'_> {
             log_filter,
         )?;
         Ok(level.unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned()))
+    }
+
+    /// `--log-format` (or `FERRODNS_LOG_FORMAT`) or `log.format`.
+    pub(super) fn log_format(&self, file: Option<&Text>) -> Result<LogFormat, ConfigError> {
+        let format = self.flag_or_key(
+            ("--log-format", self.flags.log_format.as_deref()),
+            ("log.format", file),
+            str::parse,
+        )?;
+        Ok(format.unwrap_or_default())
     }
 }
 

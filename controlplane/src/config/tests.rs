@@ -106,6 +106,7 @@ fn full_file_parses_to_the_expected_config() {
         chaos_version: Some("ferrodns".into()),
         chaos_id: Some("dns1".into()),
         log_level: "warn,ferrodns=debug".into(),
+        log_format: LogFormat::Text,
         zones: vec![
             ZoneConfig {
                 origin: name("svc.cluster.local."),
@@ -479,6 +480,42 @@ fn other_values_are_checked() {
         ..Overrides::default()
     });
     assert_mentions(&message, &["--log", "info,["]);
+}
+
+#[test]
+fn every_bad_section_is_reported_in_one_load() {
+    let message = file_error(
+        "[server]\nlisten = [\"nowhere\"]\n[tcp]\nidle_timeout_ms = 0\n\
+         [forward]\nnameservers = [\"not an address\"]\n",
+    );
+    assert!(message.starts_with("3 errors:"), "{message}");
+    assert_mentions(
+        &message,
+        &[
+            "server.listen",
+            "tcp.idle_timeout_ms",
+            "forward.nameservers",
+        ],
+    );
+    let one = file_error("[tcp]\nidle_timeout_ms = 0\n");
+    assert!(!one.contains("errors:"), "one error is shown alone: {one}");
+}
+
+#[test]
+fn the_log_format_is_text_or_json_from_the_file_or_the_flag() {
+    assert_eq!(parse("").expect("valid").log_format, LogFormat::Text);
+    let json = parse("[log]\nformat = \"json\"\n").expect("valid");
+    assert_eq!(json.log_format, LogFormat::Json);
+    let flags = Overrides {
+        log_format: Some("text".into()),
+        ..Overrides::default()
+    };
+    let text = parse_with(&flags, "[log]\nformat = \"json\"\n").expect("valid");
+    assert_eq!(text.log_format, LogFormat::Text, "the flag wins");
+    let message = file_error("[log]\nformat = \"xml\"\n");
+    assert_mentions(&message, &[":2:", "log.format", "text or json"]);
+    let rendered = render(&json);
+    assert!(rendered.contains("format = \"json\""), "{rendered}");
 }
 
 #[test]

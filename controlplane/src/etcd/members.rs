@@ -28,7 +28,7 @@ use etcd_client::{Certificate, Client, ConnectOptions, GetOptions, Identity, Tls
 use tokio::sync::OnceCell;
 use tracing::debug;
 
-use super::sync::SyncError;
+use super::sync::{SyncError, describe};
 use crate::config::EtcdSettings;
 
 /// First pause after every member failed in a row.
@@ -100,8 +100,11 @@ impl Members {
                 Ok(Err(error)) => error,
                 Err(_) => SyncError::Timeout(limit),
             };
-            if !member_failed(&error) || Instant::now() >= deadline {
+            if !member_failed(&error) {
                 return Err(error);
+            }
+            if Instant::now() >= deadline {
+                return Err(self.unreachable(&error));
             }
             debug!(
                 endpoint = self.settings.endpoints.get(member).map(String::as_str),
@@ -115,9 +118,22 @@ impl Members {
                 tokio::time::sleep(pause.min(left)).await;
                 pause = (pause * 2).min(RETRY_MAX);
                 if Instant::now() >= deadline {
-                    return Err(error);
+                    return Err(self.unreachable(&error));
                 }
             }
+        }
+    }
+
+    /// No member answered in time; `last` is the last one's failure.
+    fn unreachable(&self, last: &SyncError) -> SyncError {
+        let cause = match last {
+            SyncError::Etcd(error) => describe(error),
+            SyncError::Timeout(limit) => format!("no answer within {limit:?}"),
+            other => other.to_string(),
+        };
+        SyncError::Unreachable {
+            endpoints: self.settings.endpoints.join(", "),
+            cause,
         }
     }
 
@@ -160,6 +176,7 @@ fn member_failed(error: &SyncError) -> bool {
         SyncError::Etcd(etcd_client::Error::GRpcStatus(status)) => {
             MEMBER_FAILURE_CODES.contains(&i32::from(status.code()))
         }
+        SyncError::Unreachable { .. } => true,
         SyncError::Etcd(_) | SyncError::File { .. } | SyncError::Build(_) => false,
     }
 }

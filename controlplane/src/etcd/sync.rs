@@ -63,11 +63,18 @@ pub const SNAPSHOT_EVERY: Duration = Duration::from_secs(10);
 /// Watch responses applied in one batch at most.
 const BATCH: usize = 512;
 
-/// Why talking to etcd failed this time.
+/// Why talking to etcd failed this time. What it says is for operators: the
+/// cause in a few words, never the client library's debug dump.
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    #[error("etcd: {0}")]
+    #[error("etcd: {}", describe(.0))]
     Etcd(#[from] etcd_client::Error),
+    /// No member answered: the endpoints tried and the last member's failure.
+    #[error(
+        "cannot reach etcd at {endpoints}: {cause}; check that etcd runs there and that \
+         etcd.endpoints (--etcd) names it"
+    )]
+    Unreachable { endpoints: String, cause: String },
     #[error("etcd did not answer within {0:?}")]
     Timeout(Duration),
     #[error("cannot read {what} {}: {source}", path.display())]
@@ -78,6 +85,30 @@ pub enum SyncError {
     },
     #[error("the table could not be built: {0}")]
     Build(String),
+}
+
+/// `error` in a few words: what failed and, for a connection, the system's
+/// reason (`tcp connect error: Connection refused (os error 111)`), taken from
+/// the deepest error under it.
+pub(crate) fn describe(error: &etcd_client::Error) -> String {
+    let deepest = |top: &(dyn std::error::Error + 'static)| {
+        let mut cause = top;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        (!std::ptr::addr_eq(cause, top)).then(|| cause.to_string())
+    };
+    match error {
+        etcd_client::Error::GRpcStatus(status) => match deepest(status) {
+            Some(cause) => format!("{}: {cause}", status.message()),
+            None => format!("{} ({:?})", status.message(), status.code()),
+        },
+        etcd_client::Error::TransportError(transport) => {
+            deepest(transport).unwrap_or_else(|| transport.to_string())
+        }
+        etcd_client::Error::IoError(io) => io.to_string(),
+        other => other.to_string(),
+    }
 }
 
 async fn deadline<T>(limit: Duration, work: impl Future<Output = T>) -> Result<T, SyncError> {

@@ -85,6 +85,11 @@ impl Cache {
         Some((answer, u32::try_from(elapsed).unwrap_or(u32::MAX)))
     }
 
+    /// Drops every entry.
+    pub(crate) fn clear(&mut self) {
+        *self = Cache::new(self.capacity);
+    }
+
     /// Drops the entry for `key`, if any.
     pub(crate) fn forget(&mut self, key: &Key) {
         if let Some(&index) = self.map.get(key) {

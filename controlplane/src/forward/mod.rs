@@ -31,20 +31,21 @@ mod message;
 mod pool;
 mod ratelimit;
 mod resolve;
+mod routes;
 mod stats;
 #[cfg(test)]
 mod tests;
 mod upstream;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::os::unix::net::UnixDatagram;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use ferrodns_dataplane::engine::{self, Transport, Verdict};
 use ferrodns_dataplane::io::punt::{PuntQueues, PuntReplier, PuntedQuery};
 use ferrodns_dataplane::table::Table;
@@ -62,9 +63,10 @@ use message::{ClientQuery, Prepared};
 use pool::SocketBudget;
 use ratelimit::RateLimiter;
 use resolve::Failure;
+use routes::Routes;
 use stats::Counters;
 pub use stats::{ForwardStats, UpstreamStats};
-use upstream::{Question, Upstream};
+use upstream::Question;
 
 /// An upstream's reply taken the way [`Forwarder::finish`] takes one, without
 /// sockets or a cache: matched against `id` and the question of the client's
@@ -106,14 +108,6 @@ pub fn answer_from_reply(query: &[u8], id: u16, reply: &[u8], zone: &[u8]) -> Op
 /// How often the forwarder logs its counters at debug level.
 const LOG_EVERY: Duration = Duration::from_secs(10);
 
-/// The upstreams of one zone, or the default ones (zone: the root).
-#[derive(Debug)]
-struct UpstreamSet {
-    /// Lowered wire name: the bailiwick of these upstreams.
-    zone: Vec<u8>,
-    upstreams: Vec<Arc<Upstream>>,
-}
-
 /// A query that missed the cache and must go upstream: [`Forwarder::finish`].
 #[derive(Debug)]
 pub struct Pending {
@@ -138,11 +132,8 @@ pub enum Step {
 
 struct Inner {
     settings: ForwardSettings,
-    default: Option<UpstreamSet>,
-    /// Longest zone first.
-    zones: Vec<UpstreamSet>,
-    /// Each upstream once, in configuration order.
-    upstreams: Vec<Arc<Upstream>>,
+    /// Which upstreams answer which names; a reload may replace them.
+    routes: ArcSwap<Routes>,
     cache: Mutex<Cache>,
     limiter: Option<Mutex<RateLimiter>>,
     counters: Counters,
@@ -188,41 +179,13 @@ impl Forwarder {
             return None;
         }
         let sockets = SocketBudget::new(settings.max_sockets);
-        let mut by_addr: HashMap<SocketAddr, Arc<Upstream>> = HashMap::new();
-        let mut upstreams = Vec::new();
-        let mut get = |addr: SocketAddr| {
-            Arc::clone(by_addr.entry(addr).or_insert_with(|| {
-                let upstream = Arc::new(Upstream::new(
-                    addr,
-                    &sockets,
-                    settings.max_in_flight_per_upstream,
-                    settings.queries_per_socket,
-                ));
-                upstreams.push(Arc::clone(&upstream));
-                upstream
-            }))
-        };
-        let default = (!settings.nameservers.is_empty()).then(|| UpstreamSet {
-            zone: vec![0],
-            upstreams: settings.nameservers.iter().map(|&a| get(a)).collect(),
-        });
-        let mut zones: Vec<UpstreamSet> = settings
-            .zones
-            .iter()
-            .map(|(zone, servers)| UpstreamSet {
-                zone: zone.to_lowercase_wire(),
-                upstreams: servers.iter().map(|&a| get(a)).collect(),
-            })
-            .collect();
-        zones.sort_by_key(|set| std::cmp::Reverse(set.zone.len()));
+        let routes = Routes::new(settings, &sockets, None);
         let limiter = (settings.per_client_qps > 0)
             .then(|| Mutex::new(RateLimiter::new(settings.per_client_qps)));
         Some(Forwarder {
             inner: Arc::new(Inner {
                 settings: settings.clone(),
-                default,
-                zones,
-                upstreams,
+                routes: ArcSwap::from_pointee(routes),
                 cache: Mutex::new(Cache::new(settings.cache_size)),
                 limiter,
                 counters: Counters::default(),
@@ -246,13 +209,25 @@ impl Forwarder {
         }
     }
 
-    /// The upstreams responsible for `qname` (lowered): longest zone suffix wins.
-    fn set_for(&self, qname: &[u8]) -> Option<&UpstreamSet> {
-        self.inner
-            .zones
-            .iter()
-            .find(|set| message::is_at_or_below(qname, &set.zone))
-            .or(self.inner.default.as_ref())
+    /// The routes now: which upstreams answer which names.
+    fn routes(&self) -> Arc<Routes> {
+        self.inner.routes.load_full()
+    }
+
+    /// Takes the upstreams of `settings` (`nameservers` and `zones`; its
+    /// other keys are kept as they were at start) for the queries that start
+    /// from now on, and empties the cache when they changed: answers of the
+    /// old upstreams are not served for the new ones. Upstreams kept keep
+    /// their counters and sockets. Returns whether anything changed.
+    pub fn set_routes(&self, settings: &ForwardSettings) -> bool {
+        let current = self.routes();
+        if current.match_settings(settings) {
+            return false;
+        }
+        let routes = Routes::new(settings, &self.inner.sockets, Some(&current));
+        self.inner.routes.store(Arc::new(routes));
+        lock(&self.inner.cache).clear();
+        true
     }
 
     /// Answers `query` from `client`: the whole way, cache or upstream. `None`:
@@ -293,7 +268,7 @@ impl Forwarder {
             return Step::Done(None);
         }
         counters.queries.fetch_add(1, Ordering::Relaxed);
-        if self.set_for(&parsed.qname).is_none() {
+        if self.routes().set_for(&parsed.qname).is_none() {
             counters.refused.fetch_add(1, Ordering::Relaxed);
             return Step::Done(refuse(query));
         }

@@ -12,11 +12,12 @@ use ferrodns_dataplane::table::TableVersion;
 use ferrodns_dataplane::wire::Rcode;
 use tracing::debug;
 
+use super::Forwarder;
 use super::bailiwick::{Bailiwick, Scrubbed, scrub};
 use super::local::{LocalBailiwick, is_local};
 use super::message::{Response, Rr, is_at_or_below};
+use super::routes::{Routes, UpstreamSet};
 use super::upstream::{AttemptError, Question, exchange, order};
-use super::{Forwarder, UpstreamSet};
 
 /// CNAME targets outside a bailiwick chased for one query, one after another.
 const MAX_CHASE: usize = 4;
@@ -47,7 +48,7 @@ pub(super) enum Failure {
 /// What an upstream set is believed about: names at or below its zone that
 /// no deeper `[forward.zones]` entry and no local zone claims.
 struct UpstreamBailiwick<'a> {
-    forwarder: &'a Forwarder,
+    routes: &'a Routes,
     set: &'a UpstreamSet,
     local: &'a TableVersion,
 }
@@ -56,7 +57,7 @@ impl Bailiwick for UpstreamBailiwick<'_> {
     fn covers(&self, name: &[u8]) -> bool {
         is_at_or_below(name, &self.set.zone)
             && self
-                .forwarder
+                .routes
                 .set_for(name)
                 .is_some_and(|set| std::ptr::eq(set, self.set))
             && !is_local(self.local, name)
@@ -79,11 +80,12 @@ impl Forwarder {
             let (response, scrubbed, local) = match self.answer_locally(question, client) {
                 Some((response, scrubbed)) => (response, scrubbed, true),
                 None => {
-                    let set = self.set_for(&question.qname).ok_or(Failure::Upstreams)?;
+                    let routes = self.routes();
+                    let set = routes.set_for(&question.qname).ok_or(Failure::Upstreams)?;
                     let response = self.ask(set, question, deadline).await?;
                     let version = self.inner.local.current();
                     let bailiwick = UpstreamBailiwick {
-                        forwarder: self,
+                        routes: &routes,
                         set,
                         local: &version,
                     };

@@ -145,6 +145,8 @@ impl Forwarder {
         let get = |v: &AtomicU64| v.load(Ordering::Relaxed);
         let now = Instant::now();
         let upstreams: Vec<UpstreamStats> = inner
+            .routes
+            .load()
             .upstreams
             .iter()
             .map(|u| UpstreamStats {

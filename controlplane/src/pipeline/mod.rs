@@ -26,6 +26,9 @@
 //!   REST write, an etcd event): an empty list means the source holds nothing
 //!   there any more.
 //! - [`Update::Health`]: "address A is down (or up)".
+//! - [`Update::Policies`]: "answer with these policies now" (a configuration
+//!   reload): not a source's word but the operator's, in the same batch as
+//!   the reloaded zones so that both land in one swap.
 //!
 //! Each source is named by a [`SourceId`]. A zone exists while at least one source
 //! declares it; when several sources hold records at one name (a zone file and the
@@ -185,4 +188,7 @@ pub enum Update {
     },
     /// Address `ip` is down (left out of answers) or not.
     Health { ip: IpAddr, down: bool },
+    /// The configured answer policies are now these (a reload); when they
+    /// differ from those in force, every zone is compiled again.
+    Policies(Policies),
 }

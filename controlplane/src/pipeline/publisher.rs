@@ -316,6 +316,12 @@ impl Publisher {
                     flipped.push(ip);
                 }
             }
+            Update::Policies(policies) => {
+                if policies != self.policies {
+                    self.policies = policies;
+                    changes.zones = true;
+                }
+            }
         }
     }
 

@@ -127,6 +127,41 @@ fn sources_merge_at_a_name_and_leave_it_one_by_one() {
     assert!(!again.published);
 }
 
+/// A reload's policies land in the same swap as its zones, and only a change
+/// of them compiles every zone again.
+#[test]
+fn new_policies_apply_to_every_name_in_one_publish() {
+    let policy_of = |p: &Publisher| {
+        let version = p.table().current();
+        let node = version.find(&name("web.example.").to_lowercase_wire());
+        node.and_then(|n| n.rrsets().next().map(|set| set.policy))
+    };
+    let mut p = Publisher::new(Table::new(), Policies::default());
+    let web = vec![("example.", vec![a("web.example.", 1), a("web.example.", 2)])];
+    p.apply(vec![zones(SourceId::ZoneFiles, web.clone())]);
+    assert_eq!(policy_of(&p), Some(AnswerPolicy::RoundRobin));
+    let hone_one = Policies::new(
+        AnswerPolicy::RoundRobin,
+        &[ZoneConfig {
+            origin: name("example."),
+            file: None,
+            policy: Some(AnswerPolicy::HoneOne),
+            name_policies: Vec::new(),
+        }],
+    );
+    let published = p.apply(vec![
+        zones(SourceId::ZoneFiles, web.clone()),
+        Update::Policies(hone_one.clone()),
+    ]);
+    assert!(published.published && published.rebuilt);
+    assert_eq!(policy_of(&p), Some(AnswerPolicy::HoneOne));
+    let again = p.apply(vec![
+        zones(SourceId::ZoneFiles, web),
+        Update::Policies(hone_one),
+    ]);
+    assert!(!again.published, "the same policies change nothing");
+}
+
 #[test]
 fn nested_zones_give_each_name_to_the_deepest_zone_that_holds_it() {
     let mut p = Publisher::new(Table::new(), Policies::default());
@@ -427,6 +462,8 @@ impl Reference {
                     self.down.remove(ip);
                 }
             }
+            // The generated updates keep the default policies.
+            Update::Policies(_) => {}
         }
         self.zones.retain(|_, held| !held.is_empty());
     }

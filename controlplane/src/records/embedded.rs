@@ -55,7 +55,8 @@ enum Republish {
 
 impl EmbeddedWriter {
     /// A writer for the store at `path` that tells `publisher` what it writes;
-    /// `sources` is what a reload rereads. The `zones` given (the `--domain` zones
+    /// `sources` says which zones etcd feeds (the store's records there are not
+    /// served). The `zones` given (the `--domain` zones
     /// the store feeds) are created in the store when missing, so that records can
     /// be written to them at once.
     pub fn open(
@@ -79,17 +80,23 @@ impl EmbeddedWriter {
         })
     }
 
-    /// Rereads the zone files and the store (as on SIGHUP) and publishes what
-    /// changed, in turn with the writes: a reload never opens the store while a
-    /// write holds it, nor publishes over a write's edit.
-    pub async fn reload(&self) -> Result<Published, LoadError> {
+    /// Reads the zone files and the store of `sources` (those of a reloaded
+    /// configuration; as on SIGHUP) and publishes them with `extra` updates,
+    /// in turn with the writes: a reload never opens the store while a write
+    /// holds it, nor publishes over a write's edit.
+    pub async fn reload(
+        &self,
+        sources: FileSources,
+        extra: Vec<Update>,
+    ) -> Result<Published, LoadError> {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let _one_at_a_time = inner
                 .lock
                 .lock()
                 .map_err(|_| LoadError::Interrupted("a store call panicked".into()))?;
-            let updates = inner.sources.read()?;
+            let mut updates = sources.read()?;
+            updates.extend(extra);
             Ok(inner.publisher.apply_blocking(updates))
         })
         .await

@@ -25,6 +25,9 @@
 //! file and the line of the offending token (`zones/a.zone:12: bad IPv4 address
 //! "10.0.0.300"`). The first error stops the parse: a zone is loaded whole or not
 //! at all, so an operator sees one precise message rather than a cascade.
+//! [`check_zone_file`] (`ferrodns check-zone`, `check-config`) is the other
+//! way: it skips each bad entry and lists every error, as `kzonecheck` does
+//! (a lexical error, such as an unclosed parenthesis, still ends its file).
 //!
 //! # TTLs
 //!
@@ -95,6 +98,23 @@ pub fn parse_zone_file(path: &Path, origin: &Name) -> Result<Vec<Record>, ZoneFi
         },
     })?;
     ZoneReader::new(origin).read(&text, &name, path)
+}
+
+/// Reads a zone file from disk as [`parse_zone_file`] does, going on past
+/// each bad entry: the records read and every error met, in file order.
+pub fn check_zone_file(path: &Path, origin: &Name) -> (Vec<Record>, Vec<ZoneFileError>) {
+    let name = path.display().to_string();
+    match read_source(path) {
+        Ok(text) => ZoneReader::new(origin).check(&text, &name, path),
+        Err(error) => (
+            Vec::new(),
+            vec![ZoneFileError {
+                file: name.clone(),
+                line: 0,
+                kind: Kind::Read { path: name, error },
+            }],
+        ),
+    }
 }
 
 /// Parse zone text; `source` is the file name used in error messages.

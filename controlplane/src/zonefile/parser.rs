@@ -443,6 +443,9 @@ pub(crate) struct ZoneReader {
     owners: HashMap<Name, OwnerState>,
     /// Where the SOA is, and its minimum (a TTL default).
     soa: Option<(Loc, u32)>,
+    /// When checking (`check-zone`): every error so far, each entry in error
+    /// skipped and the reading going on. `None`: the first error ends it.
+    errors: Option<Vec<ZoneFileError>>,
 }
 
 impl ZoneReader {
@@ -453,6 +456,40 @@ impl ZoneReader {
             records: Vec::new(),
             owners: HashMap::new(),
             soa: None,
+            errors: None,
+        }
+    }
+
+    /// Reads `text` as [`ZoneReader::read`] does, but goes on past a bad entry
+    /// (a file that cannot be cut into entries any further ends there):
+    /// the records read and every error met, in order.
+    pub(crate) fn check(
+        mut self,
+        text: &str,
+        source: &str,
+        path: &Path,
+    ) -> (Vec<Record>, Vec<ZoneFileError>) {
+        self.errors = Some(Vec::new());
+        let scope = Scope {
+            origin: self.apex.clone(),
+            previous_owner: None,
+            dollar_ttl: None,
+            last_ttl: None,
+        };
+        let last = self.read_file(text, source.to_owned(), path, scope, 0);
+        let mut errors = self.errors.unwrap_or_default();
+        errors.extend(last.err());
+        (self.records, errors)
+    }
+
+    /// An error met: kept when checking (the reading goes on), else returned.
+    fn met(&mut self, error: ZoneFileError) -> Result<(), ZoneFileError> {
+        match &mut self.errors {
+            Some(errors) => {
+                errors.push(error);
+                Ok(())
+            }
+            None => Err(error),
         }
     }
 
@@ -493,17 +530,25 @@ impl ZoneReader {
             let entry = match lexer.next_entry() {
                 Ok(Some(entry)) => entry,
                 Ok(None) => return Ok(()),
-                Err(fail) => return Err(self.error(file, fail)),
+                Err(fail) => {
+                    let error = self.error(file, fail);
+                    return self.met(error);
+                }
             };
             let step = match directive_of(&entry) {
                 Some(directive) if directive.eq_ignore_ascii_case("$INCLUDE") => {
-                    self.include(&entry, &scope, path, file, depth)?;
+                    if let Err(error) = self.include(&entry, &scope, path, file, depth) {
+                        self.met(error)?;
+                    }
                     Ok(())
                 }
                 Some(directive) => apply_directive(directive, &entry, &mut scope),
                 None => self.record(&entry, &mut scope, file),
             };
-            step.map_err(|fail| self.error(file, fail))?;
+            if let Err(fail) = step {
+                let error = self.error(file, fail);
+                self.met(error)?;
+            }
         }
     }
 

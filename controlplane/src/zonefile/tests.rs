@@ -1048,3 +1048,27 @@ fn rdata_text_parses_as_a_powerdns_backend_sends_it() {
         );
     }
 }
+
+#[test]
+fn checking_lists_every_bad_entry_and_keeps_the_good_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("example.zone");
+    std::fs::write(
+        &path,
+        "$TTL 60\nweb IN A 10.0.0.1\nbad IN A 10.0.0.300\nalso IN AAAA 10.0.0.1\n\
+         www IN CNAME web\nout.of.zone. IN A 10.0.0.2\n",
+    )
+    .unwrap();
+    let (records, errors) = check_zone_file(&path, &apex());
+    let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, [3, 4, 6], "{errors:?}");
+    assert_eq!(records.len(), 2);
+    let first = parse_zone_file(&path, &apex()).unwrap_err();
+    assert_eq!(first.line, 3, "a load still stops at the first error");
+    let (_, missing) = check_zone_file(&dir.path().join("missing.zone"), &apex());
+    assert_eq!(missing.len(), 1);
+    assert!(
+        missing[0].to_string().contains("missing.zone"),
+        "{missing:?}"
+    );
+}

@@ -123,21 +123,28 @@ pub(crate) fn ferrodns_binary() -> PathBuf {
     if let Some(path) = option_env!("CARGO_BIN_EXE_ferrodns") {
         return PathBuf::from(path);
     }
+    workspace_binary("ferrodns")
+}
+
+/// The binary `name` of the workspace package of the same name (`ferrodns`,
+/// `ferroctl`, `queryperf`) in the profile directory this test runs from,
+/// built (in the same profile) first when missing.
+pub(crate) fn workspace_binary(name: &str) -> PathBuf {
     let test = std::env::current_exe().expect("the test's own path");
     let profile_dir = test
         .parent()
         .and_then(Path::parent)
         .expect("tests run from <target>/<profile>/deps");
-    let binary = profile_dir.join("ferrodns");
+    let binary = profile_dir.join(name);
     if !binary.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(cargo);
-        build.args(["build", "-p", "ferrodns", "--bin", "ferrodns"]);
+        build.args(["build", "-p", name, "--bin", name]);
         if profile_dir.ends_with("release") {
             build.arg("--release");
         }
-        let built = build.status().expect("run cargo build -p ferrodns");
-        assert!(built.success(), "cargo build -p ferrodns failed");
+        let built = build.status().expect("run cargo build");
+        assert!(built.success(), "cargo build -p {name} failed");
     }
     binary
 }

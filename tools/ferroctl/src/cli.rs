@@ -61,6 +61,9 @@ pub(crate) enum Command {
     Health(HealthCommand),
     /// Table size, queries, per-core counters, etcd state, health counts.
     Stats,
+    /// Reload the server's configuration, zone files and store, as SIGHUP does,
+    /// and show what changed and which changed settings need a restart.
+    Reload,
 }
 
 #[derive(Debug, Subcommand)]

@@ -41,9 +41,13 @@ pub(crate) enum ClientError {
 }
 
 fn server_message(status: u16, error: &str, field: Option<&str>) -> String {
-    match field {
-        Some(field) => format!("server answered {status}: {error} (field {field})"),
-        None => format!("server answered {status}: {error}"),
+    match (status, field) {
+        (401, _) => format!(
+            "server answered 401: {error}; give ferroctl the server's API token with --token \
+             or FERRODNS_API_TOKEN"
+        ),
+        (_, Some(field)) => format!("server answered {status}: {error} (field {field})"),
+        (_, None) => format!("server answered {status}: {error}"),
     }
 }
 

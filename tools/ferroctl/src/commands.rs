@@ -50,7 +50,39 @@ pub(crate) fn run(client: &ApiClient, command: &Command) -> Result<Output, Clien
                 json,
             })
         }
+        Command::Reload => {
+            let json = client.call(Method::Post, "/v1/reload", &[], None)?;
+            Ok(Output {
+                table: reload_summary(&json),
+                json,
+            })
+        }
     }
+}
+
+/// What a reload did, in a sentence or two.
+fn reload_summary(json: &Value) -> String {
+    let count = |key: &str| json.get(key).and_then(Value::as_u64).unwrap_or(0);
+    let mut text = format!(
+        "reloaded: {} zones served, {} names changed{}\n",
+        count("zones"),
+        count("changed_names"),
+        if json.get("upstreams_changed") == Some(&Value::Bool(true)) {
+            ", new upstreams"
+        } else {
+            ""
+        }
+    );
+    let restart: Vec<&str> = items(json, "restart_needed")
+        .filter_map(Value::as_str)
+        .collect();
+    if !restart.is_empty() {
+        text.push_str(&format!(
+            "changed but applied only by a restart: {}\n",
+            restart.join(", ")
+        ));
+    }
+    text
 }
 
 fn run_records(client: &ApiClient, command: &RecordsCommand) -> Result<Output, ClientError> {

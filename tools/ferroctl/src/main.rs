@@ -18,12 +18,15 @@ mod table;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::cli::Cli;
 use crate::client::{ApiClient, ClientError};
 
 fn main() -> ExitCode {
+    if let Some(code) = ferrodns_clidoc::intercept(Cli::command) {
+        return code;
+    }
     let cli = Cli::parse();
     let result = ApiClient::new(&cli.connection).and_then(|c| commands::run(&c, &cli.command));
     match result {

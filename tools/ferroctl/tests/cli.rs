@@ -188,6 +188,11 @@ fn server_errors_are_shown_as_they_came_and_exit_1_unreachable_exits_2() {
         .unwrap();
     assert_eq!(unauthorized.status.code(), Some(1), "{unauthorized:?}");
     assert!(String::from_utf8_lossy(&unauthorized.stderr).contains("server answered 401"));
+    assert!(
+        String::from_utf8_lossy(&unauthorized.stderr)
+            .contains("give ferroctl the server's API token with --token or FERRODNS_API_TOKEN"),
+        "the fix is named: {unauthorized:?}"
+    );
 
     let nowhere = Command::new(env!("CARGO_BIN_EXE_ferroctl"))
         .args([
@@ -200,4 +205,34 @@ fn server_errors_are_shown_as_they_came_and_exit_1_unreachable_exits_2() {
         .unwrap();
     assert_eq!(nowhere.status.code(), Some(2), "{nowhere:?}");
     assert!(String::from_utf8_lossy(&nowhere.stderr).contains("cannot reach the API"));
+}
+
+/// `ferroctl reload` does what SIGHUP does: here a zone added to the store
+/// offline is served once it ran.
+#[test]
+fn reload_makes_the_server_read_its_store_again() {
+    let appliance = Appliance::start();
+    let zone = appliance.server.path("other.zone");
+    write(&zone, "$TTL 30\nhost IN A 10.6.0.1\n");
+    let store = appliance.server.path("store.redb");
+    let imported = Command::new(support::ferrodns_binary())
+        .args(["store", "--store"])
+        .arg(&store)
+        .args(["import", "other.test."])
+        .arg(&zone)
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+    assert!(lines(&appliance.server.dig(&["+short", "host.other.test"])).is_empty());
+    let said = appliance.ok(&["reload"]);
+    assert!(said.starts_with("reloaded: 2 zones served"), "{said}");
+    assert_eq!(
+        lines(&appliance.server.dig(&["+short", "host.other.test"])),
+        ["10.6.0.1"],
+        "the reload is done when ferroctl returns"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&appliance.ok(&["--json", "reload"])).unwrap();
+    assert_eq!(json["reloaded"], true, "{json}");
+    assert_eq!(json["restart_needed"], serde_json::json!([]), "{json}");
 }

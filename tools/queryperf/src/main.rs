@@ -42,7 +42,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::kernel::{Family, KernelConfig};
 use crate::progress::Style;
@@ -179,6 +179,9 @@ enum RunError {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = ferrodns_clidoc::intercept(Args::command) {
+        return code;
+    }
     let args = Args::parse();
     let console = Console {
         json: args.json,
