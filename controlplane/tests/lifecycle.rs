@@ -7,72 +7,24 @@
 mod support;
 
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::net::UnixDatagram;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use support::api::{Api, TOKEN, store_and_api_args};
+use support::notify::NotifySocket;
 use support::{Server, ZONE, ferrodns_binary, free_port};
-
-/// A socket standing in for systemd's `NOTIFY_SOCKET`.
-struct ServiceManager {
-    socket: UnixDatagram,
-    path: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl ServiceManager {
-    fn new() -> ServiceManager {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("notify.sock");
-        let socket = UnixDatagram::bind(&path).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        ServiceManager {
-            socket,
-            path,
-            _dir: dir,
-        }
-    }
-
-    /// The next notification holding `what`, within 20 s; those before it
-    /// are returned too, in order. `log` is the server's, shown on a failure.
-    fn wait_for(&self, what: &str, log: &dyn Fn() -> String) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Ok(n) = self.socket.recv(&mut buf) {
-                let message = String::from_utf8_lossy(&buf[..n]).into_owned();
-                let done = message.contains(what);
-                seen.push(message);
-                if done {
-                    return seen;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {what} among {seen:?}: {}",
-                log()
-            );
-        }
-    }
-}
 
 #[test]
 fn systemd_hears_ready_once_every_listener_is_up_and_reloads_in_between() {
-    let manager = ServiceManager::new();
+    let manager = NotifySocket::new("lifecycle");
     let dir = tempfile::tempdir().unwrap();
     let state = tempfile::tempdir().unwrap();
     let api_port = free_port();
     let args = store_and_api_args(dir.path(), state.path(), api_port);
-    let notify = manager.path.display().to_string();
     let server = Server::spawn_with_env(
         dir,
         args,
         &[
-            ("NOTIFY_SOCKET", notify.as_str()),
+            ("NOTIFY_SOCKET", manager.name.as_str()),
             ("FERRODNS_API_TOKEN", TOKEN),
         ],
         "web.example.test",

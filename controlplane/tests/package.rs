@@ -16,12 +16,10 @@
 
 mod support;
 
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
+use support::notify::NotifySocket;
 use support::{dig_at, ferrodns_binary, free_port, lines, workspace_binary};
 
 fn run(program: &str, args: &[&str]) -> Output {
@@ -140,50 +138,6 @@ fn exec_start(unit: &str) -> Vec<String> {
         .find_map(|l| l.strip_prefix("ExecStart="))
         .expect("an ExecStart line");
     line.split_whitespace().map(str::to_owned).collect()
-}
-
-/// systemd's notification socket, abstract (no file to clean up, and the
-/// service's user may send to it).
-struct NotifySocket {
-    socket: UnixDatagram,
-    name: String,
-}
-
-impl NotifySocket {
-    fn new() -> NotifySocket {
-        let name = format!("ferrodns-package-test-{}", std::process::id());
-        let addr = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
-        let socket = UnixDatagram::bind_addr(&addr).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        NotifySocket {
-            socket,
-            name: format!("@{name}"),
-        }
-    }
-
-    /// Notifications until one holds `what` (20 s at most).
-    fn wait_for(&self, what: &str, log: &Path) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Ok(n) = self.socket.recv(&mut buf) {
-                let message = String::from_utf8_lossy(&buf[..n]).into_owned();
-                let done = message.contains(what);
-                seen.push(message);
-                if done {
-                    return seen;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {what} in {seen:?}: {}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-    }
 }
 
 /// Starts the unit's command line as systemd would: its runtime and logs
@@ -330,9 +284,10 @@ fn the_package_installs_runs_as_its_unit_says_reloads_and_purges_cleanly() {
     );
     let port = free_port();
     let metrics = free_port();
-    let notify = NotifySocket::new();
+    let notify = NotifySocket::new("package-test");
     let log_dir = tempfile::tempdir().unwrap();
     let log = log_dir.path().join("ferrodns.log");
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
     let mut service = Running(start_as_systemd(
         &command,
         &[
@@ -344,7 +299,7 @@ fn the_package_installs_runs_as_its_unit_says_reloads_and_purges_cleanly() {
         &notify.name,
         &log,
     ));
-    let seen = notify.wait_for("READY=1", &log);
+    let seen = notify.wait_for("READY=1", &log_text);
     assert!(
         seen[0].contains(&format!("MAINPID={}", service.0.id())),
         "{seen:?}"
@@ -377,7 +332,7 @@ fn the_package_installs_runs_as_its_unit_says_reloads_and_purges_cleanly() {
     );
     std::fs::write("/etc/ferrodns/ferrodns.toml", config).unwrap();
     signal(&service.0, "-HUP");
-    let seen = notify.wait_for("READY=1", &log);
+    let seen = notify.wait_for("READY=1", &log_text);
     assert!(seen[0].contains("RELOADING=1"), "{seen:?}");
     assert_eq!(
         lines(&dig_at(port, &["+short", "www.svc.example", "A"])),
@@ -392,7 +347,7 @@ fn the_package_installs_runs_as_its_unit_says_reloads_and_purges_cleanly() {
     );
 
     signal(&service.0, "-TERM");
-    notify.wait_for("STOPPING=1", &log);
+    notify.wait_for("STOPPING=1", &log_text);
     let status = service.0.wait().unwrap();
     assert_eq!(
         status.code(),

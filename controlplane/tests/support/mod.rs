@@ -5,6 +5,7 @@
 
 pub(crate) mod api;
 pub(crate) mod etcd;
+pub(crate) mod notify;
 
 use std::collections::hash_map::RandomState;
 use std::fs;
