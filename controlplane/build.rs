@@ -12,16 +12,21 @@ fn main() {
         .or_else(|| git(&["rev-parse", "--short=12", "HEAD"]))
         .unwrap_or_else(|| "unknown".to_owned());
     // Rebuilt when HEAD moves: HEAD itself (a branch switch) and the ref it
-    // names (a commit), loose or packed.
-    for file in ["HEAD", "packed-refs"] {
-        if let Some(path) = git(&["rev-parse", "--git-path", file]) {
+    // names (a commit), loose or packed. Only files that exist are watched:
+    // cargo reruns a build script on every build while a watched file is
+    // missing (a fresh clone has its refs packed, a worktree has no
+    // packed-refs), and that would recompile the crate every time.
+    println!("cargo:rerun-if-changed=build.rs");
+    let reference = git(&["symbolic-ref", "-q", "HEAD"]);
+    for file in ["HEAD", "packed-refs"]
+        .into_iter()
+        .chain(reference.as_deref())
+    {
+        if let Some(path) = git(&["rev-parse", "--git-path", file])
+            && std::path::Path::new(&path).exists()
+        {
             println!("cargo:rerun-if-changed={path}");
         }
-    }
-    if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"])
-        && let Some(path) = git(&["rev-parse", "--git-path", &reference])
-    {
-        println!("cargo:rerun-if-changed={path}");
     }
     println!("cargo:rustc-env=FERRODNS_COMMIT={commit}");
 }
